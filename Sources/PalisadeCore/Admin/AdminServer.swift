@@ -1,0 +1,96 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The admin listener: `/healthz` (the process serves), `/readyz` (a policy is loaded and the
+/// proxy is not draining), `/metrics` (Prometheus text). Kept off the proxy port so probes and
+/// scrapes never mix with app traffic and can be bound to another interface.
+enum AdminServer {
+    static func bind(runtime: ProxyRuntime, host: String, port: Int) async throws -> any Channel {
+        try await ServerBootstrap(group: runtime.group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(runtime: runtime))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+}
+
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let runtime: ProxyRuntime
+    private var current: HTTPRequestHead?
+
+    init(runtime: ProxyRuntime) { self.runtime = runtime }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            current = head
+        case .body:
+            break
+        case .end:
+            guard let head = current else { return }
+            current = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard head.method == .GET || head.method == .HEAD else {
+            write(context, head, .methodNotAllowed, "application/json", #"{"error":"method_not_allowed"}"#)
+            return
+        }
+        switch path {
+        case "/healthz":
+            write(context, head, .ok, "application/json", #"{"status":"ok"}"#)
+        case "/readyz":
+            if runtime.isDraining {
+                write(context, head, .serviceUnavailable, "application/json", #"{"status":"draining"}"#)
+            } else {
+                let generation = runtime.currentPlan.generation
+                write(context, head, .ok, "application/json", #"{"status":"ready","policy_generation":\#(generation)}"#)
+            }
+        case "/metrics":
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let runtime = self.runtime
+            let promise = context.eventLoop.makePromise(of: String.self)
+            promise.completeWithTask { await runtime.metricsText() }
+            promise.futureResult.whenSuccess { text in
+                let (handler, context) = loopBound.value
+                handler.write(context, head, .ok, "text/plain; version=0.0.4; charset=utf-8", text)
+            }
+        default:
+            write(context, head, .notFound, "application/json", #"{"error":"not_found"}"#)
+        }
+    }
+
+    private func write(
+        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus,
+        _ contentType: String, _ body: String
+    ) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "cache-control", value: "no-store")
+        if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        let keepAlive = request.isKeepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension AdminHandler: Sendable {}

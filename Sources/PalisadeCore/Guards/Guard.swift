@@ -1,0 +1,97 @@
+import NIOCore
+import NIOHTTP1
+
+/// What a guard needs from the request before it can decide. Fixed when the plan is compiled,
+/// so the proxy knows whether to buffer the body before the first byte arrives.
+public enum BodyNeed: Sendable, Comparable {
+    case none
+    case raw
+}
+
+/// A guard's verdict. `pending` is only for guards that ask the shared store; its future completes
+/// on the connection's own event loop, and the connection holds its reads meanwhile.
+public enum GuardDecision: Sendable {
+    case allow
+    case reject(RejectionCode)
+    case pending(EventLoopFuture<GuardDecision>)
+}
+
+/// The fixed error code a client sees in `{"error": CODE, "request_id": ID}`, with its status.
+/// The code is also a metric label, so it is always a short constant, never request data.
+public struct RejectionCode: Sendable, Hashable, CustomStringConvertible {
+    public let code: String
+    public let status: HTTPResponseStatus
+    /// Extra response headers a client can act on (`Retry-After`, `WWW-Authenticate`).
+    public let headers: [(String, String)]
+
+    public init(_ code: String, status: HTTPResponseStatus, headers: [(String, String)] = []) {
+        self.code = code
+        self.status = status
+        self.headers = headers
+    }
+
+    public static func == (lhs: RejectionCode, rhs: RejectionCode) -> Bool {
+        lhs.code == rhs.code && lhs.status == rhs.status
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+    public var description: String { code }
+}
+
+extension RejectionCode {
+    // Guards
+    public static let ipDenied = RejectionCode("ip_denied", status: .forbidden)
+    // Routing
+    public static let noRoute = RejectionCode("no_route", status: .notFound)
+    // Request framing and limits (ProtocolErrorHandler, RequestValidator)
+    public static let malformedRequest = RejectionCode("malformed_request", status: .badRequest)
+    public static let headersTooLarge = RejectionCode("headers_too_large", status: .requestHeaderFieldsTooLarge)
+    public static let bodyTooLarge = RejectionCode("body_too_large", status: .payloadTooLarge)
+    public static let expectationFailed = RejectionCode("expectation_failed", status: .expectationFailed)
+    public static let headerReadTimeout = RejectionCode("header_read_timeout", status: .requestTimeout)
+    // Upstream
+    public static let upstreamUnavailable = RejectionCode("upstream_unavailable", status: .badGateway)
+    public static let upstreamTimeout = RejectionCode("upstream_timeout", status: .gatewayTimeout)
+    public static let upstreamProtocolError = RejectionCode("upstream_protocol_error", status: .badGateway)
+    public static let shuttingDown = RejectionCode("shutting_down", status: .serviceUnavailable)
+}
+
+/// The request as guards see it. One instance per connection, reset for each request, so that
+/// deciding costs no allocation beyond what a guard itself needs.
+public final class GuardRequest {
+    public internal(set) var head: HTTPRequestHead
+    /// The request path without the query string.
+    public internal(set) var path: Substring
+    public internal(set) var clientIP: IPAddressBytes
+    public internal(set) var requestID: String
+    /// Wall-clock time at which the request head arrived; the only clock guards may read.
+    public internal(set) var now: WallClock.Instant
+    /// The whole body, present only when a guard of the route declared `BodyNeed.raw`.
+    public internal(set) var body: ByteBuffer?
+    public let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        self.head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        self.path = "/"
+        self.clientIP = IPAddressBytes(ipv4: 0)
+        self.requestID = ""
+        self.now = WallClock.Instant(nanosecondsSinceEpoch: 0)
+    }
+}
+
+/// One check a route applies. Guards are immutable values built once per plan; per-request state
+/// lives in `GuardRequest`, and anything learned during the response goes through `afterResponse`.
+public protocol Guard: Sendable {
+    /// The guard's kind as written in the policy (`ip`, `hmac`, ...), used in logs and metric labels.
+    var kind: String { get }
+    var bodyNeed: BodyNeed { get }
+    func check(_ request: GuardRequest) -> GuardDecision
+    /// Runs once the app has answered (or the request failed), for guards that reserve state.
+    func afterResponse(_ request: GuardRequest, status: HTTPResponseStatus)
+}
+
+extension Guard {
+    public var bodyNeed: BodyNeed { .none }
+    public func afterResponse(_ request: GuardRequest, status: HTTPResponseStatus) {}
+}

@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOConcurrencyHelpers
+
+/// The one writer of access lines to a file descriptor (stdout by default). Each event loop hands
+/// over a batch of whole lines at a time; the lock is taken once per batch, not per request, and
+/// keeps batches from different loops from interleaving mid-line.
+public final class AccessLogSink: Sendable {
+    private let fd: Int32
+    private let lock = NIOLock()
+
+    public init(fileDescriptor: Int32 = 1) { self.fd = fileDescriptor }
+
+    public static let stdout = AccessLogSink(fileDescriptor: 1)
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
+        guard var base = bytes.baseAddress else { return }
+        var remaining = bytes.count
+        lock.withLock {
+            while remaining > 0 {
+                let written = Glibc.write(fd, base, remaining)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    // stdout gone (closed pipe): access lines are best effort, the proxy keeps serving.
+                    return
+                }
+                remaining -= written
+                base += written
+            }
+        }
+    }
+}

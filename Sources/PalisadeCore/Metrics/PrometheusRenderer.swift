@@ -1,0 +1,87 @@
+/// Renders merged counters in the Prometheus text exposition format (version 0.0.4).
+///
+/// Why not swift-prometheus on the request path: its `Histogram.record` takes a lock shared by all
+/// cores and its counters are atomics that bounce a cache line between loops on every request.
+/// Palisade counts in plain per-loop integers and only formats text here, at scrape time.
+enum PrometheusRenderer {
+    struct ProcessValues: Sendable {
+        var reloadsSucceeded = 0
+        var reloadsFailed = 0
+        var planGeneration = 0
+        var draining = false
+        var startTimeSeconds: Int64 = 0
+        var version = ""
+    }
+
+    static func render(_ s: StatsSnapshot, process: ProcessValues) -> String {
+        var out = ""
+        out.reserveCapacity(4096)
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("palisade_requests_total", "counter", "Requests answered, by route and status code.")
+        for name in s.routes.keys.sorted() {
+            let route = s.routes[name]!
+            for status in route.requestsByStatus.keys.sorted() {
+                out += "palisade_requests_total{route=\"\(escape(name))\",status=\"\(status)\"} \(route.requestsByStatus[status]!)\n"
+            }
+        }
+        family("palisade_request_duration_seconds", "histogram", "Time from request head to the end of the response.")
+        for name in s.routes.keys.sorted() {
+            let route = s.routes[name]!
+            var cumulative = 0
+            for (index, bound) in RouteStats.durationBoundsSeconds.enumerated() {
+                cumulative += route.durationBuckets[index]
+                out += "palisade_request_duration_seconds_bucket{route=\"\(escape(name))\",le=\"\(bound)\"} \(cumulative)\n"
+            }
+            cumulative += route.durationBuckets[RouteStats.durationBoundsSeconds.count]
+            out += "palisade_request_duration_seconds_bucket{route=\"\(escape(name))\",le=\"+Inf\"} \(cumulative)\n"
+            out += "palisade_request_duration_seconds_sum{route=\"\(escape(name))\"} \(Double(route.durationSumNanos) / 1e9)\n"
+            out += "palisade_request_duration_seconds_count{route=\"\(escape(name))\"} \(route.durationCount)\n"
+        }
+        family("palisade_guard_decisions_total", "counter", "Guard decisions by route, guard kind and outcome.")
+        for name in s.routes.keys.sorted() {
+            let outcomes = s.routes[name]!.guardOutcomes
+            for key in outcomes.keys.sorted(by: { ($0.guardKind, $0.outcome) < ($1.guardKind, $1.outcome) }) {
+                out += "palisade_guard_decisions_total{route=\"\(escape(name))\",guard=\"\(escape(key.guardKind))\",outcome=\"\(escape(key.outcome))\"} \(outcomes[key]!)\n"
+            }
+        }
+        family("palisade_rejections_total", "counter", "Requests refused by Palisade itself, by error code.")
+        for code in s.rejections.keys.sorted() {
+            out += "palisade_rejections_total{code=\"\(escape(code))\"} \(s.rejections[code]!)\n"
+        }
+        family("palisade_upstream_errors_total", "counter", "Failures talking to the app, by kind.")
+        for kind in s.upstreamErrors.keys.sorted() {
+            out += "palisade_upstream_errors_total{kind=\"\(escape(kind))\"} \(s.upstreamErrors[kind]!)\n"
+        }
+        family("palisade_connections_active", "gauge", "Client connections open now.")
+        out += "palisade_connections_active \(s.activeConnections)\n"
+        family("palisade_connections_accepted_total", "counter", "Client connections accepted.")
+        out += "palisade_connections_accepted_total \(s.acceptedConnections)\n"
+        family("palisade_policy_reloads_total", "counter", "Policy reloads by result.")
+        out += "palisade_policy_reloads_total{result=\"success\"} \(process.reloadsSucceeded)\n"
+        out += "palisade_policy_reloads_total{result=\"failure\"} \(process.reloadsFailed)\n"
+        family("palisade_policy_generation", "gauge", "Generation of the policy in force (1 at start, +1 per successful reload).")
+        out += "palisade_policy_generation \(process.planGeneration)\n"
+        family("palisade_draining", "gauge", "1 while shutting down.")
+        out += "palisade_draining \(process.draining ? 1 : 0)\n"
+        family("palisade_build_info", "gauge", "Palisade version.")
+        out += "palisade_build_info{version=\"\(escape(process.version))\"} 1\n"
+        family("palisade_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.")
+        out += "palisade_start_time_seconds \(process.startTimeSeconds)\n"
+        return out
+    }
+
+    static func escape(_ value: String) -> String {
+        var result = ""
+        for ch in value {
+            switch ch {
+            case "\\": result += "\\\\"
+            case "\"": result += "\\\""
+            case "\n": result += "\\n"
+            default: result.append(ch)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,664 @@
+import NIOCore
+import NIOHTTP1
+
+/// Drives one client connection through the phases of each request: admit, route, guard, forward,
+/// respond, complete, log. All on the connection's event loop; the only future is the upstream
+/// connect (and, later, store answers). Reads from the client are withheld while the request
+/// cannot move on (connecting, app not writable), which is all the backpressure needed.
+final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    enum State {
+        /// Waiting for a request head.
+        case idle
+        /// Reading the body a guard needs before deciding.
+        case bufferingBody
+        /// Waiting for a guard that asked the store.
+        case awaitingGuard
+        /// Guards passed; waiting for a connection to the app.
+        case connecting
+        /// The request is with the app and its answer streams back.
+        case forwarding
+        /// Palisade answered itself; the rest of the request is discarded and the connection closes.
+        case replied
+        /// A WebSocket tunnel replaced the HTTP handlers.
+        case tunnelling
+    }
+
+    let loop: LoopContext
+    private var context: ChannelHandlerContext?
+    private(set) var state: State = .idle
+    private let request: GuardRequest
+    private var exchange = Exchange()
+    private var upstream: UpstreamHandler?
+    /// Request parts that arrived while no upstream connection was ready.
+    private var pendingParts = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    private var readPending = false
+    private var upstreamNeedsFlush = false
+    private var peerAddress = IPAddressBytes(ipv4: 0)
+    private var peerText = "0.0.0.0"
+    // Connection timing for the loop's sweep.
+    private var idleSince = NIODeadline.now()
+    private var headStartedAt: NIODeadline?
+    private var lastActivity = NIODeadline.now()
+
+    init(loop: LoopContext, eventLoop: any EventLoop) {
+        self.loop = loop
+        self.request = GuardRequest(eventLoop: eventLoop)
+    }
+
+    // MARK: connection lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress, let ip = remote.ipAddress,
+            let parsed = IPAddressBytes(parsing: ip)
+        {
+            peerAddress = parsed
+            peerText = parsed.description
+        }
+        loop.register(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        loop.unregister(self)
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .forwarding, .connecting, .bufferingBody, .awaitingGuard:
+            // The client left mid-exchange: the app's answer has nowhere to go.
+            exchange.error = "client_closed"
+            upstream?.close()
+            upstream = nil
+            finishExchange(status: 499)
+        case .tunnelling, .idle, .replied:
+            break
+        }
+        loop.unregister(self)
+        context.fireChannelInactive()
+    }
+
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        switch state {
+        case .connecting, .awaitingGuard:
+            readPending = true
+        case .forwarding where !(upstream?.isWritable ?? true):
+            readPending = true
+        default:
+            context.read()
+        }
+    }
+
+    private func resumeClientReads() {
+        guard readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    // MARK: request from the client
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            receivedHead(head, context: context)
+        case .body(let buffer):
+            receivedBody(buffer)
+        case .end:
+            receivedEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            upstream?.flush()
+        }
+        // Bytes arrived but no head yet: the header-read clock starts now.
+        if case .idle = state, headStartedAt == nil { headStartedAt = lastActivity }
+        context.fireChannelReadComplete()
+    }
+
+    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let plan = loop.plan
+        headStartedAt = nil
+        exchange = Exchange()
+        exchange.plan = plan
+        exchange.start = lastActivity
+        exchange.startWall = WallClock.now()
+        exchange.keepAlive = head.isKeepAlive
+        exchange.version = head.version
+        exchange.method = head.method
+        exchange.uri = head.uri
+
+        let clientID = head.headers.first(name: "x-request-id")
+        let requestID = clientID.flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? loop.requestIDs.make()
+        exchange.requestID = requestID
+        request.head = head
+        request.requestID = requestID
+        request.now = exchange.startWall
+        request.body = nil
+        request.path = Self.path(of: head.uri)
+        request.clientIP = plan.clientIP.resolve(peer: peerAddress, headers: head.headers)
+        exchange.clientIPText = request.clientIP == peerAddress ? peerText : request.clientIP.description
+
+        let facts: RequestValidator.Facts
+        switch RequestValidator.validate(head) {
+        case .success(let validated):
+            facts = validated
+        case .failure(let problem):
+            exchange.requestComplete = false
+            reply(problem.rejection, forceClose: true)
+            return
+        }
+        exchange.facts = facts
+        exchange.requestComplete = false
+
+        if loop.isDraining {
+            reply(.shuttingDown, forceClose: true)
+            return
+        }
+
+        guard let route = plan.routes.match(method: head.method, path: request.path, headers: head.headers) else {
+            if plan.defaultAction == .deny {
+                reply(.noRoute, forceClose: false)
+            } else {
+                proceedToUpstream()
+            }
+            return
+        }
+        exchange.route = route
+        exchange.routeStats = loop.routeStats[route.index]
+
+        if route.bodyNeed == .raw {
+            if let length = facts.contentLength, length > plan.limits.maxBodyBytes {
+                reply(.bodyTooLarge, forceClose: true)
+                return
+            }
+            state = .bufferingBody
+            if facts.expectsContinue { sendContinue() }
+            return
+        }
+        runGuards(from: 0)
+    }
+
+    private func receivedBody(_ buffer: ByteBuffer) {
+        exchange.bytesIn += buffer.readableBytes
+        switch state {
+        case .forwarding:
+            upstream?.write(.body(.byteBuffer(buffer)))
+            upstreamNeedsFlush = true
+            exchange.bodyBytesForwarded += buffer.readableBytes
+        case .connecting, .awaitingGuard:
+            pendingParts.append(.body(buffer))
+        case .bufferingBody:
+            let limit = exchange.plan?.limits.maxBodyBytes ?? 0
+            if (request.body?.readableBytes ?? 0) + buffer.readableBytes > limit {
+                reply(.bodyTooLarge, forceClose: true)
+                return
+            }
+            if request.body == nil {
+                request.body = buffer
+            } else {
+                var copy = buffer
+                request.body!.writeBuffer(&copy)
+            }
+        case .idle, .replied, .tunnelling:
+            break
+        }
+    }
+
+    private func receivedEnd() {
+        exchange.requestComplete = true
+        switch state {
+        case .forwarding:
+            upstream?.write(.end(nil))
+            upstreamNeedsFlush = true
+            armResponseDeadline()
+        case .connecting, .awaitingGuard:
+            pendingParts.append(.end(nil))
+        case .bufferingBody:
+            runGuards(from: 0)
+        case .replied:
+            if exchange.responseComplete { completeReply() }
+        case .idle, .tunnelling:
+            break
+        }
+    }
+
+    // MARK: guards
+
+    /// Runs the route's guards in file order from `index`; a pending guard resumes here when it answers.
+    private func runGuards(from index: Int) {
+        guard let route = exchange.route else { return }
+        var i = index
+        while i < route.guards.count {
+            let guardItem = route.guards[i]
+            let decision = guardItem.check(request)
+            switch decision {
+            case .allow:
+                i += 1
+            case .reject(let code):
+                let reportOnly = route.guardReportOnly[i]
+                exchange.note(GuardNote(guardKind: guardItem.kind, outcome: code.code, reportOnly: reportOnly))
+                if !reportOnly {
+                    reply(code, forceClose: !exchange.requestComplete)
+                    return
+                }
+                i += 1
+            case .pending(let future):
+                let previous = state
+                state = .awaitingGuard
+                let next = i
+                future.hop(to: request.eventLoop).assumeIsolatedUnsafeUnchecked().whenComplete { result in
+                    guard case .awaitingGuard = self.state else { return }
+                    self.state = previous
+                    switch result {
+                    case .success(let resolved):
+                        self.resumeAfterPending(resolved, guardIndex: next)
+                    case .failure:
+                        self.reply(RejectionCode("guard_unavailable", status: .serviceUnavailable), forceClose: true)
+                    }
+                }
+                return
+            }
+        }
+        proceedToUpstream()
+    }
+
+    private func resumeAfterPending(_ decision: GuardDecision, guardIndex: Int) {
+        guard let route = exchange.route else { return }
+        if case .reject(let code) = decision {
+            let reportOnly = route.guardReportOnly[guardIndex]
+            exchange.note(GuardNote(guardKind: route.guards[guardIndex].kind, outcome: code.code, reportOnly: reportOnly))
+            if !reportOnly {
+                reply(code, forceClose: !exchange.requestComplete)
+                return
+            }
+        }
+        runGuards(from: guardIndex + 1)
+    }
+
+    // MARK: upstream
+
+    private func proceedToUpstream() {
+        guard let plan = exchange.plan else { return }
+        let facts = exchange.facts
+        if state == .bufferingBody, let body = request.body {
+            // The body was read for a guard; send exactly those bytes on.
+            pendingParts.append(.body(body))
+            if exchange.requestComplete { pendingParts.append(.end(nil)) }
+        } else if state == .bufferingBody {
+            if exchange.requestComplete { pendingParts.append(.end(nil)) }
+        } else if facts.expectsContinue {
+            sendContinue()
+        }
+        exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
+            from: request.head,
+            .init(
+                requestID: exchange.requestID,
+                clientAddress: peerText,
+                peerIsTrustedProxy: plan.clientIP.isTrustedProxy(peerAddress),
+                isChunked: facts.isChunked,
+                isWebSocketUpgrade: facts.isWebSocketUpgrade
+            )
+        )
+        let pool = loop.pool
+        if let connection = pool.takeIdle() {
+            attach(connection)
+        } else {
+            connectFresh(pool: pool)
+        }
+    }
+
+    private func connectFresh(pool: UpstreamPool) {
+        state = .connecting
+        exchange.connectAttempts += 1
+        pool.connect { result in
+            guard case .connecting = self.state else {
+                if case .success(let connection) = result { connection.close() }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.attach(connection)
+            case .failure(let failure):
+                self.upstreamUnavailable(failure)
+            }
+        }
+    }
+
+    private func attach(_ connection: UpstreamHandler) {
+        upstream = connection
+        connection.lease(to: self)
+        state = .forwarding
+        exchange.upstreamStart = .now()
+        connection.write(.head(exchange.upstreamHead))
+        while let part = pendingParts.popFirst() {
+            switch part {
+            case .body(let buffer):
+                connection.write(.body(.byteBuffer(buffer)))
+                exchange.bodyBytesForwarded += buffer.readableBytes
+            case .end:
+                connection.write(.end(nil))
+            case .head:
+                break
+            }
+        }
+        if exchange.requestComplete { armResponseDeadline() }
+        connection.flush()
+        resumeClientReads()
+    }
+
+    private func armResponseDeadline() {
+        exchange.endWritten = true
+        guard let upstream, let plan = exchange.plan, !exchange.responseStarted else { return }
+        upstream.responseDeadline = .now() + plan.upstream.responseTimeout
+    }
+
+    func upstreamBecameWritable() { resumeClientReads() }
+
+    func upstreamHead(_ head: HTTPResponseHead) {
+        guard let context, let plan = exchange.plan else { return }
+        exchange.responseStarted = true
+        exchange.upstreamStatus = Int(head.status.code)
+        exchange.upstreamFirstByte = .now()
+        exchange.upstreamReusable = head.isKeepAlive
+        let upgrading = exchange.facts.isWebSocketUpgrade && head.status == .switchingProtocols
+        // An upgrade the app declined leaves the request decoder stopped: the connection cannot carry more.
+        let closeAfter = !exchange.keepAlive || !exchange.requestComplete || loop.isDraining
+            || (exchange.facts.isWebSocketUpgrade && !upgrading)
+        let (clientHead, closeDelimited) = HeaderRewriter.clientResponseHead(
+            from: head,
+            .init(
+                requestID: exchange.requestID,
+                requestMethod: exchange.method,
+                clientVersion: exchange.version,
+                closeAfter: closeAfter,
+                isWebSocketUpgrade: upgrading,
+                extraHeaders: plan.responseHeaders
+            )
+        )
+        exchange.closeAfterResponse = closeAfter || closeDelimited
+        exchange.status = Int(head.status.code)
+        context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
+        if upgrading { exchange.upgrading = true }
+    }
+
+    func upstreamBody(_ buffer: ByteBuffer) {
+        guard let context else { return }
+        exchange.bytesOut += buffer.readableBytes
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    func upstreamEnd() {
+        guard let context, let connection = upstream else { return }
+        if exchange.upgrading {
+            startTunnel(context: context, upstream: connection)
+            return
+        }
+        upstream = nil
+        connection.finish(reusable: exchange.upstreamReusable && exchange.requestComplete && !loop.isDraining)
+        exchange.responseComplete = true
+        // Finish before the last write: with a close, the write can complete (and the channel go
+        // inactive) synchronously, and the exchange must already count as done by then.
+        finishExchange(status: exchange.status)
+        if exchange.closeAfterResponse {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    func upstreamReadComplete() { context?.flush() }
+
+    func upstreamFailed(_ failure: ProxyFailure, connection: UpstreamHandler) {
+        guard connection === upstream else { return }
+        upstream = nil
+        loop.stats.upstreamErrors[failure.metricLabel, default: 0] += 1
+        exchange.error = failure.metricLabel
+        if exchange.responseStarted {
+            // Part of the answer is already with the client; ending it normally would pass off a
+            // truncated body as complete, so the connection is cut instead.
+            context?.close(promise: nil)
+            finishExchange(status: exchange.status)
+            return
+        }
+        let nothingSent = exchange.bodyBytesForwarded == 0 && (exchange.facts.contentLength ?? 0) == 0
+            && !exchange.facts.isChunked
+        if failure == .connectionLost, connection.requestsServed > 0, nothingSent, exchange.connectAttempts < 2 {
+            // A kept-alive connection the app had already closed: safe to try once on a fresh one.
+            exchange.endWritten = false
+            if exchange.requestComplete { pendingParts.append(.end(nil)) }
+            connectFresh(pool: loop.pool)
+            return
+        }
+        state = .connecting  // so reply() closes without waiting on the request
+        reply(failure.rejection, forceClose: !exchange.requestComplete)
+    }
+
+    private func upstreamUnavailable(_ failure: ProxyFailure) {
+        loop.stats.upstreamErrors[failure.metricLabel, default: 0] += 1
+        exchange.error = failure.metricLabel
+        pendingParts.removeAll()
+        reply(failure.rejection, forceClose: !exchange.requestComplete)
+    }
+
+    // MARK: replies written by Palisade
+
+    private func sendContinue() {
+        guard let context, !exchange.continueSent else { return }
+        exchange.continueSent = true
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+    }
+
+    /// Answers with a JSON rejection. The connection stays open only when the whole request has
+    /// been read and the client wants keep-alive; otherwise it closes once the reply is written.
+    private func reply(_ code: RejectionCode, forceClose: Bool) {
+        guard let context else { return }
+        pendingParts.removeAll()
+        upstream?.close()
+        upstream = nil
+        loop.stats.rejections[code.code, default: 0] += 1
+        let close = forceClose || !exchange.keepAlive || !exchange.requestComplete || loop.isDraining
+        let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: context.channel.allocator)
+        let head = LocalReply.head(
+            for: code,
+            requestID: exchange.requestID,
+            version: exchange.version,
+            close: close,
+            bodyLength: body.readableBytes,
+            extraHeaders: exchange.plan?.responseHeaders ?? loop.plan.responseHeaders
+        )
+        exchange.status = Int(code.status.code)
+        exchange.bytesOut += body.readableBytes
+        if exchange.error == nil { exchange.error = code.code }
+        exchange.closeAfterResponse = close
+        exchange.responseComplete = true
+        state = .replied
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if close {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            finishExchange(status: exchange.status)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            completeReply()
+        }
+    }
+
+    private func completeReply() {
+        finishExchange(status: exchange.status)
+    }
+
+    // MARK: completion
+
+    /// Runs exactly once per request on every path: after-response hooks, counters, access line.
+    private func finishExchange(status: Int) {
+        guard !exchange.finished else { return }
+        exchange.finished = true
+        let now = NIODeadline.now()
+        let duration = (now - exchange.start).nanoseconds
+        if let route = exchange.route {
+            let responseStatus = HTTPResponseStatus(statusCode: status)
+            for guardItem in route.guards { guardItem.afterResponse(request, status: responseStatus) }
+        }
+        let stats = exchange.routeStats ?? loop.unroutedStats
+        stats.record(status: status, durationNanos: duration)
+        if let route = exchange.route {
+            for note in exchange.guardNotes {
+                let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
+                stats.guardOutcomes[GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome), default: 0] += 1
+            }
+            if exchange.guardNotes.isEmpty && !route.guards.isEmpty && exchange.error == nil {
+                for guardItem in route.guards {
+                    stats.guardOutcomes[GuardOutcomeKey(guardKind: guardItem.kind, outcome: "ok"), default: 0] += 1
+                }
+            }
+        }
+        if let plan = exchange.plan, plan.accessLogEnabled {
+            writeAccessLine(plan: plan, status: status, durationNanos: duration)
+        }
+        idleSince = now
+        if state != .tunnelling { state = exchange.closeAfterResponse ? .replied : .idle }
+    }
+
+    private func writeAccessLine(plan: RuntimePlan, status: Int, durationNanos: Int64) {
+        var logged: [(String, String)] = []
+        for name in plan.loggedHeaders {
+            if let value = request.head.headers.first(name: name) { logged.append((name, value)) }
+        }
+        let line = AccessLogLine(
+            startWall: exchange.startWall,
+            requestID: exchange.requestID,
+            clientIP: exchange.clientIPText,
+            method: exchange.method.rawValue,
+            path: Self.path(of: exchange.uri),
+            route: exchange.route?.name,
+            status: status,
+            upstreamStatus: exchange.upstreamStatus,
+            durationNanos: durationNanos,
+            upstreamNanos: exchange.upstreamFirstByte.flatMap { end in
+                exchange.upstreamStart.map { (end - $0).nanoseconds }
+            },
+            bytesIn: exchange.bytesIn,
+            bytesOut: exchange.bytesOut,
+            error: exchange.error,
+            guards: exchange.guardNotes,
+            headers: logged
+        )
+        loop.accessLog.append(line)
+    }
+
+    // MARK: WebSocket tunnel
+
+    private func startTunnel(context: ChannelHandlerContext, upstream connection: UpstreamHandler) {
+        state = .tunnelling
+        upstream = nil
+        exchange.responseComplete = true
+        context.flush()
+        finishExchange(status: 101)
+        TunnelSplicer.splice(client: context, exchangeHandler: self, upstream: connection)
+    }
+
+    // MARK: timeouts
+
+    func checkDeadlines(now: NIODeadline) {
+        guard let plan = exchange.plan ?? Optional(loop.plan) else { return }
+        switch state {
+        case .idle:
+            if let started = headStartedAt, now - started > plan.limits.headerReadTimeout {
+                exchange = Exchange()
+                exchange.plan = plan
+                exchange.start = started
+                exchange.startWall = WallClock.now()
+                exchange.keepAlive = false
+                exchange.clientIPText = peerText
+                reply(.headerReadTimeout, forceClose: true)
+            } else if headStartedAt == nil, now - idleSince > plan.limits.idleTimeout {
+                context?.close(promise: nil)
+            }
+        case .forwarding:
+            if let upstream, let deadline = upstream.responseDeadline, deadline <= now {
+                upstream.checkDeadline(now: now)
+            } else if now - lastActivity > plan.limits.idleTimeout && !exchange.responseStarted
+                && !exchange.requestComplete
+            {
+                context?.close(promise: nil)
+            }
+        case .bufferingBody, .awaitingGuard, .connecting:
+            if now - lastActivity > plan.limits.idleTimeout { context?.close(promise: nil) }
+        case .replied, .tunnelling:
+            break
+        }
+    }
+
+    static func path(of uri: String) -> Substring {
+        var target = Substring(uri)
+        if !target.hasPrefix("/") {
+            // absolute-form: drop scheme and authority
+            if let schemeEnd = target.range(of: "://") {
+                let afterScheme = target[schemeEnd.upperBound...]
+                target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
+            }
+        }
+        if let query = target.firstIndex(of: "?") { return target[..<query] }
+        return target
+    }
+}
+
+@available(*, unavailable)
+extension ExchangeHandler: Sendable {}
+
+/// The per-request bookkeeping of one exchange; reset for each request on a kept-alive connection.
+struct Exchange {
+    var plan: RuntimePlan?
+    var route: CompiledRoute?
+    var routeStats: RouteStats?
+    var facts = RequestValidator.Facts()
+    var requestID = ""
+    var clientIPText = ""
+    var method: HTTPMethod = .GET
+    var uri = "/"
+    var version: HTTPVersion = .http1_1
+    var keepAlive = true
+    var start = NIODeadline.uptimeNanoseconds(0)
+    var startWall = WallClock.Instant(nanosecondsSinceEpoch: 0)
+    var upstreamStart: NIODeadline?
+    var upstreamFirstByte: NIODeadline?
+    var upstreamHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    var upstreamStatus: Int?
+    var upstreamReusable = false
+    var status = 0
+    var bytesIn = 0
+    var bytesOut = 0
+    var bodyBytesForwarded = 0
+    var connectAttempts = 0
+    var requestComplete = false
+    var endWritten = false
+    var responseStarted = false
+    var responseComplete = false
+    var closeAfterResponse = false
+    var continueSent = false
+    var upgrading = false
+    var finished = false
+    var error: String?
+    var guardNotes: [GuardNote] = []
+
+    mutating func note(_ note: GuardNote) { guardNotes.append(note) }
+}

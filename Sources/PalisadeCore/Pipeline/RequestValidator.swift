@@ -1,0 +1,180 @@
+import Foundation
+import NIOHTTP1
+
+/// Framing and target checks the HTTP parser leaves to the server. Each failure is a request
+/// Palisade must refuse rather than forward, because the app (or a proxy behind it) could read
+/// the same bytes differently: the root of request smuggling.
+enum RequestValidator {
+    enum Problem: Error, Equatable {
+        case invalid(String)
+        case unsupportedTransferCoding
+        case expectationFailed
+        case methodNotAllowed
+
+        var rejection: RejectionCode {
+            switch self {
+            case .invalid(let code): return RejectionCode(code, status: .badRequest)
+            case .unsupportedTransferCoding: return RejectionCode("unsupported_transfer_coding", status: .notImplemented)
+            case .expectationFailed: return .expectationFailed
+            case .methodNotAllowed: return RejectionCode("method_not_allowed", status: .methodNotAllowed)
+            }
+        }
+    }
+
+    struct Facts {
+        var isChunked = false
+        var contentLength: Int?
+        var expectsContinue = false
+        var isWebSocketUpgrade = false
+    }
+
+    static func validate(_ head: HTTPRequestHead) -> Result<Facts, Problem> {
+        var facts = Facts()
+        var hostCount = 0
+        var hostValue: String?
+        var transferEncoding: [String] = []
+        var contentLengths: [String] = []
+        var expect: String?
+        var upgrade: String?
+        for (name, value) in head.headers {
+            // Dispatch on length first: most names fail one integer comparison.
+            switch name.utf8.count {
+            case 4 where name.lowercased() == "host":
+                hostCount += 1
+                hostValue = value
+            case 6 where name.lowercased() == "expect":
+                expect = value
+            case 7 where name.lowercased() == "upgrade":
+                upgrade = value
+            case 14 where name.lowercased() == "content-length":
+                contentLengths.append(value)
+            case 17 where name.lowercased() == "transfer-encoding":
+                transferEncoding.append(value)
+            default:
+                if name.utf8.contains(where: { !HTTPToken.isTokenByte($0) }) { return .failure(.invalid("invalid_header_name")) }
+            }
+            if value.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7f }) {
+                return .failure(.invalid("invalid_header_value"))
+            }
+        }
+
+        if head.version == .http1_1 {
+            guard hostCount == 1 else { return .failure(.invalid(hostCount == 0 ? "missing_host" : "duplicate_host")) }
+        } else if hostCount > 1 {
+            return .failure(.invalid("duplicate_host"))
+        }
+        if let hostValue, !isValidHost(hostValue) { return .failure(.invalid("invalid_host")) }
+
+        if head.method == .CONNECT { return .failure(.methodNotAllowed) }
+        guard isValidTarget(head.uri, method: head.method) else { return .failure(.invalid("invalid_request_target")) }
+        if hasDotSegment(head.uri) { return .failure(.invalid("invalid_path")) }
+
+        if !transferEncoding.isEmpty {
+            guard contentLengths.isEmpty else { return .failure(.invalid("content_length_with_transfer_encoding")) }
+            guard head.version == .http1_1 else { return .failure(.invalid("transfer_encoding_in_http10")) }
+            let codings = transferEncoding.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+                .map { $0.trimmingASCIISpaces() }
+            guard codings.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(HTTPToken.isTokenByte) }) else {
+                return .failure(.invalid("invalid_transfer_encoding"))
+            }
+            guard codings.count == 1, codings[0].lowercased() == "chunked" else {
+                return .failure(.unsupportedTransferCoding)
+            }
+            facts.isChunked = true
+        } else if !contentLengths.isEmpty {
+            var value: Int?
+            for raw in contentLengths {
+                for piece in raw.split(separator: ",", omittingEmptySubsequences: false) {
+                    let digits = piece.trimmingASCIISpaces()
+                    guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                        let parsed = Int(digits)
+                    else { return .failure(.invalid("invalid_content_length")) }
+                    if let value, value != parsed { return .failure(.invalid("conflicting_content_length")) }
+                    value = parsed
+                }
+            }
+            facts.contentLength = value
+        }
+
+        if let expect {
+            guard expect.lowercased() == "100-continue" else { return .failure(.expectationFailed) }
+            facts.expectsContinue = head.version == .http1_1
+        }
+        if let upgrade {
+            facts.isWebSocketUpgrade = isWebSocketHandshake(head, upgrade: upgrade)
+        }
+        return .success(facts)
+    }
+
+    /// Only a WebSocket handshake (RFC 6455 4.1) is tunnelled; any other Upgrade is dropped as a
+    /// hop-by-hop header and the request goes on as plain HTTP.
+    private static func isWebSocketHandshake(_ head: HTTPRequestHead, upgrade: String) -> Bool {
+        let tokens = upgrade.split(separator: ",").map { $0.trimmingASCIISpaces().lowercased() }
+        guard tokens.contains("websocket"), head.method == .GET, head.version == .http1_1 else { return false }
+        let connection = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+        return connection.contains("upgrade") && head.headers.first(name: "sec-websocket-key") != nil
+    }
+
+    /// reg-name, IPv4 or [IPv6], with an optional port; no userinfo, path or spaces.
+    static func isValidHost(_ host: String) -> Bool {
+        let utf8 = host.utf8
+        guard !utf8.isEmpty else { return true }  // RFC 9112 3.2: empty Host is allowed when the target has no authority
+        if utf8.first == UInt8(ascii: "[") {
+            guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let inside = host[host.index(after: host.startIndex)..<close]
+            guard IPAddressBytes.parseIPv6(inside) != nil else { return false }
+            let rest = host[host.index(after: close)...]
+            return rest.isEmpty || (rest.hasPrefix(":") && rest.dropFirst().allSatisfy { $0.isASCII && $0.isNumber })
+        }
+        var sawColon = false
+        var portDigits = 0
+        for b in utf8 {
+            if sawColon {
+                guard b >= 0x30 && b <= 0x39 else { return false }
+                portDigits += 1
+                continue
+            }
+            switch b {
+            case UInt8(ascii: ":"): sawColon = true
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"),
+                UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+                UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                continue
+            default: return false
+            }
+        }
+        return !sawColon || (portDigits > 0 && portDigits <= 5)
+    }
+
+    /// True when the path has a `.` or `..` segment, literally or percent-encoded. Routes match the
+    /// path as sent; an app that resolves `/public/../admin` would otherwise be reached through a
+    /// route meant for `/public/`.
+    static func hasDotSegment(_ uri: String) -> Bool {
+        var path = Substring(uri)
+        if let query = path.firstIndex(of: "?") { path = path[..<query] }
+        guard path.contains(".") || path.contains("%") else { return false }
+        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
+            let decoded = segment.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
+            if decoded == "." || decoded == ".." { return true }
+        }
+        return false
+    }
+
+    /// origin-form (`/path?query`), `*` for OPTIONS, or absolute-form `http://authority/path`.
+    static func isValidTarget(_ uri: String, method: HTTPMethod) -> Bool {
+        let utf8 = uri.utf8
+        guard let first = utf8.first else { return false }
+        if first == UInt8(ascii: "*") { return utf8.count == 1 && method == .OPTIONS }
+        if first != UInt8(ascii: "/") {
+            let lower = uri.lowercased()
+            guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else { return false }
+        }
+        // A fragment never travels in a request target (RFC 9112 3.2); '\' is a path separator on some apps.
+        for b in utf8 where b == UInt8(ascii: "#") || b == UInt8(ascii: "\\") || b <= 0x20 || b >= 0x7f {
+            return false
+        }
+        return true
+    }
+}

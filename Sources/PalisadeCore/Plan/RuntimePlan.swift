@@ -1,0 +1,68 @@
+import NIOCore
+
+/// Everything the proxy needs to serve requests under one policy, compiled once. Immutable, so each
+/// event loop can hold it without locks; a reload publishes a new plan and in-flight requests
+/// keep the one they started with.
+public final class RuntimePlan: Sendable {
+    public let generation: Int
+    public let sourceFile: String
+    public let policy: PolicySpec
+    public let routes: RouteTable
+    public let defaultAction: DefaultAction
+    public let upstream: UpstreamTarget
+    public let limits: RuntimeLimits
+    public let clientIP: ClientIPResolver
+    /// Added to every response, in file order.
+    public let responseHeaders: [(String, String)]
+    public let accessLogEnabled: Bool
+    public let loggedHeaders: [String]
+
+    init(generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable) {
+        self.generation = generation
+        self.sourceFile = sourceFile
+        self.policy = policy
+        self.routes = routes
+        self.defaultAction = policy.defaultAction
+        self.upstream = UpstreamTarget(spec: policy.upstream)
+        self.limits = RuntimeLimits(spec: policy.limits, drainTimeout: policy.drainTimeout)
+        self.clientIP = ClientIPResolver(spec: policy.clientIP)
+        self.responseHeaders = policy.responseHeaders.map { ($0.name, $0.value) }
+        self.accessLogEnabled = policy.log.access == .stdout
+        self.loggedHeaders = policy.log.headers
+    }
+}
+
+public struct UpstreamTarget: Sendable, Hashable {
+    public let host: String
+    public let port: Int
+    public let connectTimeout: TimeAmount
+    public let responseTimeout: TimeAmount
+    public let maxIdleConnections: Int
+
+    init(spec: UpstreamSpec) {
+        self.host = spec.url.host
+        self.port = spec.url.port
+        self.connectTimeout = .nanoseconds(spec.connectTimeout.nanoseconds)
+        self.responseTimeout = .nanoseconds(spec.responseTimeout.nanoseconds)
+        self.maxIdleConnections = spec.maxIdleConnections
+    }
+
+    /// The `Host`-independent identity of the app: a pool is reused across reloads only when this is unchanged.
+    var endpoint: String { "\(host):\(port)" }
+}
+
+public struct RuntimeLimits: Sendable {
+    public let maxHeaderBytes: Int
+    public let maxBodyBytes: Int
+    public let idleTimeout: TimeAmount
+    public let headerReadTimeout: TimeAmount
+    public let drainTimeout: TimeAmount
+
+    init(spec: LimitsSpec, drainTimeout: PolicyDuration) {
+        self.maxHeaderBytes = spec.maxHeaderBytes.bytes
+        self.maxBodyBytes = spec.maxBodyBytes.bytes
+        self.idleTimeout = .nanoseconds(spec.idleTimeout.nanoseconds)
+        self.headerReadTimeout = .nanoseconds(spec.headerReadTimeout.nanoseconds)
+        self.drainTimeout = .nanoseconds(drainTimeout.nanoseconds)
+    }
+}

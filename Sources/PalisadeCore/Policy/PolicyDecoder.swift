@@ -1,0 +1,206 @@
+import Foundation
+import Yams
+
+/// Turns policy YAML into a `PolicySpec`, reporting every problem with file, line, column and key path.
+public enum PolicyDecoder {
+    public static let topLevelKeys = [
+        "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log",
+        "response_headers", "routes", "default",
+    ]
+
+    public struct Result: Sendable {
+        public var policy: PolicySpec?
+        public var diagnostics: [PolicyDiagnostic]
+        public var errors: [PolicyDiagnostic] { diagnostics.filter { $0.severity == .error } }
+        public var warnings: [PolicyDiagnostic] { diagnostics.filter { $0.severity == .warning } }
+    }
+
+    public static func decode(contentsOf path: String) -> Result {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let position = SourcePosition(line: 1, column: 1, keyPath: "")
+            return Result(
+                policy: nil,
+                diagnostics: [.init(severity: .error, file: path, position: position, message: "cannot read the file")]
+            )
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            let position = SourcePosition(line: 1, column: 1, keyPath: "")
+            return Result(
+                policy: nil,
+                diagnostics: [.init(severity: .error, file: path, position: position, message: "the file is not UTF-8")]
+            )
+        }
+        return decode(yaml: text, file: path)
+    }
+
+    public static func decode(yaml: String, file: String) -> Result {
+        let collector = DiagnosticCollector(file: file)
+        let root: Node
+        do {
+            guard let composed = try Yams.compose(yaml: yaml) else {
+                collector.error("the file is empty", at: SourcePosition(line: 1, column: 1, keyPath: ""))
+                return Result(policy: nil, diagnostics: collector.diagnostics)
+            }
+            root = composed
+        } catch let error as YamlError {
+            let (position, message) = describe(error)
+            collector.error(message, at: position)
+            return Result(policy: nil, diagnostics: collector.diagnostics)
+        } catch {
+            collector.error("cannot parse YAML", at: SourcePosition(line: 1, column: 1, keyPath: ""))
+            return Result(policy: nil, diagnostics: collector.diagnostics)
+        }
+        let policy = decodeRoot(PolicyNode(node: root, keyPath: "", diagnostics: collector))
+        PolicyLinter.lint(policy, collector: collector)
+        return Result(policy: collector.hasErrors ? nil : policy, diagnostics: collector.diagnostics)
+    }
+
+    private static func describe(_ error: YamlError) -> (SourcePosition, String) {
+        func at(_ mark: Mark) -> SourcePosition { SourcePosition(line: mark.line, column: mark.column + 1, keyPath: "") }
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let prefix = context.map { "\($0.text): " } ?? ""
+            return (at(mark), "invalid YAML: \(prefix)\(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return (at(context.mark), "duplicate key(s) \(duplicates.joined(separator: ", ")) in one mapping")
+        default:
+            return (SourcePosition(line: 1, column: 1, keyPath: ""), "invalid YAML: \(error)")
+        }
+    }
+
+    private static func decodeRoot(_ root: PolicyNode) -> PolicySpec? {
+        guard let map = root.mapping(allowedKeys: topLevelKeys) else { return nil }
+        if let versionNode = map.required("version"), let version = versionNode.int(in: 1...Int.max), version != 1 {
+            versionNode.error("this Palisade reads policy format version 1, found \(version)")
+        }
+        let upstream = map.required("upstream").flatMap(decodeUpstream)
+        var spec = PolicySpec(upstream: upstream ?? UpstreamSpec(url: UpstreamURL(host: "127.0.0.1", port: 80)))
+        if let node = map["listen"], let listen = decodeListen(node) { spec.listen = listen }
+        if let node = map["admin"] { spec.admin = decodeAdmin(node) }
+        if let node = map["client_ip"], let value = decodeClientIP(node) { spec.clientIP = value }
+        if let node = map["limits"], let value = decodeLimits(node) { spec.limits = value }
+        if let node = map["drain_timeout"], let value = node.duration() { spec.drainTimeout = value }
+        if let node = map["log"], let value = decodeLog(node) { spec.log = value }
+        if let node = map["response_headers"] { spec.responseHeaders = decodeHeaders(node) }
+        if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
+        if let node = map["default"], let value = node.oneOf(["deny": DefaultAction.deny, "allow": .allow]) {
+            spec.defaultAction = value
+        }
+        return spec
+    }
+
+    static func decodeListen(_ node: PolicyNode) -> HostPort? {
+        guard let text = node.string() else { return nil }
+        guard let value = HostPort(parsing: text) else {
+            node.error("'\(text)' is not host:port (e.g. 0.0.0.0:8080 or [::]:8080)")
+            return nil
+        }
+        return value
+    }
+
+    private static func decodeUpstream(_ node: PolicyNode) -> UpstreamSpec? {
+        guard
+            let map = node.mapping(allowedKeys: ["url", "connect_timeout", "response_timeout", "max_idle_connections"])
+        else { return nil }
+        guard let urlNode = map.required("url"), let text = urlNode.string() else { return nil }
+        guard let url = UpstreamURL(parsing: text) else {
+            urlNode.error("'\(text)' is not an http://host:port URL without a path")
+            return nil
+        }
+        var spec = UpstreamSpec(url: url)
+        if let value = map["connect_timeout"]?.duration() { spec.connectTimeout = value }
+        if let value = map["response_timeout"]?.duration() { spec.responseTimeout = value }
+        if let value = map["max_idle_connections"]?.int(in: 0...100_000) { spec.maxIdleConnections = value }
+        return spec
+    }
+
+    private static func decodeAdmin(_ node: PolicyNode) -> AdminSpec? {
+        guard let map = node.mapping(allowedKeys: ["listen"]) else { return nil }
+        guard let listen = map.required("listen").flatMap(decodeListen) else { return nil }
+        return AdminSpec(listen: listen)
+    }
+
+    private static func decodeClientIP(_ node: PolicyNode) -> ClientIPSpec? {
+        guard let map = node.mapping(allowedKeys: ["from", "trusted_proxies"]) else { return nil }
+        var spec = ClientIPSpec()
+        if let value = map["from"]?.oneOf(["peer": ClientIPSpec.Source.peer, "x-forwarded-for": .xForwardedFor]) {
+            spec.from = value
+        }
+        if let node = map["trusted_proxies"] { spec.trustedProxies = CIDRListDecoder.decode(node) }
+        return spec
+    }
+
+    private static func decodeLimits(_ node: PolicyNode) -> LimitsSpec? {
+        guard
+            let map = node.mapping(allowedKeys: [
+                "max_header_bytes", "max_body_bytes", "idle_timeout", "header_read_timeout",
+            ])
+        else { return nil }
+        var spec = LimitsSpec()
+        if let value = map["max_header_bytes"]?.byteCount(in: 1024...(1 << 20)) { spec.maxHeaderBytes = value }
+        if let value = map["max_body_bytes"]?.byteCount(in: 0...(1 << 30)) { spec.maxBodyBytes = value }
+        if let value = map["idle_timeout"]?.duration() { spec.idleTimeout = value }
+        if let value = map["header_read_timeout"]?.duration() { spec.headerReadTimeout = value }
+        return spec
+    }
+
+    /// Headers whose values carry credentials; never copied into an access line.
+    static let neverLoggedHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+    ]
+
+    private static func decodeLog(_ node: PolicyNode) -> LogSpec? {
+        guard let map = node.mapping(allowedKeys: ["access", "headers"]) else { return nil }
+        var spec = LogSpec()
+        if let value = map["access"]?.oneOf(["stdout": LogSpec.AccessTarget.stdout, "off": .off]) {
+            spec.access = value
+        }
+        if let node = map["headers"], let names = node.stringList() {
+            for (name, itemNode) in names {
+                let lower = name.lowercased()
+                if !HTTPToken.isToken(lower) {
+                    itemNode.error("'\(name)' is not a valid header name")
+                } else if neverLoggedHeaders.contains(lower) {
+                    itemNode.error("'\(lower)' carries credentials and is never logged")
+                } else {
+                    spec.headers.append(lower)
+                }
+            }
+        }
+        return spec
+    }
+
+    /// Response headers whose framing Palisade owns; setting them from the policy would corrupt responses.
+    static let reservedResponseHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "te",
+    ]
+
+    private static func decodeHeaders(_ node: PolicyNode) -> [HeaderSpec] {
+        guard case .mapping(let mapping) = node.node else {
+            node.error("expected a mapping of header name to value, found \(node.kindName)")
+            return []
+        }
+        var result: [HeaderSpec] = []
+        for (keyNode, valueNode) in mapping {
+            let name = keyNode.string ?? ""
+            let child = node.child(valueNode, key: name)
+            let lower = name.lowercased()
+            guard HTTPToken.isToken(lower) else {
+                child.error("'\(name)' is not a valid header name")
+                continue
+            }
+            guard !reservedResponseHeaders.contains(lower) else {
+                child.error("'\(lower)' is managed by the proxy and cannot be set here")
+                continue
+            }
+            guard let value = child.string() else { continue }
+            guard HTTPToken.isFieldValue(value) else {
+                child.error("the value contains characters not allowed in a header (control characters or line breaks)")
+                continue
+            }
+            result.append(HeaderSpec(name: lower, value: value))
+        }
+        return result
+    }
+}

@@ -1,0 +1,122 @@
+/// The policy file as written: plain values that mirror the YAML, each section with its position.
+/// Nothing here is resolved or compiled; `PlanCompiler` turns it into a `RuntimePlan`.
+public struct PolicySpec: Sendable {
+    public var version: Int = 1
+    public var listen = HostPort(host: "0.0.0.0", port: 8080)
+    public var upstream: UpstreamSpec
+    public var admin: AdminSpec?
+    public var clientIP = ClientIPSpec()
+    public var limits = LimitsSpec()
+    public var drainTimeout = PolicyDuration.seconds(20)
+    public var log = LogSpec()
+    public var responseHeaders: [HeaderSpec] = []
+    public var routes: [RouteSpec] = []
+    public var defaultAction: DefaultAction = .deny
+
+    public init(upstream: UpstreamSpec) { self.upstream = upstream }
+}
+
+public struct UpstreamSpec: Sendable {
+    public var url: UpstreamURL
+    public var connectTimeout = PolicyDuration.seconds(2)
+    public var responseTimeout = PolicyDuration.seconds(30)
+    public var maxIdleConnections = 64
+
+    public init(url: UpstreamURL) { self.url = url }
+}
+
+/// `http://host:port` of the app. Only plain HTTP: the app sits beside Palisade on loopback or in the pod.
+public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var description: String { "http://\(HostPort(host: host, port: port))" }
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(parsing text: String) {
+        guard text.hasPrefix("http://") else { return nil }
+        var rest = Substring(text.dropFirst("http://".count))
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.contains("/"), !rest.contains("@"), !rest.contains("?"), !rest.contains("#") else { return nil }
+        if let hostPort = HostPort(parsing: String(rest)) {
+            self.init(host: hostPort.host, port: hostPort.port)
+        } else if !rest.isEmpty, !rest.contains(":") {
+            self.init(host: String(rest), port: 80)
+        } else if rest.hasPrefix("["), rest.hasSuffix("]") {
+            self.init(host: String(rest.dropFirst().dropLast()), port: 80)
+        } else {
+            return nil
+        }
+    }
+}
+
+public struct AdminSpec: Sendable {
+    public var listen: HostPort
+}
+
+public struct ClientIPSpec: Sendable {
+    public enum Source: String, Sendable { case peer, xForwardedFor = "x-forwarded-for" }
+    public var from: Source = .peer
+    public var trustedProxies: [CIDRBlock] = []
+}
+
+public struct LimitsSpec: Sendable {
+    public var maxHeaderBytes = ByteCount(bytes: 32 * 1024)
+    public var maxBodyBytes = ByteCount(bytes: 1024 * 1024)
+    public var idleTimeout = PolicyDuration.seconds(60)
+    public var headerReadTimeout = PolicyDuration.seconds(10)
+}
+
+public struct LogSpec: Sendable {
+    public enum AccessTarget: String, Sendable { case stdout, off }
+    public var access: AccessTarget = .stdout
+    /// Request headers copied into the access line, lower-cased.
+    public var headers: [String] = []
+}
+
+public struct HeaderSpec: Sendable {
+    public var name: String
+    public var value: String
+}
+
+public enum DefaultAction: String, Sendable { case deny, allow }
+
+public enum EnforcementMode: String, Sendable { case enforce, report }
+
+public struct RouteSpec: Sendable {
+    public var name: String
+    public var match: MatchSpec
+    public var guards: [GuardSpec]
+    public var mode: EnforcementMode
+    public var position: SourcePosition
+}
+
+public struct MatchSpec: Sendable {
+    public var path: String?
+    public var prefix: String?
+    /// Upper-case method names; empty means any method.
+    public var methods: [String] = []
+    /// Lower-case host name without port; nil means any host.
+    public var host: String?
+}
+
+/// One entry of a route's `guards:` list. The kind is a closed enum so that adding a guard makes
+/// every exhaustive switch (compiler, docs check) fail to build until it handles the new case.
+public struct GuardSpec: Sendable {
+    public enum Kind: Sendable {
+        case ip(IPGuardSpec)
+    }
+
+    public var kind: Kind
+    public var mode: EnforcementMode?
+    public var position: SourcePosition
+
+    public var name: String {
+        switch kind {
+        case .ip: return "ip"
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import NIOHTTP1
+
+/// A compiled route: how to recognise its requests and which guards apply.
+public final class CompiledRoute: Sendable {
+    public let name: String
+    public let index: Int
+    let exactPath: String?
+    let prefix: String?
+    let methods: [HTTPMethod]
+    let host: String?
+    public let guards: [any Guard]
+    public let mode: EnforcementMode
+    /// Per guard: report-only when the guard or its route says so.
+    public let guardReportOnly: [Bool]
+    public let bodyNeed: BodyNeed
+
+    init(spec: RouteSpec, index: Int, guards: [any Guard]) {
+        self.name = spec.name
+        self.index = index
+        self.exactPath = spec.match.path
+        self.prefix = spec.match.prefix
+        self.methods = spec.match.methods.map { HTTPMethod(rawValue: $0) }
+        self.host = spec.match.host
+        self.guards = guards
+        self.mode = spec.mode
+        self.guardReportOnly = spec.guards.map { spec.mode == .report || $0.mode == .report }
+        self.bodyNeed = guards.map(\.bodyNeed).max() ?? .none
+    }
+
+    @inline(__always)
+    func matches(method: HTTPMethod, path: Substring, host: Substring?) -> Bool {
+        if let exactPath, !path.utf8.elementsEqual(exactPath.utf8) { return false }
+        if let prefix, !path.utf8.starts(with: prefix.utf8) { return false }
+        if !methods.isEmpty, !methods.contains(method) { return false }
+        if let expected = self.host {
+            guard let host, Self.hostEquals(host, expected) else { return false }
+        }
+        return true
+    }
+
+    /// Compares the request's Host (port stripped, case-insensitive) with a lower-case host name.
+    static func hostEquals(_ hostHeader: Substring, _ expected: String) -> Bool {
+        var name = hostHeader
+        if name.hasPrefix("[") {
+            if let close = name.firstIndex(of: "]") { name = name[name.index(after: name.startIndex)..<close] }
+        } else if let colon = name.lastIndex(of: ":") {
+            name = name[..<colon]
+        }
+        if name.hasSuffix(".") { name = name.dropLast() }
+        return name.utf8.count == expected.utf8.count
+            && zip(name.utf8, expected.utf8).allSatisfy { a, b in
+                (a >= 0x41 && a <= 0x5a ? a | 0x20 : a) == b
+            }
+    }
+}
+
+/// First-match route lookup, compiled once per plan.
+public struct RouteTable: Sendable {
+    public let routes: [CompiledRoute]
+    /// Whether any route looks at Host; when none does, the header is not searched per request.
+    let usesHost: Bool
+
+    init(routes: [CompiledRoute]) {
+        self.routes = routes
+        self.usesHost = routes.contains { $0.host != nil }
+    }
+
+    public func match(method: HTTPMethod, path: Substring, headers: HTTPHeaders) -> CompiledRoute? {
+        let host: Substring? = usesHost ? headers.first(name: "host").map { Substring($0) } : nil
+        for route in routes where route.matches(method: method, path: path, host: host) {
+            return route
+        }
+        return nil
+    }
+}

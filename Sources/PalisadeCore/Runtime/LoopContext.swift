@@ -1,0 +1,84 @@
+import NIOCore
+
+/// What one event loop owns: the plan it serves, its upstream pool, its counters, its access-log
+/// buffer and its request-id generator. Touched only from that loop, so nothing here needs a lock;
+/// a new plan arrives through `eventLoop.execute`, Envoy's per-worker push.
+final class LoopContext {
+    let eventLoop: any EventLoop
+    private(set) var plan: RuntimePlan
+    private(set) var pool: UpstreamPool
+    /// Route stats aligned with `plan.routes.routes`, resolved when the plan is installed.
+    private(set) var routeStats: [RouteStats]
+    /// Stats for requests that matched no route (protocol errors, `default`).
+    let unroutedStats: RouteStats
+    let stats = LoopStats()
+    let accessLog: AccessLogWriter
+    var requestIDs = RequestIDGenerator()
+    private var connections: [ObjectIdentifier: ExchangeHandler] = [:]
+    private var sweepTask: RepeatedTask?
+    private(set) var isDraining = false
+
+    init(eventLoop: any EventLoop, plan: RuntimePlan, accessLogSink: AccessLogSink) {
+        self.eventLoop = eventLoop
+        self.plan = plan
+        self.pool = UpstreamPool(target: plan.upstream, eventLoop: eventLoop)
+        self.accessLog = AccessLogWriter(eventLoop: eventLoop, sink: accessLogSink)
+        self.unroutedStats = stats.route(named: "_unrouted")
+        self.routeStats = []
+        self.routeStats = plan.routes.routes.map { stats.route(named: $0.name) }
+    }
+
+    /// Runs on this loop. In-flight exchanges keep the plan, route and pool they started with.
+    func install(_ newPlan: RuntimePlan) {
+        eventLoop.preconditionInEventLoop()
+        if newPlan.upstream != pool.target {
+            pool.shutDown()
+            pool = UpstreamPool(target: newPlan.upstream, eventLoop: eventLoop)
+        }
+        routeStats = newPlan.routes.routes.map { stats.route(named: $0.name) }
+        plan = newPlan
+    }
+
+    func register(_ connection: ExchangeHandler) {
+        connections[ObjectIdentifier(connection)] = connection
+        stats.activeConnections += 1
+        stats.acceptedConnections += 1
+        if sweepTask == nil { startSweeping() }
+    }
+
+    func unregister(_ connection: ExchangeHandler) {
+        if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+            stats.activeConnections -= 1
+        }
+    }
+
+    /// Timeouts are checked by one sweep per loop every 50 ms rather than a timer per request:
+    /// arming and cancelling a scheduled task per request costs more than the whole rewrite of a head.
+    private func startSweeping() {
+        let interval = TimeAmount.milliseconds(50)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        sweepTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            bound.value.sweep()
+        }
+    }
+
+    private func sweep() {
+        guard !connections.isEmpty else { return }
+        let now = NIODeadline.now()
+        for connection in Array(connections.values) { connection.checkDeadlines(now: now) }
+    }
+
+    func beginDraining() {
+        isDraining = true
+        pool.shutDown()
+    }
+
+    func stop() {
+        sweepTask?.cancel()
+        sweepTask = nil
+        accessLog.flush()
+    }
+}
+
+@available(*, unavailable)
+extension LoopContext: Sendable {}

@@ -1,0 +1,224 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOPosix
+
+/// Owns the event loops, the listeners and the plan in force. Requests never touch this object:
+/// each loop serves from its own `LoopContext`; this type only publishes plans to them, answers
+/// the admin listener and drains on shutdown.
+public final class ProxyRuntime: Sendable {
+    public let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+    private let contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>]
+    private let state: NIOLockedValueBox<RuntimeState>
+    private let quiescing: ServerQuiescingHelper
+    let logger: Logger
+
+    struct RuntimeState: Sendable {
+        var plan: RuntimePlan
+        var reloadsSucceeded = 0
+        var reloadsFailed = 0
+        var draining = false
+        var serverChannel: (any Channel)?
+        var adminChannel: (any Channel)?
+        var startTimeSeconds: Int64 = WallClock.now().seconds
+    }
+
+    /// The addresses actually bound (port 0 in the policy becomes a real port here).
+    public struct BoundAddresses: Sendable {
+        public var proxy: SocketAddress
+        public var admin: SocketAddress?
+        public var proxyPort: Int { proxy.port ?? 0 }
+        public var adminPort: Int? { admin?.port }
+    }
+
+    public static func make(
+        plan: RuntimePlan,
+        threads: Int = System.coreCount,
+        group: MultiThreadedEventLoopGroup? = nil,
+        logger: Logger,
+        accessLogSink: AccessLogSink = .stdout
+    ) async throws -> ProxyRuntime {
+        let eventLoopGroup = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        var contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        for loop in eventLoopGroup.makeIterator() {
+            let bound = try await loop.submit {
+                NIOLoopBound(LoopContext(eventLoop: loop, plan: plan, accessLogSink: accessLogSink), eventLoop: loop)
+            }.get()
+            contexts[ObjectIdentifier(loop)] = bound
+        }
+        return ProxyRuntime(group: eventLoopGroup, ownsGroup: group == nil, contexts: contexts, plan: plan, logger: logger)
+    }
+
+    private init(
+        group: MultiThreadedEventLoopGroup,
+        ownsGroup: Bool,
+        contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>],
+        plan: RuntimePlan,
+        logger: Logger
+    ) {
+        self.group = group
+        self.ownsGroup = ownsGroup
+        self.contexts = contexts
+        self.state = NIOLockedValueBox(RuntimeState(plan: plan))
+        self.quiescing = ServerQuiescingHelper(group: group)
+        self.logger = logger
+    }
+
+    public var currentPlan: RuntimePlan { state.withLockedValue { $0.plan } }
+    public var isDraining: Bool { state.withLockedValue { $0.draining } }
+
+    /// Binds the proxy and admin listeners from the current plan.
+    public func start() async throws -> BoundAddresses {
+        let plan = currentPlan
+        let contexts = self.contexts
+        let quiescing = self.quiescing
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let loop = contexts[ObjectIdentifier(channel.eventLoop)] else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    try ClientPipeline.configure(channel: channel, loop: loop.value)
+                }
+            }
+            .bind(host: plan.policy.listen.host, port: plan.policy.listen.port)
+            .get()
+        var admin: (any Channel)?
+        if let adminSpec = plan.policy.admin {
+            do {
+                admin = try await AdminServer.bind(runtime: self, host: adminSpec.listen.host, port: adminSpec.listen.port)
+            } catch {
+                try? await server.close()
+                throw error
+            }
+        }
+        state.withLockedValue {
+            $0.serverChannel = server
+            $0.adminChannel = admin
+        }
+        logger.info(
+            "palisade listening",
+            metadata: [
+                "proxy": "\(server.localAddress.map(String.init(describing:)) ?? "?")",
+                "admin": "\(admin?.localAddress.map(String.init(describing:)) ?? "off")",
+                "upstream": "\(plan.policy.upstream.url)",
+                "policy": "\(plan.sourceFile)",
+                "event_loops": "\(contexts.count)",
+            ]
+        )
+        guard let proxyAddress = server.localAddress else { throw ChannelError.ioOnClosedChannel }
+        return BoundAddresses(proxy: proxyAddress, admin: admin?.localAddress)
+    }
+
+    /// Publishes a new plan to every loop. Requests already in flight keep the plan they started with.
+    public func apply(_ plan: RuntimePlan) {
+        let changedListen = state.withLockedValue { current -> Bool in
+            let changed = current.plan.policy.listen != plan.policy.listen
+                || current.plan.policy.admin?.listen != plan.policy.admin?.listen
+            current.plan = plan
+            current.reloadsSucceeded += 1
+            return changed
+        }
+        if changedListen {
+            logger.warning("listen or admin.listen changed; the new addresses take effect after a restart")
+        }
+        for bound in contexts.values {
+            bound.eventLoop.execute { bound.value.install(plan) }
+        }
+    }
+
+    public func recordFailedReload() {
+        state.withLockedValue { $0.reloadsFailed += 1 }
+    }
+
+    /// Loads the policy file again; on any error the plan in force stays and the failure is counted.
+    @discardableResult
+    public func reload(path: String) -> Result<RuntimePlan, PolicyLoadError> {
+        let generation = currentPlan.generation + 1
+        do {
+            let (plan, warnings) = try PlanCompiler.load(path: path, generation: generation)
+            for warning in warnings { logger.warning("policy warning", metadata: ["diagnostic": "\(warning)"]) }
+            apply(plan)
+            logger.info("policy reloaded", metadata: ["policy": "\(path)", "generation": "\(generation)"])
+            return .success(plan)
+        } catch let error as PolicyLoadError {
+            recordFailedReload()
+            for diagnostic in error.diagnostics {
+                logger.error("policy reload refused; the previous policy stays", metadata: ["diagnostic": "\(diagnostic)"])
+            }
+            return .failure(error)
+        } catch {
+            recordFailedReload()
+            let diagnostic = PolicyDiagnostic(
+                severity: .error, file: path, position: SourcePosition(line: 1, column: 1, keyPath: ""),
+                message: "\(error)"
+            )
+            logger.error("policy reload refused; the previous policy stays", metadata: ["diagnostic": "\(diagnostic)"])
+            return .failure(PolicyLoadError(diagnostics: [diagnostic]))
+        }
+    }
+
+    /// Gathers every loop's counters (each copied on its own loop) and renders them.
+    func metricsText() async -> String {
+        var merged = StatsSnapshot()
+        for bound in contexts.values {
+            if let snapshot = try? await bound.eventLoop.submit({ bound.value.stats.snapshot() }).get() {
+                merged.merge(snapshot)
+            }
+        }
+        let process = state.withLockedValue { s in
+            PrometheusRenderer.ProcessValues(
+                reloadsSucceeded: s.reloadsSucceeded,
+                reloadsFailed: s.reloadsFailed,
+                planGeneration: s.plan.generation,
+                draining: s.draining,
+                startTimeSeconds: s.startTimeSeconds,
+                version: PalisadeVersion.current
+            )
+        }
+        return PrometheusRenderer.render(merged, process: process)
+    }
+
+    /// SIGTERM: readiness goes false, no new connections, in-flight requests finish (each
+    /// connection closes after its current response), then everything stops at `drain_timeout`.
+    public func drainAndStop() async {
+        let (alreadyDraining, server, admin, timeout) = state.withLockedValue { s in
+            let was = s.draining
+            s.draining = true
+            return (was, s.serverChannel, s.adminChannel, s.plan.limits.drainTimeout)
+        }
+        guard !alreadyDraining else { return }
+        logger.info("draining", metadata: ["deadline_seconds": "\(timeout.nanoseconds / 1_000_000_000)"])
+        for bound in contexts.values {
+            bound.eventLoop.execute { bound.value.beginDraining() }
+        }
+        if server != nil {
+            let loop = group.next()
+            let drained = loop.makePromise(of: Void.self)
+            let finished = loop.makePromise(of: Void.self)
+            quiescing.initiateShutdown(promise: drained)
+            drained.futureResult.whenComplete { _ in finished.succeed() }
+            let deadline = loop.scheduleTask(in: timeout) { finished.succeed() }
+            _ = try? await finished.futureResult.get()
+            deadline.cancel()
+        }
+        try? await admin?.close()
+        for bound in contexts.values {
+            try? await bound.eventLoop.submit { bound.value.stop() }.get()
+        }
+        logger.info("stopped")
+        if ownsGroup { try? await group.shutdownGracefully() }
+    }
+}

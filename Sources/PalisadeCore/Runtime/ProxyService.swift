@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Runs the proxy as a lifecycle `Service`: starts the listeners, then waits for graceful shutdown
+/// (SIGTERM/SIGINT from the `ServiceGroup`) and drains.
+public struct ProxyService: Service {
+    public let runtime: ProxyRuntime
+    private let onStarted: @Sendable (ProxyRuntime.BoundAddresses) -> Void
+
+    public init(runtime: ProxyRuntime, onStarted: @escaping @Sendable (ProxyRuntime.BoundAddresses) -> Void = { _ in }) {
+        self.runtime = runtime
+        self.onStarted = onStarted
+    }
+
+    public func run() async throws {
+        let addresses = try await runtime.start()
+        onStarted(addresses)
+        try? await gracefulShutdown()
+        await runtime.drainAndStop()
+    }
+}
+
+/// Reloads the policy on SIGHUP and when the file changes. The file is polled (stat once a second,
+/// then a content comparison) rather than watched with inotify, because Kubernetes updates a
+/// mounted ConfigMap by swapping a symlink, which a watch on the file itself never sees.
+public struct PolicyReloadService: Service {
+    let runtime: ProxyRuntime
+    let path: String
+    let pollInterval: Duration
+
+    public init(runtime: ProxyRuntime, path: String, pollInterval: Duration = .seconds(1)) {
+        self.runtime = runtime
+        self.path = path
+        self.pollInterval = pollInterval
+    }
+
+    public func run() async throws {
+        let runtime = self.runtime
+        let path = self.path
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let signals = await UnixSignalsSequence(trapping: .sighup)
+                for await _ in signals.cancelOnGracefulShutdown() {
+                    runtime.logger.info("SIGHUP received; reloading policy")
+                    runtime.reload(path: path)
+                }
+            }
+            group.addTask {
+                var last = FileFingerprint(path: path)
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: pollInterval)
+                    let now = FileFingerprint(path: path)
+                    if now != last {
+                        last = now
+                        if now.exists {
+                            runtime.logger.info("policy file changed; reloading")
+                            runtime.reload(path: path)
+                        }
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// What identifies a version of the file: its bytes (hashed), so a touch without change does not
+/// reload and a same-second rewrite still does.
+struct FileFingerprint: Equatable {
+    var exists: Bool
+    var hash: Int
+
+    init(path: String) {
+        if let data = FileManager.default.contents(atPath: path) {
+            exists = true
+            var hasher = Hasher()
+            hasher.combine(data)
+            hash = hasher.finalize()
+        } else {
+            exists = false
+            hash = 0
+        }
+    }
+}

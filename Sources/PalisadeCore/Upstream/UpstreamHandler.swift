@@ -1,0 +1,135 @@
+import NIOCore
+import NIOHTTP1
+
+/// The last handler of a connection to the app. While leased it hands every response part straight
+/// to the exchange that owns it (same event loop, a plain method call); while idle in the pool it
+/// only watches for the app closing the connection.
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private(set) var context: ChannelHandlerContext?
+    private(set) var exchange: ExchangeHandler?
+    private weak var pool: UpstreamPool?
+    private var readPending = false
+    private(set) var isActive = false
+    /// Set once the connection has served a request; a failure on a reused connection before any
+    /// response byte may be retried on a fresh one.
+    var requestsServed = 0
+    /// When the response head is due, for the loop's deadline sweep.
+    var responseDeadline: NIODeadline?
+
+    init(pool: UpstreamPool) { self.pool = pool }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.isActive = context.channel.isActive
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelActive(context: ChannelHandlerContext) {
+        isActive = true
+        context.fireChannelActive()
+    }
+
+    func lease(to exchange: ExchangeHandler) { self.exchange = exchange }
+
+    /// Detaches the exchange; returns the connection to the pool if it can carry another request.
+    func finish(reusable: Bool) {
+        exchange = nil
+        responseDeadline = nil
+        requestsServed += 1
+        if reusable, isActive, let pool {
+            pool.release(self)
+        } else {
+            close()
+        }
+    }
+
+    func close() {
+        exchange = nil
+        responseDeadline = nil
+        context?.close(promise: nil)
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func write(_ part: HTTPClientRequestPart) {
+        context?.write(wrapOutboundOut(part), promise: nil)
+    }
+
+    func flush() { context?.flush() }
+
+    /// Restarts reading from the app once the client can take more bytes.
+    func resumeReading() {
+        guard readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let exchange, !exchange.clientIsWritable {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let exchange else {
+            // An idle connection must stay silent; anything else means it cannot be trusted.
+            context.close(promise: nil)
+            return
+        }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            responseDeadline = nil
+            exchange.upstreamHead(head)
+        case .body(let buffer):
+            exchange.upstreamBody(buffer)
+        case .end:
+            exchange.upstreamEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.upstreamBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isActive = false
+        pool?.remove(self)
+        if let exchange {
+            self.exchange = nil
+            exchange.upstreamFailed(.connectionLost, connection: self)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let exchange {
+            self.exchange = nil
+            exchange.upstreamFailed(error is HTTPParserError ? .protocolError : .connectionLost, connection: self)
+        }
+        context.close(promise: nil)
+    }
+
+    /// Called by the loop's sweep; fails the exchange when the app is too slow to answer.
+    func checkDeadline(now: NIODeadline) {
+        guard let deadline = responseDeadline, deadline <= now, let exchange else { return }
+        self.exchange = nil
+        responseDeadline = nil
+        exchange.upstreamFailed(.responseTimeout, connection: self)
+        context?.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHandler: Sendable {}
