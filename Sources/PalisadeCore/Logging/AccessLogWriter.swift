@@ -8,6 +8,8 @@ final class AccessLogWriter {
     private var buffer: ByteBuffer
     private var encoder = AccessLogEncoder()
     private var flushScheduled = false
+    /// Set once the loop is stopping: lines are written at once, as the loop may not run another tick.
+    var writesImmediately = false
     /// Lines above this much pending are written at once rather than waiting for the tick to end.
     private let highWater = 64 * 1024
 
@@ -19,7 +21,7 @@ final class AccessLogWriter {
 
     func append(_ line: borrowing AccessLogLine) {
         encoder.encode(line, into: &buffer)
-        if buffer.readableBytes >= highWater {
+        if buffer.readableBytes >= highWater || writesImmediately {
             flush()
         } else if !flushScheduled {
             flushScheduled = true

@@ -374,11 +374,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.responseStarted = true
         exchange.upstreamStatus = Int(head.status.code)
         exchange.upstreamFirstByte = .now()
-        exchange.upstreamReusable = head.isKeepAlive
+        // After an upgrade request the app's parser state is unknown unless it switched: never reuse.
+        exchange.upstreamReusable = head.isKeepAlive && !exchange.facts.isWebSocketUpgrade
         let upgrading = exchange.facts.isWebSocketUpgrade && head.status == .switchingProtocols
+        if head.status == .switchingProtocols && !upgrading {
+            // A switch nobody asked for: the bytes after it are not HTTP.
+            upstreamFailed(.protocolError, connection: upstream!)
+            return
+        }
         // An upgrade the app declined leaves the request decoder stopped: the connection cannot carry more.
         let closeAfter = !exchange.keepAlive || !exchange.requestComplete || loop.isDraining
-            || (exchange.facts.isWebSocketUpgrade && !upgrading)
+            || (exchange.facts.parserStopsAfterRequest && !upgrading)
         let (clientHead, closeDelimited) = HeaderRewriter.clientResponseHead(
             from: head,
             .init(
@@ -583,13 +589,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .idle:
             if let started = headStartedAt, now - started > plan.limits.headerReadTimeout {
-                exchange = Exchange()
-                exchange.plan = plan
-                exchange.start = started
-                exchange.startWall = WallClock.now()
-                exchange.keepAlive = false
-                exchange.clientIPText = peerText
-                reply(.headerReadTimeout, forceClose: true)
+                headerReadTimedOut(plan: plan)
             } else if headStartedAt == nil, now - idleSince > plan.limits.idleTimeout {
                 context?.close(promise: nil)
             }
@@ -608,7 +608,34 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// A head that never finished arriving: no request exists for the HTTP pipeline handler, so the
+    /// 408 is encoded here and written below the HTTP handlers, then the connection closes.
+    private func headerReadTimedOut(plan: RuntimePlan) {
+        guard let context else { return }
+        state = .replied
+        loop.stats.rejections[RejectionCode.headerReadTimeout.code, default: 0] += 1
+        let code = RejectionCode.headerReadTimeout
+        let body = LocalReply.body(for: code, requestID: "", allocator: context.channel.allocator)
+        var bytes = context.channel.allocator.buffer(capacity: 256)
+        bytes.writeString("HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n")
+        bytes.writeString("content-length: \(body.readableBytes)\r\nconnection: close\r\n")
+        for (name, value) in plan.responseHeaders { bytes.writeString("\(name): \(value)\r\n") }
+        bytes.writeString("\r\n")
+        var bodyCopy = body
+        bytes.writeBuffer(&bodyCopy)
+        guard let encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        else {
+            context.close(promise: nil)
+            return
+        }
+        encoderContext.writeAndFlush(NIOAny(bytes)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
     static func path(of uri: String) -> Substring {
+        // `OPTIONS *` asks about the server as a whole; it is routed like the root path.
+        if uri == "*" { return "/" }
         var target = Substring(uri)
         if !target.hasPrefix("/") {
             // absolute-form: drop scheme and authority

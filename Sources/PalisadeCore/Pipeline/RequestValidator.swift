@@ -10,6 +10,7 @@ enum RequestValidator {
         case unsupportedTransferCoding
         case expectationFailed
         case methodNotAllowed
+        case unsupportedWebSocketVersion
 
         var rejection: RejectionCode {
             switch self {
@@ -17,6 +18,10 @@ enum RequestValidator {
             case .unsupportedTransferCoding: return RejectionCode("unsupported_transfer_coding", status: .notImplemented)
             case .expectationFailed: return .expectationFailed
             case .methodNotAllowed: return RejectionCode("method_not_allowed", status: .methodNotAllowed)
+            case .unsupportedWebSocketVersion:
+                return RejectionCode(
+                    "unsupported_websocket_version", status: .upgradeRequired, headers: [("sec-websocket-version", "13")]
+                )
             }
         }
     }
@@ -26,6 +31,9 @@ enum RequestValidator {
         var contentLength: Int?
         var expectsContinue = false
         var isWebSocketUpgrade = false
+        /// `Connection: upgrade` with an `Upgrade` field: the HTTP parser stops after this request,
+        /// so unless the upgrade happens the connection cannot carry another request.
+        var parserStopsAfterRequest = false
     }
 
     static func validate(_ head: HTTPRequestHead) -> Result<Facts, Problem> {
@@ -63,7 +71,7 @@ enum RequestValidator {
         } else if hostCount > 1 {
             return .failure(.invalid("duplicate_host"))
         }
-        if let hostValue, !isValidHost(hostValue) { return .failure(.invalid("invalid_host")) }
+        if let hostValue, hostValue.isEmpty || !isValidHost(hostValue) { return .failure(.invalid("invalid_host")) }
 
         if head.method == .CONNECT { return .failure(.methodNotAllowed) }
         guard isValidTarget(head.uri, method: head.method) else { return .failure(.invalid("invalid_request_target")) }
@@ -101,7 +109,12 @@ enum RequestValidator {
             facts.expectsContinue = head.version == .http1_1
         }
         if let upgrade {
+            let connection = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+            facts.parserStopsAfterRequest = connection.contains("upgrade")
             facts.isWebSocketUpgrade = isWebSocketHandshake(head, upgrade: upgrade)
+            if facts.isWebSocketUpgrade, head.headers.first(name: "sec-websocket-version")?.trimmingCharacters(in: .whitespaces) != "13" {
+                return .failure(.unsupportedWebSocketVersion)
+            }
         }
         return .success(facts)
     }

@@ -76,6 +76,7 @@ final class LoopContext {
     func stop() {
         sweepTask?.cancel()
         sweepTask = nil
+        accessLog.writesImmediately = true
         accessLog.flush()
     }
 }

@@ -11,6 +11,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private(set) var context: ChannelHandlerContext?
     private(set) var exchange: ExchangeHandler?
+    /// The exchange whose response ended during this read burst; it still needs the flush that
+    /// `channelReadComplete` gives, although it no longer owns the connection.
+    private var finishedExchange: ExchangeHandler?
     private weak var pool: UpstreamPool?
     private var readPending = false
     private(set) var isActive = false
@@ -38,6 +41,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Detaches the exchange; returns the connection to the pool if it can carry another request.
     func finish(reusable: Bool) {
+        finishedExchange = exchange
         exchange = nil
         responseDeadline = nil
         requestsServed += 1
@@ -95,6 +99,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if let finished = finishedExchange {
+            finishedExchange = nil
+            finished.upstreamReadComplete()
+        }
         exchange?.upstreamReadComplete()
     }
 
