@@ -116,11 +116,14 @@ public enum RawClient {
 public enum ResponseParser {
     /// Parses as many complete responses as `bytes` holds. `methods[i]` is the method of the i-th
     /// request, so a HEAD response is known to have no body.
-    public static func parse(_ bytes: [UInt8], methods: [String] = [], closed: Bool = false) -> (responses: [WireResponse], rest: Int) {
+    /// At most `limit` responses are parsed, so a caller can consume them one at a time.
+    public static func parse(
+        _ bytes: [UInt8], methods: [String] = [], closed: Bool = false, limit: Int = .max
+    ) -> (responses: [WireResponse], rest: Int) {
         var responses: [WireResponse] = []
         var offset = 0
         var index = 0
-        while offset < bytes.count {
+        while offset < bytes.count && responses.count < limit {
             guard let headEnd = find(bytes, [13, 10, 13, 10], from: offset) else { break }
             let headText = String(decoding: bytes[offset..<headEnd], as: UTF8.self)
             var lines = headText.components(separatedBy: "\r\n")

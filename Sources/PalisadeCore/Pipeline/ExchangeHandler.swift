@@ -7,8 +7,8 @@ import NIOHTTP1
 /// cannot move on (connecting, app not writable), which is all the backpressure needed.
 final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum State {
         /// Waiting for a request head.
@@ -36,6 +36,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Request parts that arrived while no upstream connection was ready.
     private var pendingParts = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
     private var readPending = false
+    private var writer = ResponseWriter()
+    /// Pipelined input that arrived before the current exchange finished: parts of later requests,
+    /// or a parse error the decoder reported after them. Replayed in order; most clients never
+    /// pipeline, so this stays empty and costs nothing. Unlike NIO's HTTPServerPipelineHandler,
+    /// reads are not paused for every response (that costs two epoll_ctl calls per request), only
+    /// when this queue grows past `maxQueuedParts`.
+    private var queued = CircularBuffer<QueuedInput>(initialCapacity: 0)
+    private var isReplaying = false
+    private static let maxQueuedParts = 64
+    /// Set by a quiesce event (SIGTERM drain): close once the current response is complete.
+    private var quiescing = false
     private var upstreamNeedsFlush = false
     private var peerAddress = IPAddressBytes(ipv4: 0)
     private var peerText = "0.0.0.0"
@@ -43,6 +54,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleSince = NIODeadline.now()
     private var headStartedAt: NIODeadline?
     private var lastActivity = NIODeadline.now()
+    private var headSeenThisRead = false
 
     init(loop: LoopContext, eventLoop: any EventLoop) {
         self.loop = loop
@@ -90,6 +102,10 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if queued.count >= Self.maxQueuedParts {
+            readPending = true
+            return
+        }
         switch state {
         case .connecting, .awaitingGuard:
             readPending = true
@@ -109,8 +125,27 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: request from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActivity = .now()
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !queued.isEmpty || acceptsOnlyQueuedInput {
+            queued.append(.part(part))
+            return
+        }
+        handle(part, context: context)
+    }
+
+    /// True once the current request has been read in full but its exchange is not finished: what
+    /// arrives now belongs to the next request and waits its turn.
+    private var acceptsOnlyQueuedInput: Bool {
+        switch state {
+        case .idle: return false
+        case .replied: return exchange.requestComplete
+        case .tunnelling: return false
+        default: return exchange.requestComplete
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             receivedHead(head, context: context)
         case .body(let buffer):
@@ -120,18 +155,83 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Feeds queued input to the connection once it is idle again, request by request.
+    private func replayQueued() {
+        guard !isReplaying, let context else { return }
+        isReplaying = true
+        defer { isReplaying = false }
+        replay: while let next = queued.first {
+            switch next {
+            case .part(let part):
+                guard state == .idle || (!acceptsOnlyQueuedInput && state != .replied) else { break replay }
+                queued.removeFirst()
+                handle(part, context: context)
+            case .parserError(let error):
+                guard state == .idle else { break replay }
+                queued.removeAll()
+                protocolError(error)
+                return
+            }
+        }
+        if queued.count < Self.maxQueuedParts { resumeClientReads() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if !queued.isEmpty || acceptsOnlyQueuedInput || (state != .idle && state != .replied) {
+            // Answer the requests before the bad bytes first, in order.
+            queued.append(.parserError(parserError))
+        } else {
+            protocolError(parserError)
+        }
+    }
+
+    /// The parser cannot resynchronise: answer 400 (431 for oversized heads) and close.
+    private func protocolError(_ error: HTTPParserError) {
+        guard let context else { return }
+        if state == .replied && !exchange.responseComplete {
+            context.close(promise: nil)
+            return
+        }
+        exchange = Exchange()
+        exchange.plan = loop.plan
+        exchange.start = lastActivity
+        exchange.startWall = WallClock.now()
+        exchange.clientIPText = peerText
+        exchange.keepAlive = false
+        exchange.requestComplete = true
+        exchange.error = "malformed_request"
+        reply(ProtocolErrorCodes.code(for: error), forceClose: true)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if state == .idle && queued.isEmpty && headStartedAt == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
+        lastActivity = .now()
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
             upstream?.flush()
         }
-        // Bytes arrived but no head yet: the header-read clock starts now.
-        if case .idle = state, headStartedAt == nil { headStartedAt = lastActivity }
+        // Bytes arrived but no head came of them: the header-read clock starts now.
+        if state == .idle, headStartedAt == nil, !headSeenThisRead, queued.isEmpty { headStartedAt = lastActivity }
+        headSeenThisRead = false
         context.fireChannelReadComplete()
     }
 
     private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let plan = loop.plan
+        lastActivity = .now()
+        headSeenThisRead = true
         headStartedAt = nil
         exchange = Exchange()
         exchange.plan = plan
@@ -344,7 +444,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         connection.lease(to: self)
         state = .forwarding
         exchange.upstreamStart = .now()
-        connection.write(.head(exchange.upstreamHead))
+        if let head = exchange.upstreamHead { connection.write(.head(head)) }
         while let part = pendingParts.popFirst() {
             switch part {
             case .body(let buffer):
@@ -383,9 +483,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         // An upgrade the app declined leaves the request decoder stopped: the connection cannot carry more.
-        let closeAfter = !exchange.keepAlive || !exchange.requestComplete || loop.isDraining
+        let closeAfter = !exchange.keepAlive || !exchange.requestComplete || loop.isDraining || quiescing
             || (exchange.facts.parserStopsAfterRequest && !upgrading)
-        let (clientHead, closeDelimited) = HeaderRewriter.clientResponseHead(
+        let (clientHead, closeDelimited, chunked) = HeaderRewriter.clientResponseHead(
             from: head,
             .init(
                 requestID: exchange.requestID,
@@ -398,14 +498,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         exchange.closeAfterResponse = closeAfter || closeDelimited
         exchange.status = Int(head.status.code)
-        context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
+        let code = head.status.code
+        let bodyless = exchange.method == .HEAD || code == 204 || code == 304
+            || (code >= 100 && code < 200)
+        writer.head(clientHead, bodyless: bodyless, chunked: chunked, allocator: context.channel.allocator)
         if upgrading { exchange.upgrading = true }
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
         guard let context else { return }
         exchange.bytesOut += buffer.readableBytes
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        writer.body(buffer, context: context)
     }
 
     func upstreamEnd() {
@@ -421,15 +524,19 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // inactive) synchronously, and the exchange must already count as done by then.
         finishExchange(status: exchange.status)
         if exchange.closeAfterResponse {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 context.close(promise: nil)
             }
         } else {
-            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            _ = writer.end(context: context, needsCompletion: false)
         }
     }
 
-    func upstreamReadComplete() { context?.flush() }
+    func upstreamReadComplete() {
+        guard let context else { return }
+        writer.writePending(context: context)
+        context.flush()
+    }
 
     func upstreamFailed(_ failure: ProxyFailure, connection: UpstreamHandler) {
         guard connection === upstream else { return }
@@ -468,7 +575,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func sendContinue() {
         guard let context, !exchange.continueSent else { return }
         exchange.continueSent = true
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(ResponseWriter.interim(.continue, allocator: context.channel.allocator)), promise: nil)
     }
 
     /// Answers with a JSON rejection. The connection stays open only when the whole request has
@@ -479,7 +586,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         upstream?.close()
         upstream = nil
         loop.stats.rejections[code.code, default: 0] += 1
-        let close = forceClose || !exchange.keepAlive || !exchange.requestComplete || loop.isDraining
+        let close = forceClose || !exchange.keepAlive || !exchange.requestComplete || loop.isDraining || quiescing
         let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: context.channel.allocator)
         let head = LocalReply.head(
             for: code,
@@ -495,15 +602,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.closeAfterResponse = close
         exchange.responseComplete = true
         state = .replied
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if close { queued.removeAll() }
+        writer.head(head, bodyless: exchange.method == .HEAD, chunked: false, allocator: context.channel.allocator)
+        writer.body(body, context: context)
         if close {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 context.close(promise: nil)
             }
             finishExchange(status: exchange.status)
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            _ = writer.end(context: context, needsCompletion: false)
+            context.flush()
             completeReply()
         }
     }
@@ -542,6 +651,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         idleSince = now
         if state != .tunnelling { state = exchange.closeAfterResponse ? .replied : .idle }
+        if state == .idle {
+            if quiescing {
+                state = .replied
+                context?.close(promise: nil)
+            } else if !queued.isEmpty {
+                // Replay after the reply's writes have been issued, not in the middle of them.
+                let bound = NIOLoopBound(self, eventLoop: request.eventLoop)
+                request.eventLoop.execute { bound.value.replayQueued() }
+            }
+        }
     }
 
     private func writeAccessLine(plan: RuntimePlan, status: Int, durationNanos: Int64) {
@@ -577,6 +696,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .tunnelling
         upstream = nil
         exchange.responseComplete = true
+        writer.writePending(context: context)
         context.flush()
         finishExchange(status: 101)
         TunnelSplicer.splice(client: context, exchangeHandler: self, upstream: connection)
@@ -608,8 +728,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// A head that never finished arriving: no request exists for the HTTP pipeline handler, so the
-    /// 408 is encoded here and written below the HTTP handlers, then the connection closes.
+    /// A head that never finished arriving: answer 408 and close.
     private func headerReadTimedOut(plan: RuntimePlan) {
         guard let context else { return }
         state = .replied
@@ -623,12 +742,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         bytes.writeString("\r\n")
         var bodyCopy = body
         bytes.writeBuffer(&bodyCopy)
-        guard let encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
-        else {
-            context.close(promise: nil)
-            return
-        }
-        encoderContext.writeAndFlush(NIOAny(bytes)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
             context.close(promise: nil)
         }
     }
@@ -652,6 +766,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 @available(*, unavailable)
 extension ExchangeHandler: Sendable {}
 
+/// Input held back while an earlier request on the connection is still being answered.
+enum QueuedInput {
+    case part(HTTPServerRequestPart)
+    case parserError(HTTPParserError)
+}
+
 /// The per-request bookkeeping of one exchange; reset for each request on a kept-alive connection.
 struct Exchange {
     var plan: RuntimePlan?
@@ -668,7 +788,7 @@ struct Exchange {
     var startWall = WallClock.Instant(nanosecondsSinceEpoch: 0)
     var upstreamStart: NIODeadline?
     var upstreamFirstByte: NIODeadline?
-    var upstreamHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    var upstreamHead: HTTPRequestHead?
     var upstreamStatus: Int?
     var upstreamReusable = false
     var status = 0

@@ -47,16 +47,16 @@ enum RequestValidator {
         for (name, value) in head.headers {
             // Dispatch on length first: most names fail one integer comparison.
             switch name.utf8.count {
-            case 4 where name.lowercased() == "host":
+            case 4 where ASCII.equalsLowercased(name, "host"):
                 hostCount += 1
                 hostValue = value
-            case 6 where name.lowercased() == "expect":
+            case 6 where ASCII.equalsLowercased(name, "expect"):
                 expect = value
-            case 7 where name.lowercased() == "upgrade":
+            case 7 where ASCII.equalsLowercased(name, "upgrade"):
                 upgrade = value
-            case 14 where name.lowercased() == "content-length":
+            case 14 where ASCII.equalsLowercased(name, "content-length"):
                 contentLengths.append(value)
-            case 17 where name.lowercased() == "transfer-encoding":
+            case 17 where ASCII.equalsLowercased(name, "transfer-encoding"):
                 transferEncoding.append(value)
             default:
                 if name.utf8.contains(where: { !HTTPToken.isTokenByte($0) }) { return .failure(.invalid("invalid_header_name")) }
@@ -165,9 +165,18 @@ enum RequestValidator {
     /// path as sent; an app that resolves `/public/../admin` would otherwise be reached through a
     /// route meant for `/public/`.
     static func hasDotSegment(_ uri: String) -> Bool {
+        // Fast path: no '.' and no '%' before the query means no dot segment, literal or encoded.
+        var suspicious = false
+        for b in uri.utf8 {
+            if b == UInt8(ascii: "?") { break }
+            if b == UInt8(ascii: ".") || b == UInt8(ascii: "%") {
+                suspicious = true
+                break
+            }
+        }
+        guard suspicious else { return false }
         var path = Substring(uri)
         if let query = path.firstIndex(of: "?") { path = path[..<query] }
-        guard path.contains(".") || path.contains("%") else { return false }
         for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
             let decoded = segment.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
             if decoded == "." || decoded == ".." { return true }

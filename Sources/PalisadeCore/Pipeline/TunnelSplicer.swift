@@ -18,11 +18,8 @@ enum TunnelSplicer {
             try clientPipeline.addHandler(clientSide)
             // Leftover bytes held by a decoder are forwarded to the tunnel handler when it is removed.
             let clientHandlers: [any RemovableChannelHandler] = [
-                try clientPipeline.handler(type: HTTPServerPipelineHandler.self),
-                try clientPipeline.handler(type: ProtocolErrorHandler.self),
                 exchangeHandler,
                 try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
-                try clientPipeline.handler(type: HTTPResponseEncoder.self),
             ]
             for handler in clientHandlers {
                 clientPipeline.removeHandler(handler, promise: nil)
