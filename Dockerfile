@@ -48,7 +48,7 @@ COPY --from=build /out/palisade /usr/local/bin/palisade
 
 # Default policy, owned by root and read-only for the runtime user. Mount a
 # real policy over /etc/palisade (Kubernetes ConfigMap, compose volume).
-COPY policies/demo.yaml /etc/palisade/policy.yaml
+COPY policies/sidecar.yaml /etc/palisade/policy.yaml
 
 # Numeric, non-root user with no /etc/passwd entry, so Kubernetes can verify
 # runAsNonRoot. With the access log on stdout Palisade needs no writable path,

@@ -98,6 +98,9 @@ final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    /// 64 KiB of 0, 1, ..., 255 repeated: the body of `/big`.
+    static let bigPattern: [UInt8] = (0..<64 * 1024).map { UInt8(truncatingIfNeeded: $0) }
+
     private func query(_ head: HTTPRequestHead, _ name: String) -> Int? {
         guard let q = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
         for pair in q.split(separator: "&") {
@@ -137,15 +140,13 @@ final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannelHandler 
             let size = query(head, "bytes") ?? 1_000_000
             let headers = HTTPHeaders([("content-length", String(size)), ("content-type", "application/octet-stream")])
             context.write(wrapOutboundOut(.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            // Byte i of the body is i % 256. Chunks are a multiple of 256 long, so each starts at 0;
+            // copying a ready pattern keeps a debug build fast enough for multi-megabyte bodies.
             var remaining = size
-            var counter: UInt8 = 0
             while remaining > 0 {
-                let n = min(remaining, 64 * 1024)
+                let n = min(remaining, Self.bigPattern.count)
                 var buffer = context.channel.allocator.buffer(capacity: n)
-                for _ in 0..<n {
-                    buffer.writeInteger(counter)
-                    counter &+= 1
-                }
+                buffer.writeBytes(Self.bigPattern[0..<n])
                 context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
                 remaining -= n
             }

@@ -53,7 +53,6 @@ extension RejectionCode {
     public static let upstreamUnavailable = RejectionCode("upstream_unavailable", status: .badGateway)
     public static let upstreamTimeout = RejectionCode("upstream_timeout", status: .gatewayTimeout)
     public static let upstreamProtocolError = RejectionCode("upstream_protocol_error", status: .badGateway)
-    public static let shuttingDown = RejectionCode("shutting_down", status: .serviceUnavailable)
 }
 
 /// The request as guards see it. One instance per connection, reset for each request, so that

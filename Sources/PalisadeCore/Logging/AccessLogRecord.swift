@@ -21,9 +21,9 @@ struct AccessLogEncoder {
         buffer.writeStaticString(",\"client_ip\":")
         writeJSONString(r.clientIP, into: &buffer)
         buffer.writeStaticString(",\"method\":")
-        writeJSONString(r.method, into: &buffer)
+        if let method = r.method { writeJSONString(method, into: &buffer) } else { buffer.writeStaticString("null") }
         buffer.writeStaticString(",\"path\":")
-        writeJSONString(r.path, into: &buffer)
+        if let path = r.path { writeJSONString(path, into: &buffer) } else { buffer.writeStaticString("null") }
         buffer.writeStaticString(",\"route\":")
         if let route = r.route { writeJSONString(route, into: &buffer) } else { buffer.writeStaticString("null") }
         buffer.writeStaticString(",\"status\":")
@@ -82,8 +82,8 @@ struct AccessLogLine {
     var startWall: WallClock.Instant
     var requestID: String
     var clientIP: String
-    var method: String
-    var path: Substring
+    var method: String?
+    var path: Substring?
     var route: String?
     var status: Int
     var upstreamStatus: Int?

@@ -23,7 +23,13 @@ public final class AccessLogSink: Sendable {
         var remaining = bytes.count
         lock.withLock {
             while remaining > 0 {
+                #if canImport(Glibc)
                 let written = Glibc.write(fd, base, remaining)
+                #elseif canImport(Musl)
+                let written = Musl.write(fd, base, remaining)
+                #else
+                let written = Darwin.write(fd, base, remaining)
+                #endif
                 if written < 0 {
                     if errno == EINTR { continue }
                     // stdout gone (closed pipe): access lines are best effort, the proxy keeps serving.

@@ -181,9 +181,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        if !queued.isEmpty || acceptsOnlyQueuedInput || (state != .idle && state != .replied) {
-            // Answer the requests before the bad bytes first, in order.
+        if !queued.isEmpty || acceptsOnlyQueuedInput {
+            // The bad bytes follow a complete request: answer that one first, in order.
             queued.append(.parserError(parserError))
+        } else if state != .idle && state != .replied {
+            // The request being handled is itself malformed (a bad chunk in its body, say): the app
+            // must not see the rest, and the client gets its answer now.
+            // Head already accepted, so the fault is in the body; name it for chunked bodies.
+            let code = exchange.facts.isChunked
+                ? RejectionCode("invalid_chunked_body", status: .badRequest) : ProtocolErrorCodes.code(for: parserError)
+            failCurrentRequest(code)
         } else {
             protocolError(parserError)
         }
@@ -191,11 +198,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The parser cannot resynchronise: answer 400 (431 for oversized heads) and close.
     private func protocolError(_ error: HTTPParserError) {
-        guard let context else { return }
+        guard context != nil else { return }
         if state == .replied && !exchange.responseComplete {
-            context.close(promise: nil)
+            context?.close(promise: nil)
             return
         }
+        beginUnparsedExchange()
+        reply(ProtocolErrorCodes.code(for: error), forceClose: true)
+    }
+
+    /// Bookkeeping for a refusal that has no parsed request behind it (parse error, header timeout).
+    private func beginUnparsedExchange() {
         exchange = Exchange()
         exchange.plan = loop.plan
         exchange.start = lastActivity
@@ -203,8 +216,23 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.clientIPText = peerText
         exchange.keepAlive = false
         exchange.requestComplete = true
-        exchange.error = "malformed_request"
-        reply(ProtocolErrorCodes.code(for: error), forceClose: true)
+        exchange.unparsed = true
+        exchange.requestID = loop.requestIDs.make()
+    }
+
+    /// A request whose body turned out malformed mid-way: the app connection is dropped (it saw a
+    /// partial request) and the client is answered if nothing was sent yet, then disconnected.
+    private func failCurrentRequest(_ code: RejectionCode) {
+        upstream?.close()
+        upstream = nil
+        if exchange.responseStarted {
+            exchange.error = code.code
+            finishExchange(status: exchange.status)
+            context?.close(promise: nil)
+        } else {
+            exchange.requestComplete = false
+            reply(code, forceClose: true)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -249,7 +277,6 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         request.requestID = requestID
         request.now = exchange.startWall
         request.body = nil
-        request.path = Self.path(of: head.uri)
         request.clientIP = plan.clientIP.resolve(peer: peerAddress, headers: head.headers)
         exchange.clientIPText = request.clientIP == peerAddress ? peerText : request.clientIP.description
 
@@ -264,11 +291,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         exchange.facts = facts
         exchange.requestComplete = false
-
-        if loop.isDraining {
-            reply(.shuttingDown, forceClose: true)
-            return
-        }
+        exchange.bodyless = !facts.isChunked && (facts.contentLength ?? 0) == 0
+        request.path = RoutePath.forMatching(Self.path(of: facts.originForm ?? head.uri))
 
         guard let route = plan.routes.match(method: head.method, path: request.path, headers: head.headers) else {
             if plan.defaultAction == .deny {
@@ -297,7 +321,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.bytesIn += buffer.readableBytes
         switch state {
         case .forwarding:
-            upstream?.write(.body(.byteBuffer(buffer)))
+            writeBodyUpstream(buffer)
             upstreamNeedsFlush = true
             exchange.bodyBytesForwarded += buffer.readableBytes
         case .connecting, .awaitingGuard:
@@ -323,7 +347,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.requestComplete = true
         switch state {
         case .forwarding:
-            upstream?.write(.end(nil))
+            writeEndUpstream()
             upstreamNeedsFlush = true
             armResponseDeadline()
         case .connecting, .awaitingGuard:
@@ -345,15 +369,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var i = index
         while i < route.guards.count {
             let guardItem = route.guards[i]
+            exchange.guardsRun = i + 1
             let decision = guardItem.check(request)
             switch decision {
             case .allow:
+                exchange.note(GuardNote(guardKind: guardItem.kind, outcome: "ok", reportOnly: false))
                 i += 1
             case .reject(let code):
                 let reportOnly = route.guardReportOnly[i]
                 exchange.note(GuardNote(guardKind: guardItem.kind, outcome: code.code, reportOnly: reportOnly))
                 if !reportOnly {
-                    reply(code, forceClose: !exchange.requestComplete)
+                    reply(code, forceClose: !(exchange.requestComplete || exchange.bodyless))
                     return
                 }
                 i += 1
@@ -383,7 +409,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let reportOnly = route.guardReportOnly[guardIndex]
             exchange.note(GuardNote(guardKind: route.guards[guardIndex].kind, outcome: code.code, reportOnly: reportOnly))
             if !reportOnly {
-                reply(code, forceClose: !exchange.requestComplete)
+                reply(code, forceClose: !(exchange.requestComplete || exchange.bodyless))
                 return
             }
         }
@@ -404,15 +430,18 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else if facts.expectsContinue {
             sendContinue()
         }
-        exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
-            from: request.head,
+        exchange.upstreamHead = RequestWriter.head(
+            request.head,
+            target: facts.originForm ?? (request.head.uri == "*" ? "*" : request.head.uri),
+            defaultHost: facts.authority ?? plan.upstream.endpoint,
             .init(
                 requestID: exchange.requestID,
                 clientAddress: peerText,
                 peerIsTrustedProxy: plan.clientIP.isTrustedProxy(peerAddress),
                 isChunked: facts.isChunked,
                 isWebSocketUpgrade: facts.isWebSocketUpgrade
-            )
+            ),
+            allocator: loop.allocator
         )
         let pool = loop.pool
         if let connection = pool.takeIdle() {
@@ -427,7 +456,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.connectAttempts += 1
         pool.connect { result in
             guard case .connecting = self.state else {
-                if case .success(let connection) = result { connection.close() }
+                // The exchange ended while connecting; the fresh connection is still good to pool.
+                if case .success(let connection) = result { pool.release(connection) }
                 return
             }
             switch result {
@@ -441,17 +471,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func attach(_ connection: UpstreamHandler) {
         upstream = connection
-        connection.lease(to: self)
+        connection.lease(to: self, expectingHeadResponse: exchange.method == .HEAD)
         state = .forwarding
         exchange.upstreamStart = .now()
-        if let head = exchange.upstreamHead { connection.write(.head(head)) }
+        if let head = exchange.upstreamHead { connection.write(head) }
         while let part = pendingParts.popFirst() {
             switch part {
             case .body(let buffer):
-                connection.write(.body(.byteBuffer(buffer)))
-                exchange.bodyBytesForwarded += buffer.readableBytes
+                writeBodyUpstream(buffer)
             case .end:
-                connection.write(.end(nil))
+                writeEndUpstream()
             case .head:
                 break
             }
@@ -459,6 +488,21 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange.requestComplete { armResponseDeadline() }
         connection.flush()
         resumeClientReads()
+    }
+
+    private func writeBodyUpstream(_ buffer: ByteBuffer) {
+        guard let upstream, buffer.readableBytes > 0 else { return }
+        exchange.bodyBytesForwarded += buffer.readableBytes
+        let (first, second) = RequestWriter.body(buffer, chunked: exchange.facts.isChunked, allocator: loop.allocator)
+        upstream.write(first)
+        if let second {
+            upstream.write(second)
+            upstream.write(ByteBuffer(staticString: "\r\n"))
+        }
+    }
+
+    private func writeEndUpstream() {
+        if exchange.facts.isChunked { upstream?.write(ByteBuffer(staticString: "0\r\n\r\n")) }
     }
 
     private func armResponseDeadline() {
@@ -469,15 +513,15 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamBecameWritable() { resumeClientReads() }
 
-    func upstreamHead(_ head: HTTPResponseHead) {
+    func upstreamHead(_ head: UpstreamResponseHead) {
         guard let context, let plan = exchange.plan else { return }
         exchange.responseStarted = true
-        exchange.upstreamStatus = Int(head.status.code)
+        exchange.upstreamStatus = head.status
         exchange.upstreamFirstByte = .now()
         // After an upgrade request the app's parser state is unknown unless it switched: never reuse.
-        exchange.upstreamReusable = head.isKeepAlive && !exchange.facts.isWebSocketUpgrade
-        let upgrading = exchange.facts.isWebSocketUpgrade && head.status == .switchingProtocols
-        if head.status == .switchingProtocols && !upgrading {
+        exchange.upstreamReusable = !head.connectionClose && !exchange.facts.isWebSocketUpgrade
+        let upgrading = exchange.facts.isWebSocketUpgrade && head.status == 101
+        if head.status == 101 && !upgrading {
             // A switch nobody asked for: the bytes after it are not HTTP.
             upstreamFailed(.protocolError, connection: upstream!)
             return
@@ -485,23 +529,23 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // An upgrade the app declined leaves the request decoder stopped: the connection cannot carry more.
         let closeAfter = !exchange.keepAlive || !exchange.requestComplete || loop.isDraining || quiescing
             || (exchange.facts.parserStopsAfterRequest && !upgrading)
-        let (clientHead, closeDelimited, chunked) = HeaderRewriter.clientResponseHead(
-            from: head,
+        let code = head.status
+        let bodyless = exchange.method == .HEAD || code == 204 || code == 304 || (code >= 100 && code < 200)
+        let closeDelimited = writer.proxiedHead(
+            head,
             .init(
                 requestID: exchange.requestID,
-                requestMethod: exchange.method,
                 clientVersion: exchange.version,
                 closeAfter: closeAfter,
                 isWebSocketUpgrade: upgrading,
-                extraHeaders: plan.responseHeaders
-            )
+                extraHeaders: plan.responseHeaders,
+                bodyless: bodyless
+            ),
+            allocator: context.channel.allocator
         )
         exchange.closeAfterResponse = closeAfter || closeDelimited
-        exchange.status = Int(head.status.code)
-        let code = head.status.code
-        let bodyless = exchange.method == .HEAD || code == 204 || code == 304
-            || (code >= 100 && code < 200)
-        writer.head(clientHead, bodyless: bodyless, chunked: chunked, allocator: context.channel.allocator)
+        exchange.status = code
+        // The tunnel starts once this read burst is parsed, so bytes after the 101 are kept.
         if upgrading { exchange.upgrading = true }
     }
 
@@ -512,11 +556,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func upstreamEnd() {
-        guard let context, let connection = upstream else { return }
-        if exchange.upgrading {
-            startTunnel(context: context, upstream: connection)
-            return
-        }
+        guard let context, let connection = upstream, !exchange.upgrading else { return }
         upstream = nil
         connection.finish(reusable: exchange.upstreamReusable && exchange.requestComplete && !loop.isDraining)
         exchange.responseComplete = true
@@ -534,6 +574,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamReadComplete() {
         guard let context else { return }
+        lastActivity = .now()
+        if exchange.upgrading, state == .forwarding, let connection = upstream {
+            startTunnel(context: context, upstream: connection)
+            return
+        }
         writer.writePending(context: context)
         context.flush()
     }
@@ -546,8 +591,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange.responseStarted {
             // Part of the answer is already with the client; ending it normally would pass off a
             // truncated body as complete, so the connection is cut instead.
-            context?.close(promise: nil)
+            exchange.closeAfterResponse = true
             finishExchange(status: exchange.status)
+            context?.close(promise: nil)
             return
         }
         let nothingSent = exchange.bodyBytesForwarded == 0 && (exchange.facts.contentLength ?? 0) == 0
@@ -586,7 +632,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         upstream?.close()
         upstream = nil
         loop.stats.rejections[code.code, default: 0] += 1
-        let close = forceClose || !exchange.keepAlive || !exchange.requestComplete || loop.isDraining || quiescing
+        let requestRead = exchange.requestComplete || exchange.bodyless
+        let close = forceClose || !exchange.keepAlive || !requestRead || loop.isDraining || quiescing
         let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: context.channel.allocator)
         let head = LocalReply.head(
             for: code,
@@ -629,22 +676,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.finished = true
         let now = NIODeadline.now()
         let duration = (now - exchange.start).nanoseconds
-        if let route = exchange.route {
+        if let route = exchange.route, exchange.guardsRun > 0 {
             let responseStatus = HTTPResponseStatus(statusCode: status)
-            for guardItem in route.guards { guardItem.afterResponse(request, status: responseStatus) }
+            for guardItem in route.guards.prefix(exchange.guardsRun) {
+                guardItem.afterResponse(request, status: responseStatus)
+            }
         }
         let stats = exchange.routeStats ?? loop.unroutedStats
         stats.record(status: status, durationNanos: duration)
-        if let route = exchange.route {
-            for note in exchange.guardNotes {
-                let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
-                stats.guardOutcomes[GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome), default: 0] += 1
-            }
-            if exchange.guardNotes.isEmpty && !route.guards.isEmpty && exchange.error == nil {
-                for guardItem in route.guards {
-                    stats.guardOutcomes[GuardOutcomeKey(guardKind: guardItem.kind, outcome: "ok"), default: 0] += 1
-                }
-            }
+        for note in exchange.guardNotes {
+            let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
+            stats.guardOutcomes[GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome), default: 0] += 1
         }
         if let plan = exchange.plan, plan.accessLogEnabled {
             writeAccessLine(plan: plan, status: status, durationNanos: duration)
@@ -672,8 +714,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             startWall: exchange.startWall,
             requestID: exchange.requestID,
             clientIP: exchange.clientIPText,
-            method: exchange.method.rawValue,
-            path: Self.path(of: exchange.uri),
+            method: exchange.unparsed ? nil : exchange.method.rawValue,
+            path: exchange.unparsed ? nil : Self.path(of: exchange.uri),
             route: exchange.route?.name,
             status: status,
             upstreamStatus: exchange.upstreamStatus,
@@ -716,9 +758,13 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwarding:
             if let upstream, let deadline = upstream.responseDeadline, deadline <= now {
                 upstream.checkDeadline(now: now)
-            } else if now - lastActivity > plan.limits.idleTimeout && !exchange.responseStarted
-                && !exchange.requestComplete
-            {
+            } else if now - lastActivity > plan.limits.idleTimeout {
+                // Neither side moved for idle_timeout (a stalled upload or a stalled answer).
+                exchange.error = "idle_timeout"
+                upstream?.close()
+                upstream = nil
+                exchange.closeAfterResponse = true
+                finishExchange(status: exchange.responseStarted ? exchange.status : 408)
                 context?.close(promise: nil)
             }
         case .bufferingBody, .awaitingGuard, .connecting:
@@ -731,12 +777,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A head that never finished arriving: answer 408 and close.
     private func headerReadTimedOut(plan: RuntimePlan) {
         guard let context else { return }
-        state = .replied
-        loop.stats.rejections[RejectionCode.headerReadTimeout.code, default: 0] += 1
         let code = RejectionCode.headerReadTimeout
+        beginUnparsedExchange()
+        exchange.start = headStartedAt ?? lastActivity
+        exchange.error = code.code
+        exchange.closeAfterResponse = true
+        state = .replied
+        loop.stats.rejections[code.code, default: 0] += 1
+        finishExchange(status: 408)
         let body = LocalReply.body(for: code, requestID: "", allocator: context.channel.allocator)
         var bytes = context.channel.allocator.buffer(capacity: 256)
-        bytes.writeString("HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n")
+        bytes.writeString("HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncache-control: no-store\r\n")
         bytes.writeString("content-length: \(body.readableBytes)\r\nconnection: close\r\n")
         for (name, value) in plan.responseHeaders { bytes.writeString("\(name): \(value)\r\n") }
         bytes.writeString("\r\n")
@@ -788,7 +839,7 @@ struct Exchange {
     var startWall = WallClock.Instant(nanosecondsSinceEpoch: 0)
     var upstreamStart: NIODeadline?
     var upstreamFirstByte: NIODeadline?
-    var upstreamHead: HTTPRequestHead?
+    var upstreamHead: ByteBuffer?
     var upstreamStatus: Int?
     var upstreamReusable = false
     var status = 0
@@ -797,6 +848,12 @@ struct Exchange {
     var bodyBytesForwarded = 0
     var connectAttempts = 0
     var requestComplete = false
+    /// No body follows the head (no Content-Length, or 0, and not chunked).
+    var bodyless = false
+    /// A refusal with no parsed request behind it: method and path are unknown.
+    var unparsed = false
+    /// How many of the route's guards ran (their afterResponse hooks run, the others' do not).
+    var guardsRun = 0
     var endWritten = false
     var responseStarted = false
     var responseComplete = false

@@ -34,6 +34,10 @@ enum RequestValidator {
         /// `Connection: upgrade` with an `Upgrade` field: the HTTP parser stops after this request,
         /// so unless the upgrade happens the connection cannot carry another request.
         var parserStopsAfterRequest = false
+        /// For an absolute-form target (`GET http://host/path`): the origin-form to forward and
+        /// the authority, which must agree with Host (RFC 9112 3.2.2).
+        var originForm: String?
+        var authority: String?
     }
 
     static func validate(_ head: HTTPRequestHead) -> Result<Facts, Problem> {
@@ -75,7 +79,17 @@ enum RequestValidator {
 
         if head.method == .CONNECT { return .failure(.methodNotAllowed) }
         guard isValidTarget(head.uri, method: head.method) else { return .failure(.invalid("invalid_request_target")) }
-        if hasDotSegment(head.uri) { return .failure(.invalid("invalid_path")) }
+        if hasDotSegment(head.uri) || hasEncodedSeparator(head.uri) { return .failure(.invalid("invalid_path")) }
+        if let first = head.uri.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") {
+            let (authority, origin) = splitAbsoluteForm(head.uri)
+            guard !authority.isEmpty else { return .failure(.invalid("invalid_request_target")) }
+            if let hostValue, !HeaderNames.equalsIgnoringCase(hostValue, authority) {
+                // Routing reads Host, the app may read the target: they must name the same host.
+                return .failure(.invalid("host_mismatch"))
+            }
+            facts.authority = authority
+            facts.originForm = origin
+        }
 
         if !transferEncoding.isEmpty {
             guard contentLengths.isEmpty else { return .failure(.invalid("content_length_with_transfer_encoding")) }
@@ -85,9 +99,12 @@ enum RequestValidator {
             guard codings.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(HTTPToken.isTokenByte) }) else {
                 return .failure(.invalid("invalid_transfer_encoding"))
             }
-            guard codings.count == 1, codings[0].lowercased() == "chunked" else {
-                return .failure(.unsupportedTransferCoding)
+            // RFC 9112 6.3: chunked must be the final coding, or the length is unknowable -> 400.
+            guard let last = codings.last, ASCII.equalsLowercased(last, "chunked") else {
+                return .failure(.invalid("invalid_transfer_encoding"))
             }
+            // RFC 9112 6.1: a coding Palisade does not implement before it -> 501.
+            guard codings.count == 1 else { return .failure(.unsupportedTransferCoding) }
             facts.isChunked = true
         } else if !contentLengths.isEmpty {
             var value: Int?
@@ -182,6 +199,37 @@ enum RequestValidator {
             if decoded == "." || decoded == ".." { return true }
         }
         return false
+    }
+
+    /// `%2F`, `%5C` or `%00` in the path: apps disagree on whether an encoded slash separates
+    /// segments, so a route prefix could be sidestepped; such paths are refused.
+    static func hasEncodedSeparator(_ uri: String) -> Bool {
+        let utf8 = Array(uri.utf8.prefix { $0 != UInt8(ascii: "?") })
+        guard utf8.contains(UInt8(ascii: "%")) else { return false }
+        var i = 0
+        while i + 2 < utf8.count {
+            if utf8[i] == UInt8(ascii: "%") {
+                let pair = (utf8[i + 1] | 0x20, utf8[i + 2] | 0x20)
+                if pair == (UInt8(ascii: "2"), UInt8(ascii: "f")) || pair == (UInt8(ascii: "5"), UInt8(ascii: "c"))
+                    || pair == (UInt8(ascii: "0"), UInt8(ascii: "0"))
+                {
+                    return true
+                }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// `http://authority/path?q` -> (`authority`, `/path?q`).
+    static func splitAbsoluteForm(_ uri: String) -> (authority: String, origin: String) {
+        guard let schemeEnd = uri.range(of: "://") else { return ("", "/") }
+        let rest = uri[schemeEnd.upperBound...]
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = String(rest[..<end])
+        var origin = String(rest[end...])
+        if origin.isEmpty { origin = "/" } else if origin.hasPrefix("?") { origin = "/" + origin }
+        return (authority, origin)
     }
 
     /// origin-form (`/path?query`), `*` for OPTIONS, or absolute-form `http://authority/path`.

@@ -7,10 +7,10 @@ import NIOHTTP1
 /// saves a handler hop and an NIOAny per part, and lets a small answer's head and body leave in one
 /// buffer, one iovec.
 struct ResponseWriter {
-    private(set) var chunked = false
-    private(set) var suppressBody = false
+    fileprivate(set) var chunked = false
+    fileprivate(set) var suppressBody = false
     /// Head (and small body parts) not yet handed to the channel.
-    private var pending: ByteBuffer?
+    fileprivate var pending: ByteBuffer?
     private static let coalesceLimit = 8 * 1024
 
     /// Starts a response. `bodyless` responses (HEAD, 1xx, 204, 304) carry no body bytes at all.
@@ -95,5 +95,74 @@ struct ResponseWriter {
     /// A whole interim response (`100 Continue`), written at once.
     static func interim(_ status: HTTPResponseStatus, allocator: ByteBufferAllocator) -> ByteBuffer {
         allocator.buffer(string: "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n\r\n")
+    }
+}
+
+extension ResponseWriter {
+    struct ProxiedContext {
+        var requestID: String
+        var clientVersion: HTTPVersion
+        var closeAfter: Bool
+        var isWebSocketUpgrade: Bool
+        /// Policy `response_headers`: (lower-case name, value); they replace the app's own.
+        var extraHeaders: [(String, String)]
+        var bodyless: Bool
+    }
+
+    /// Writes the head of the app's response for the client: the app's field lines copied as they
+    /// are, less hop-by-hop fields, fields named in its `Connection`, and the fields Palisade sets.
+    /// Returns whether the body must be delimited by closing the connection (HTTP/1.0 client, no
+    /// length known).
+    mutating func proxiedHead(
+        _ head: UpstreamResponseHead, _ c: ProxiedContext, allocator: ByteBufferAllocator
+    ) -> Bool {
+        let status = head.status
+        let dropLength = status == 204 || (status >= 100 && status < 200)
+        var closeDelimited = false
+        var reChunk = false
+        if !c.bodyless && head.contentLength == nil {
+            if c.clientVersion == .http1_1 { reChunk = true } else { closeDelimited = true }
+        }
+        suppressBody = c.bodyless
+        chunked = reChunk
+        var buffer = pending ?? allocator.buffer(capacity: head.headerBlock.readableBytes + head.reason.readableBytes + 256)
+        buffer.writeStaticString(c.clientVersion == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString(String(status))
+        buffer.writeStaticString(" ")
+        var reason = head.reason
+        buffer.writeBuffer(&reason)
+        buffer.writeStaticString("\r\n")
+        let block = head.headerBlock
+        // The block was validated when parsed; this pass only decides which lines to keep.
+        try? HeaderLines.forEach(in: block) { name, value in
+            if HeaderLines.isHopByHop(name) { return }
+            if name.count == 12 && HeaderLines.equals(name, "x-request-id") { return }
+            if dropLength && name.count == 14 && HeaderLines.equals(name, "content-length") { return }
+            if !head.connectionListed.isEmpty,
+                head.connectionListed.contains(where: { HeaderLines.equals(name, ignoringCase: $0) })
+            {
+                return
+            }
+            for (extra, _) in c.extraHeaders where extra.utf8.count == name.count {
+                if HeaderLines.equals(name, ignoringCase: extra) { return }
+            }
+            buffer.writeBytes(name)
+            buffer.writeStaticString(":")
+            buffer.writeBytes(value)
+            buffer.writeStaticString("\r\n")
+        }
+        if reChunk { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        if c.isWebSocketUpgrade && status == 101 {
+            buffer.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n")
+        } else if c.closeAfter || closeDelimited {
+            buffer.writeStaticString("connection: close\r\n")
+        } else if c.clientVersion == .http1_0 {
+            buffer.writeStaticString("connection: keep-alive\r\n")
+        }
+        for (name, value) in c.extraHeaders { RequestWriter.writeField(name, value, into: &buffer) }
+        RequestWriter.writeField("x-request-id", c.requestID, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        pending = buffer
+        return closeDelimited
     }
 }

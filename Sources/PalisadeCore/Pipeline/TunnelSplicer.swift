@@ -24,16 +24,11 @@ enum TunnelSplicer {
             for handler in clientHandlers {
                 clientPipeline.removeHandler(handler, promise: nil)
             }
+            // Bytes the app sent right after its 101 belong to the tunnel.
+            if let early = upstream.takeTunnelBytes() { client.writeAndFlush(NIOAny(early), promise: nil) }
             let upstreamPipeline = upstreamContext.pipeline.syncOperations
             try upstreamPipeline.addHandler(upstreamSide)
-            let upstreamHandlers: [any RemovableChannelHandler] = [
-                upstream,
-                try upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self),
-                try upstreamPipeline.handler(type: HTTPRequestEncoder.self),
-            ]
-            for handler in upstreamHandlers {
-                upstreamPipeline.removeHandler(handler, promise: nil)
-            }
+            upstreamPipeline.removeHandler(upstream, promise: nil)
         } catch {
             client.close(promise: nil)
             upstreamContext.close(promise: nil)

@@ -48,7 +48,7 @@ public struct UpstreamTarget: Sendable, Hashable {
     }
 
     /// The `Host`-independent identity of the app: a pool is reused across reloads only when this is unchanged.
-    var endpoint: String { "\(host):\(port)" }
+    var endpoint: String { HostPort(host: host, port: port).description }
 }
 
 public struct RuntimeLimits: Sendable {

@@ -51,12 +51,12 @@ public enum PolicyDecoder {
             return Result(policy: nil, diagnostics: collector.diagnostics)
         }
         let policy = decodeRoot(PolicyNode(node: root, keyPath: "", diagnostics: collector))
-        PolicyLinter.lint(policy, collector: collector)
+        if !collector.hasErrors { PolicyLinter.lint(policy, collector: collector) }
         return Result(policy: collector.hasErrors ? nil : policy, diagnostics: collector.diagnostics)
     }
 
     private static func describe(_ error: YamlError) -> (SourcePosition, String) {
-        func at(_ mark: Mark) -> SourcePosition { SourcePosition(line: mark.line, column: mark.column + 1, keyPath: "") }
+        func at(_ mark: Mark) -> SourcePosition { SourcePosition(line: mark.line, column: mark.column, keyPath: "") }
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
@@ -86,7 +86,9 @@ public enum PolicyDecoder {
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
         if let node = map["default"], let value = node.oneOf(["deny": DefaultAction.deny, "allow": .allow]) {
             spec.defaultAction = value
+            spec.defaultPosition = node.position
         }
+        if let node = map["client_ip"] { spec.clientIPPosition = node.position }
         return spec
     }
 
@@ -103,15 +105,20 @@ public enum PolicyDecoder {
         guard
             let map = node.mapping(allowedKeys: ["url", "connect_timeout", "response_timeout", "max_idle_connections"])
         else { return nil }
-        guard let urlNode = map.required("url"), let text = urlNode.string() else { return nil }
-        guard let url = UpstreamURL(parsing: text) else {
-            urlNode.error("'\(text)' is not an http://host:port URL without a path")
-            return nil
+        // Every key is decoded even when the URL is wrong, so all errors are reported at once.
+        var url: UpstreamURL?
+        if let urlNode = map.required("url"), let text = urlNode.string() {
+            url = UpstreamURL(parsing: text)
+            if url == nil { urlNode.error("'\(text)' is not an http://host:port URL without a path") }
         }
+        let connectTimeout = map["connect_timeout"]?.duration()
+        let responseTimeout = map["response_timeout"]?.duration()
+        let maxIdle = map["max_idle_connections"]?.int(in: 0...100_000)
+        guard let url else { return nil }
         var spec = UpstreamSpec(url: url)
-        if let value = map["connect_timeout"]?.duration() { spec.connectTimeout = value }
-        if let value = map["response_timeout"]?.duration() { spec.responseTimeout = value }
-        if let value = map["max_idle_connections"]?.int(in: 0...100_000) { spec.maxIdleConnections = value }
+        if let connectTimeout { spec.connectTimeout = connectTimeout }
+        if let responseTimeout { spec.responseTimeout = responseTimeout }
+        if let maxIdle { spec.maxIdleConnections = maxIdle }
         return spec
     }
 
@@ -173,7 +180,7 @@ public enum PolicyDecoder {
 
     /// Response headers whose framing Palisade owns; setting them from the policy would corrupt responses.
     static let reservedResponseHeaders: Set<String> = [
-        "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "te",
+        "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "te", "x-request-id",
     ]
 
     private static func decodeHeaders(_ node: PolicyNode) -> [HeaderSpec] {

@@ -15,8 +15,8 @@ enum PolicyLinter {
                     at: guardSpec.position
                 )
             }
-            if route.match.path == nil && route.match.prefix == nil && route.match.methods.isEmpty
-                && route.match.host == nil
+            if (route.match.path == nil && (route.match.prefix == nil || route.match.prefix == "/"))
+                && route.match.methods.isEmpty && route.match.host == nil, route.name != policy.routes.last?.name
             {
                 collector.warning("route '\(route.name)' matches every request; routes after it never match",
                     at: route.position)
@@ -25,7 +25,13 @@ enum PolicyLinter {
         if policy.defaultAction == .allow {
             collector.warning(
                 "default: allow forwards requests that match no route without any guard",
-                at: SourcePosition(line: 1, column: 1, keyPath: "default")
+                at: policy.defaultPosition ?? SourcePosition(line: 1, column: 1, keyPath: "default")
+            )
+        }
+        if policy.clientIP.from == .xForwardedFor && policy.clientIP.trustedProxies.isEmpty {
+            collector.warning(
+                "client_ip.from is x-forwarded-for but no trusted_proxies are listed: the TCP peer is used",
+                at: policy.clientIPPosition ?? SourcePosition(line: 1, column: 1, keyPath: "client_ip")
             )
         }
     }

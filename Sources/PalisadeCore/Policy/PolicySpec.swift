@@ -12,6 +12,9 @@ public struct PolicySpec: Sendable {
     public var responseHeaders: [HeaderSpec] = []
     public var routes: [RouteSpec] = []
     public var defaultAction: DefaultAction = .deny
+    /// Where `default` and `client_ip` were written, for warnings about them.
+    public var defaultPosition: SourcePosition?
+    public var clientIPPosition: SourcePosition?
 
     public init(upstream: UpstreamSpec) { self.upstream = upstream }
 }

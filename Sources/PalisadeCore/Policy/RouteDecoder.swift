@@ -26,6 +26,8 @@ enum RouteDecoder {
         let name = nameNode?.string()
         if let name, let nameNode, !isValidRouteName(name) {
             nameNode.error("route names are 1-64 characters of letters, digits, '-', '_' and '.' (they become metric labels)")
+        } else if let name, let nameNode, name.hasPrefix("_") {
+            nameNode.error("route names starting with '_' are reserved for Palisade's own metrics")
         }
         let match = map.required("match").flatMap(decodeMatch)
         let guards = map["guards"].map(decodeGuards) ?? []

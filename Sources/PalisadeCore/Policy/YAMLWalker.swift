@@ -27,9 +27,9 @@ struct PolicyNode {
     let diagnostics: DiagnosticCollector
 
     var position: SourcePosition {
-        // Yams marks are 1-based for lines and 0-based for columns; editors count columns from 1.
+        // Yams marks are 1-based for lines and columns, as editors count them.
         let mark = node.mark
-        return SourcePosition(line: mark?.line ?? 1, column: (mark?.column ?? 0) + 1, keyPath: keyPath)
+        return SourcePosition(line: mark?.line ?? 1, column: mark?.column ?? 1, keyPath: keyPath)
     }
 
     func error(_ message: String) { diagnostics.error(message, at: position) }

@@ -14,6 +14,7 @@ final class LoopContext {
     let stats = LoopStats()
     let accessLog: AccessLogWriter
     var requestIDs = RequestIDGenerator()
+    let allocator = ByteBufferAllocator()
     private var connections: [ObjectIdentifier: ExchangeHandler] = [:]
     private var sweepTask: RepeatedTask?
     private(set) var isDraining = false

@@ -12,7 +12,8 @@ public final class ProxyRuntime: Sendable {
     private let ownsGroup: Bool
     private let contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     private let state: NIOLockedValueBox<RuntimeState>
-    private let quiescing: ServerQuiescingHelper
+    /// Released inside `drainAndStop`: its deinit touches an event loop, so it must go before the loops do.
+    private let quiescing: NIOLockedValueBox<ServerQuiescingHelper?>
     let logger: Logger
 
     struct RuntimeState: Sendable {
@@ -62,7 +63,7 @@ public final class ProxyRuntime: Sendable {
         self.ownsGroup = ownsGroup
         self.contexts = contexts
         self.state = NIOLockedValueBox(RuntimeState(plan: plan))
-        self.quiescing = ServerQuiescingHelper(group: group)
+        self.quiescing = NIOLockedValueBox(ServerQuiescingHelper(group: group))
         self.logger = logger
     }
 
@@ -73,7 +74,7 @@ public final class ProxyRuntime: Sendable {
     public func start() async throws -> BoundAddresses {
         let plan = currentPlan
         let contexts = self.contexts
-        let quiescing = self.quiescing
+        guard let quiescing = self.quiescing.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -208,13 +209,14 @@ public final class ProxyRuntime: Sendable {
             let loop = group.next()
             let drained = loop.makePromise(of: Void.self)
             let finished = loop.makePromise(of: Void.self)
-            quiescing.initiateShutdown(promise: drained)
+            quiescing.withLockedValue { $0 }?.initiateShutdown(promise: drained)
             drained.futureResult.whenComplete { _ in finished.succeed() }
             let deadline = loop.scheduleTask(in: timeout) { finished.succeed() }
             _ = try? await finished.futureResult.get()
             deadline.cancel()
         }
         try? await admin?.close()
+        quiescing.withLockedValue { $0 = nil }
         for bound in contexts.values {
             try? await bound.eventLoop.submit { bound.value.stop() }.get()
         }

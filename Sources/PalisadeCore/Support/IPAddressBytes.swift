@@ -57,7 +57,9 @@ public struct IPAddressBytes: Sendable, Hashable, CustomStringConvertible {
                     result.append(UInt16(v4 >> 16))
                     result.append(UInt16(v4 & 0xffff))
                 } else {
-                    guard !piece.isEmpty, piece.count <= 4, let g = UInt16(piece, radix: 16) else { return nil }
+                    guard !piece.isEmpty, piece.count <= 4, piece.allSatisfy({ $0.isHexDigit }),
+                        let g = UInt16(piece, radix: 16)
+                    else { return nil }
                     result.append(g)
                 }
             }
@@ -89,6 +91,26 @@ public struct IPAddressBytes: Sendable, Hashable, CustomStringConvertible {
         var groups: [UInt16] = []
         for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: high >> UInt64(shift))) }
         for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: low >> UInt64(shift))) }
-        return groups.map { String($0, radix: 16) }.joined(separator: ":")
+        // RFC 5952: the longest run (2+) of zero groups becomes "::".
+        var bestStart = -1
+        var bestLength = 1
+        var i = 0
+        while i < 8 {
+            guard groups[i] == 0 else {
+                i += 1
+                continue
+            }
+            var j = i
+            while j < 8 && groups[j] == 0 { j += 1 }
+            if j - i > bestLength {
+                bestStart = i
+                bestLength = j - i
+            }
+            i = j
+        }
+        guard bestStart >= 0 else { return groups.map { String($0, radix: 16) }.joined(separator: ":") }
+        let head = groups[..<bestStart].map { String($0, radix: 16) }.joined(separator: ":")
+        let tail = groups[(bestStart + bestLength)...].map { String($0, radix: 16) }.joined(separator: ":")
+        return head + "::" + tail
     }
 }

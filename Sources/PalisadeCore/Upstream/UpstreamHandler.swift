@@ -1,13 +1,13 @@
 import NIOCore
-import NIOHTTP1
 
-/// The last handler of a connection to the app. While leased it hands every response part straight
-/// to the exchange that owns it (same event loop, a plain method call); while idle in the pool it
-/// only watches for the app closing the connection.
+/// The only handler of a connection to the app. It writes request bytes that `RequestWriter`
+/// encoded and parses the answer with `UpstreamResponseParser`, handing each event straight to
+/// the exchange that leased it (same event loop, a plain method call). While idle in the pool it
+/// only watches for the app closing the connection; bytes arriving then mean it cannot be trusted.
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private(set) var context: ChannelHandlerContext?
     private(set) var exchange: ExchangeHandler?
@@ -15,6 +15,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// `channelReadComplete` gives, although it no longer owns the connection.
     private var finishedExchange: ExchangeHandler?
     private weak var pool: UpstreamPool?
+    private var parser = UpstreamResponseParser()
+    /// Bytes received but not yet parsed (an incomplete line), or bytes after a 101.
+    private var inbound: ByteBuffer?
     private var readPending = false
     private(set) var isActive = false
     /// Set once the connection has served a request; a failure on a reused connection before any
@@ -37,7 +40,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
-    func lease(to exchange: ExchangeHandler) { self.exchange = exchange }
+    func lease(to exchange: ExchangeHandler, expectingHeadResponse: Bool) {
+        self.exchange = exchange
+        parser.expectResponse(toHEAD: expectingHeadResponse)
+    }
 
     /// Detaches the exchange; returns the connection to the pool if it can carry another request.
     func finish(reusable: Bool) {
@@ -45,7 +51,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange = nil
         responseDeadline = nil
         requestsServed += 1
-        if reusable, isActive, let pool {
+        if reusable, isActive, parser.isIdle, let pool {
             pool.release(self)
         } else {
             close()
@@ -60,11 +66,17 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    func write(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func flush() { context?.flush() }
+
+    /// Bytes that followed a 101 response: the first bytes of the tunnel.
+    func takeTunnelBytes() -> ByteBuffer? {
+        defer { inbound = nil }
+        return inbound
+    }
 
     /// Restarts reading from the app once the client can take more bytes.
     func resumeReading() {
@@ -82,19 +94,37 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let exchange else {
+        var bytes = unwrapInboundIn(data)
+        if var pending = inbound {
+            pending.writeBuffer(&bytes)
+            bytes = pending
+        }
+        guard exchange != nil || parser.isUpgraded else {
             // An idle connection must stay silent; anything else means it cannot be trusted.
-            context.close(promise: nil)
+            inbound = nil
+            close()
             return
         }
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            responseDeadline = nil
-            exchange.upstreamHead(head)
-        case .body(let buffer):
-            exchange.upstreamBody(buffer)
-        case .end:
-            exchange.upstreamEnd()
+        inbound = nil
+        do {
+            while let event = try parser.next(&bytes) {
+                guard let exchange else {
+                    throw UpstreamResponseParser.ParseError.malformed("response after the exchange ended")
+                }
+                switch event {
+                case .head(let head):
+                    responseDeadline = nil
+                    exchange.upstreamHead(head)
+                case .body(let buffer):
+                    exchange.upstreamBody(buffer)
+                case .end:
+                    exchange.upstreamEnd()
+                }
+            }
+            inbound = bytes.readableBytes > 0 ? bytes : nil
+        } catch {
+            pool?.remove(self)
+            fail(.protocolError)
         }
     }
 
@@ -115,18 +145,28 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         isActive = false
         pool?.remove(self)
         if let exchange {
-            self.exchange = nil
-            exchange.upstreamFailed(.connectionLost, connection: self)
+            if parser.connectionClosed() {
+                // The body was delimited by the close: the response is complete.
+                exchange.upstreamEnd()
+                exchange.upstreamReadComplete()
+            } else {
+                self.exchange = nil
+                exchange.upstreamFailed(.connectionLost, connection: self)
+            }
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(.connectionLost)
+    }
+
+    private func fail(_ failure: ProxyFailure) {
         if let exchange {
             self.exchange = nil
-            exchange.upstreamFailed(error is HTTPParserError ? .protocolError : .connectionLost, connection: self)
+            exchange.upstreamFailed(failure, connection: self)
         }
-        context.close(promise: nil)
+        context?.close(promise: nil)
     }
 
     /// Called by the loop's sweep; fails the exchange when the app is too slow to answer.

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Keep-alive connections to the app, owned by one event loop: no lock, no cross-thread handoff.
@@ -69,14 +68,8 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 // Runs on this pool's loop: ClientBootstrap was given exactly this loop.
                 do {
-                    let sync = channel.pipeline.syncOperations
-                    var encoderConfiguration = HTTPRequestEncoder.Configuration()
-                    encoderConfiguration.automaticallySetFramingHeaders = false
-                    try sync.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
-                    try sync.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-                    )
-                    try sync.addHandler(UpstreamHandler(pool: pool.value))
+                    // One handler: it encodes requests and parses responses itself.
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool.value))
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)

@@ -1,0 +1,362 @@
+import NIOCore
+
+/// What Palisade needs to know about the app's response head. The header block itself stays as
+/// the bytes the app sent (`headerBlock`), so forwarding it costs no String per field.
+struct UpstreamResponseHead {
+    var status: Int
+    /// Reason phrase bytes as sent (may be empty).
+    var reason: ByteBuffer
+    var isHTTP11: Bool
+    /// Header lines, each ending in CRLF, without the final empty line.
+    var headerBlock: ByteBuffer
+    var contentLength: Int?
+    var chunked: Bool
+    /// The app asked to close (or spoke HTTP/1.0 without keep-alive).
+    var connectionClose: Bool
+    /// Field names the app listed in `Connection` (beyond close/keep-alive/upgrade), lower-case.
+    var connectionListed: [String]
+    /// The body ends when the app closes the connection.
+    var delimitedByClose: Bool
+    var hasBody: Bool
+}
+
+/// A strict, allocation-light HTTP/1.1 response parser for the app side of the proxy. The app is
+/// trusted more than clients, but a confused or hostile app must still never be able to make
+/// Palisade mis-frame a response, so everything ambiguous is an error (502), never a guess:
+/// obs-fold, bad field names, control characters, conflicting Content-Lengths, codings other
+/// than chunked, malformed chunk lines.
+struct UpstreamResponseParser {
+    enum Event {
+        case head(UpstreamResponseHead)
+        case body(ByteBuffer)
+        case end
+    }
+
+    enum ParseError: Error { case malformed(String), headTooLarge }
+
+    private enum State {
+        case head
+        case fixed(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+        case upgraded
+        case endPending
+        case idle
+    }
+
+    private var state: State = .idle
+    private var responseToHead = false
+    static let maxHeadBytes = 64 * 1024
+
+    /// Arms the parser for the response to one request.
+    mutating func expectResponse(toHEAD: Bool) {
+        state = .head
+        responseToHead = toHEAD
+    }
+
+    var isIdle: Bool { if case .idle = state { return true } else { return false } }
+    /// True once a response has started and not yet ended.
+    var isMidResponse: Bool {
+        switch state {
+        case .idle, .head, .upgraded: return false
+        default: return true
+        }
+    }
+    var isUpgraded: Bool { if case .upgraded = state { return true } else { return false } }
+    var endsOnClose: Bool { if case .untilClose = state { return true } else { return false } }
+
+    /// The next event from `buffer`, or nil when more bytes are needed (or the connection was
+    /// upgraded; the bytes left in `buffer` then belong to the tunnel). One event per call, so
+    /// whoever handles it may touch the connection again without overlapping this parser's access.
+    mutating func next(_ buffer: inout ByteBuffer) throws -> Event? {
+        while true {
+            switch state {
+            case .idle:
+                if buffer.readableBytes == 0 { return nil }
+                throw ParseError.malformed("bytes from the app with no request outstanding")
+            case .upgraded:
+                return nil
+            case .head:
+                guard buffer.readableBytes > 0, let head = try parseHead(&buffer) else { return nil }
+                if head.status >= 100 && head.status < 200 && head.status != 101 {
+                    continue  // interim response: dropped, the final one follows
+                }
+                if head.status == 101 {
+                    state = .upgraded
+                } else if !head.hasBody {
+                    state = .endPending
+                } else if head.chunked {
+                    state = .chunkSize
+                } else if let length = head.contentLength {
+                    state = length == 0 ? .endPending : .fixed(remaining: length)
+                } else {
+                    state = .untilClose
+                }
+                return .head(head)
+            case .endPending:
+                state = .idle
+                return .end
+            case .fixed(let remaining):
+                guard buffer.readableBytes > 0 else { return nil }
+                let n = min(remaining, buffer.readableBytes)
+                state = remaining == n ? .endPending : .fixed(remaining: remaining - n)
+                return .body(buffer.readSlice(length: n)!)
+            case .untilClose:
+                guard buffer.readableBytes > 0 else { return nil }
+                return .body(buffer.readSlice(length: buffer.readableBytes)!)
+            case .chunkSize:
+                guard let line = try readLine(&buffer, limit: 4096) else { return nil }
+                let size = try Self.chunkSize(line)
+                state = size == 0 ? .trailers : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                guard buffer.readableBytes > 0 else { return nil }
+                let n = min(remaining, buffer.readableBytes)
+                state = remaining == n ? .chunkDataEnd : .chunkData(remaining: remaining - n)
+                return .body(buffer.readSlice(length: n)!)
+            case .chunkDataEnd:
+                guard buffer.readableBytes >= 2 else { return nil }
+                guard buffer.readInteger(as: UInt16.self) == 0x0d0a else { throw ParseError.malformed("chunk not followed by CRLF") }
+                state = .chunkSize
+            case .trailers:
+                // Trailer fields are dropped: they would need the same vetting as a head and
+                // nothing downstream of a sidecar relies on them.
+                guard let line = try readLine(&buffer, limit: 16 * 1024) else { return nil }
+                if line.readableBytes == 0 { state = .endPending }
+            }
+        }
+    }
+
+    /// Called when the app closes; returns true when that close completed the response.
+    mutating func connectionClosed() -> Bool {
+        if case .untilClose = state {
+            state = .idle
+            return true
+        }
+        return false
+    }
+
+    /// One CRLF-terminated line (without the CRLF), or nil when it has not fully arrived.
+    private func readLine(_ buffer: inout ByteBuffer, limit: Int) throws -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        guard let lf = view.firstIndex(of: 0x0a) else {
+            if view.count > limit { throw ParseError.malformed("line too long") }
+            return nil
+        }
+        let lineLength = lf - view.startIndex
+        guard lineLength >= 1, view[lf - 1] == 0x0d else { throw ParseError.malformed("bare LF") }
+        let line = buffer.readSlice(length: lineLength - 1)!
+        buffer.moveReaderIndex(forwardBy: 2)
+        return line
+    }
+
+    private static func chunkSize(_ line: ByteBuffer) throws -> Int {
+        var size = 0
+        var digits = 0
+        for byte in line.readableBytesView {
+            let value: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - 0x30)
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - 0x61 + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - 0x41 + 10)
+            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+                // chunk-ext follows; its content is not interpreted
+                guard digits > 0 else { throw ParseError.malformed("chunk size missing") }
+                return size
+            default:
+                throw ParseError.malformed("invalid chunk size")
+            }
+            digits += 1
+            guard digits <= 15 else { throw ParseError.malformed("chunk size too large") }
+            size = size << 4 | value
+        }
+        guard digits > 0 else { throw ParseError.malformed("chunk size missing") }
+        return size
+    }
+
+    private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
+        let view = buffer.readableBytesView
+        // Find CRLFCRLF.
+        var end: Int?
+        var i = view.startIndex
+        let last = view.endIndex
+        while i + 3 < last {
+            if view[i + 3] != 0x0a {
+                i += view[i + 3] == 0x0d ? 1 : 4
+                continue
+            }
+            if view[i] == 0x0d && view[i + 1] == 0x0a && view[i + 2] == 0x0d {
+                end = i
+                break
+            }
+            i += 1
+        }
+        guard let headEnd = end else {
+            if view.count > Self.maxHeadBytes { throw ParseError.headTooLarge }
+            return nil
+        }
+        let headLength = headEnd - view.startIndex
+        guard headLength <= Self.maxHeadBytes else { throw ParseError.headTooLarge }
+        // The head with the CRLF of its last line; the empty line after it is skipped.
+        var head = buffer.readSlice(length: headLength + 2)!
+        buffer.moveReaderIndex(forwardBy: 2)
+
+        // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+        guard let lineEnd = head.readableBytesView.firstIndex(of: 0x0d) else { throw ParseError.malformed("no status line") }
+        var statusLine = head.readSlice(length: lineEnd - head.readableBytesView.startIndex)!
+        head.moveReaderIndex(forwardBy: 2)
+        guard statusLine.readableBytes >= 12, let version = statusLine.readString(length: 8),
+            version == "HTTP/1.1" || version == "HTTP/1.0", statusLine.readInteger(as: UInt8.self) == 0x20
+        else { throw ParseError.malformed("bad status line") }
+        var status = 0
+        for _ in 0..<3 {
+            guard let digit = statusLine.readInteger(as: UInt8.self), digit >= 0x30, digit <= 0x39 else {
+                throw ParseError.malformed("bad status code")
+            }
+            status = status * 10 + Int(digit - 0x30)
+        }
+        guard status >= 100 else { throw ParseError.malformed("bad status code") }
+        if statusLine.readableBytes > 0 {
+            guard statusLine.readInteger(as: UInt8.self) == 0x20 else { throw ParseError.malformed("bad status line") }
+        }
+        guard statusLine.readableBytesView.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) }) else {
+            throw ParseError.malformed("bad reason phrase")
+        }
+        let isHTTP11 = version == "HTTP/1.1"
+
+        var info = UpstreamResponseHead(
+            status: status, reason: statusLine, isHTTP11: isHTTP11, headerBlock: head, contentLength: nil,
+            chunked: false, connectionClose: !isHTTP11, connectionListed: [], delimitedByClose: false, hasBody: true
+        )
+        var sawTransferEncoding = false
+        try HeaderLines.forEach(in: head) { name, value in
+            switch name.count {
+            case 14 where HeaderLines.equals(name, "content-length"):
+                var length = 0
+                var digits = 0
+                for byte in HeaderLines.trimmed(value) {
+                    guard byte >= 0x30 && byte <= 0x39, digits < 18 else {
+                        throw ParseError.malformed("invalid Content-Length")
+                    }
+                    length = length * 10 + Int(byte - 0x30)
+                    digits += 1
+                }
+                guard digits > 0 else { throw ParseError.malformed("invalid Content-Length") }
+                if let existing = info.contentLength, existing != length {
+                    throw ParseError.malformed("conflicting Content-Length")
+                }
+                info.contentLength = length
+            case 17 where HeaderLines.equals(name, "transfer-encoding"):
+                sawTransferEncoding = true
+                let coding = HeaderLines.trimmed(value)
+                guard coding.count == 7, HeaderLines.equals(coding, "chunked") else {
+                    throw ParseError.malformed("unsupported Transfer-Encoding")
+                }
+                guard !info.chunked else { throw ParseError.malformed("repeated Transfer-Encoding") }
+                info.chunked = true
+            case 10 where HeaderLines.equals(name, "connection"):
+                for option in HeaderLines.tokens(value) {
+                    if HeaderLines.equals(option, "close") {
+                        info.connectionClose = true
+                    } else if HeaderLines.equals(option, "keep-alive") {
+                        if !isHTTP11 { info.connectionClose = false }
+                    } else if !HeaderLines.equals(option, "upgrade") {
+                        info.connectionListed.append(String(decoding: option, as: UTF8.self).lowercased())
+                    }
+                }
+            default:
+                break
+            }
+        }
+        if sawTransferEncoding && info.contentLength != nil {
+            throw ParseError.malformed("both Content-Length and Transfer-Encoding")
+        }
+        if responseToHead || status == 204 || status == 304 || (status >= 100 && status < 200) {
+            info.hasBody = false
+        } else if !info.chunked && info.contentLength == nil {
+            info.delimitedByClose = true
+            info.connectionClose = true
+        }
+        return info
+    }
+}
+
+/// Walks a raw header block (`name: value CRLF` lines) with byte views, validating as it goes.
+enum HeaderLines {
+    typealias Bytes = ByteBufferView.SubSequence
+
+    static func forEach(in block: ByteBuffer, _ body: (Bytes, Bytes) throws -> Void) throws {
+        let view = block.readableBytesView
+        var lineStart = view.startIndex
+        while lineStart < view.endIndex {
+            guard let cr = view[lineStart...].firstIndex(of: 0x0d), cr + 1 < view.endIndex, view[cr + 1] == 0x0a else {
+                throw UpstreamResponseParser.ParseError.malformed("header line without CRLF")
+            }
+            let line = view[lineStart..<cr]
+            guard let first = line.first, first != 0x20, first != 0x09 else {
+                throw UpstreamResponseParser.ParseError.malformed("obs-fold or empty field line")
+            }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
+                throw UpstreamResponseParser.ParseError.malformed("field line without name")
+            }
+            let name = line[line.startIndex..<colon]
+            guard name.allSatisfy(HTTPToken.isTokenByte) else {
+                throw UpstreamResponseParser.ParseError.malformed("invalid field name")
+            }
+            let value = line[(colon + 1)...]
+            guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) }) else {
+                throw UpstreamResponseParser.ParseError.malformed("invalid field value")
+            }
+            try body(name, value)
+            lineStart = cr + 2
+        }
+    }
+
+    /// Case-insensitive comparison with a lower-case ASCII literal.
+    @inline(__always)
+    static func equals(_ bytes: Bytes, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            var i = 0
+            for b in bytes {
+                if ((b >= 0x41 && b <= 0x5a) ? b | 0x20 : b) != expected[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// Case-insensitive comparison with a lower-case String.
+    static func equals(_ bytes: Bytes, ignoringCase lowercase: String) -> Bool {
+        guard bytes.count == lowercase.utf8.count else { return false }
+        return zip(bytes, lowercase.utf8).allSatisfy { b, e in ((b >= 0x41 && b <= 0x5a) ? b | 0x20 : b) == e }
+    }
+
+    static func trimmed(_ value: Bytes) -> Bytes {
+        var v = value
+        while let f = v.first, f == 0x20 || f == 0x09 { v = v.dropFirst() }
+        while let l = v.last, l == 0x20 || l == 0x09 { v = v.dropLast() }
+        return v
+    }
+
+    /// Comma-separated tokens of a field value, trimmed, empty ones skipped.
+    static func tokens(_ value: Bytes) -> [Bytes] {
+        value.split(separator: UInt8(ascii: ",")).map(trimmed).filter { !$0.isEmpty }
+    }
+
+    /// Whether a response field is hop-by-hop and must not be forwarded.
+    static func isHopByHop(_ name: Bytes) -> Bool {
+        switch name.count {
+        case 2: return equals(name, "te")
+        case 7: return equals(name, "trailer") || equals(name, "upgrade")
+        case 10: return equals(name, "connection") || equals(name, "keep-alive")
+        case 16: return equals(name, "proxy-connection")
+        case 17: return equals(name, "transfer-encoding")
+        case 18: return equals(name, "proxy-authenticate")
+        case 19: return equals(name, "proxy-authorization")
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import PalisadeCore
+import Testing
+
+/// The shipped policies: the demo's embedded copy matches the file users read, and every policy
+/// in `policies/` loads.
+@Suite("Shipped policies")
+struct DemoPolicyTests {
+    /// The repository root, three levels above this file (Tests/PalisadeCoreTests/<file>).
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("the embedded demo policy is byte-identical to policies/demo.yaml")
+    func demoMatchesFile() throws {
+        let url = Self.repoRoot.appendingPathComponent(DemoPolicy.fileName)
+        let onDisk = try String(contentsOf: url, encoding: .utf8)
+        #expect(DemoPolicy.fileName == "policies/demo.yaml")
+        if DemoPolicy.yaml != onDisk {
+            let embedded = DemoPolicy.yaml.split(separator: "\n", omittingEmptySubsequences: false)
+            let file = onDisk.split(separator: "\n", omittingEmptySubsequences: false)
+            let firstDifference = zip(embedded, file).enumerated().first { $0.element.0 != $0.element.1 }
+            Issue.record(
+                """
+                DemoPolicy.yaml differs from \(DemoPolicy.fileName): \(embedded.count) vs \(file.count) lines; \
+                first difference at line \(firstDifference.map { String($0.offset + 1) } ?? "end")
+                """
+            )
+        }
+    }
+
+    @Test("the embedded demo policy loads without errors or warnings")
+    func demoLoads() throws {
+        let result = PolicyDecoder.decode(yaml: DemoPolicy.yaml, file: DemoPolicy.fileName)
+        #expect(result.errors.isEmpty, "\(result.errors)")
+        #expect(result.warnings.isEmpty, "\(result.warnings)")
+        let policy = try #require(result.policy)
+        #expect(policy.routes.map(\.name) == ["health", "public-api", "internal-api"])
+        #expect(policy.defaultAction == .deny)
+    }
+
+    @Test("every file in policies/ decodes without errors")
+    func everyPolicyLoads() throws {
+        let directory = Self.repoRoot.appendingPathComponent("policies")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+            .sorted()
+        #expect(names.contains("demo.yaml"))
+        for name in names {
+            let path = directory.appendingPathComponent(name).path
+            let result = PolicyDecoder.decode(contentsOf: path)
+            #expect(result.errors.isEmpty, "\(name): \(result.errors.map(\.description).joined(separator: "\n"))")
+            #expect(result.policy != nil, "\(name) does not load")
+            if result.policy != nil {
+                #expect(throws: Never.self) { try PlanCompiler.load(path: path, generation: 1) }
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import NIOPosix
+import PalisadeCore
+import PalisadeTesting
+import Testing
+
+/// The `palisade` binary as an operator runs it: `check` for CI, `version`, and `run` with SIGHUP
+/// reloads and a SIGTERM drain that lets an in-flight request finish.
+@Suite("CLI", .serialized)
+struct CLITests {
+    static let repoRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = repoRoot.appendingPathComponent(".build/debug/palisade").path
+    static let binaryExists = FileManager.default.isExecutableFile(atPath: binary)
+    static let skipMessage: Comment = "the palisade binary is not built at .build/debug/palisade; run `swift build` first"
+
+    struct Finished {
+        var status: Int32
+        var reason: Process.TerminationReason
+        var stdout: String
+        var stderr: String
+    }
+
+    /// A running `palisade` child process with its output captured in files.
+    final class Child: @unchecked Sendable {
+        let process = Process()
+        let stdoutPath: String
+        let stderrPath: String
+
+        init(_ arguments: [String]) throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-cli-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            stdoutPath = directory.appendingPathComponent("stdout").path
+            stderrPath = directory.appendingPathComponent("stderr").path
+            _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            process.executableURL = URL(fileURLWithPath: CLITests.binary)
+            process.arguments = arguments
+            process.currentDirectoryURL = CLITests.repoRoot
+            process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+            process.standardError = FileHandle(forWritingAtPath: stderrPath)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+        var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+        func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+        /// Waits for the process to end; nil if it is still running after `timeout`.
+        func finished(within timeout: Duration) async -> Finished? {
+            let ended = await TestSupport.eventually(timeout: timeout) { !self.process.isRunning }
+            guard ended else { return nil }
+            return Finished(status: process.terminationStatus, reason: process.terminationReason, stdout: stdout, stderr: stderr)
+        }
+
+        /// Makes sure nothing outlives the test.
+        func terminateIfRunning() {
+            if process.isRunning { signal(SIGKILL) }
+        }
+    }
+
+    static func run(_ arguments: [String]) async throws -> Finished {
+        let child = try Child(arguments)
+        guard let finished = await child.finished(within: .seconds(20)) else {
+            child.terminateIfRunning()
+            throw CancellationError()
+        }
+        return finished
+    }
+
+    static func temporaryFile(_ text: String, name: String = "policy.yaml") throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("check of policies/demo.yaml exits 0", .enabled(if: binaryExists, skipMessage))
+    func checkDemo() async throws {
+        let result = try await Self.run(["check", "policies/demo.yaml"])
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.reason == .exit)
+        #expect(result.stdout.contains("policies/demo.yaml: ok"))
+        #expect(!result.stdout.contains("error:"))
+    }
+
+    @Test("check of a broken file exits 1 and prints file:line:col: error: key.path: message", .enabled(if: binaryExists, skipMessage))
+    func checkBroken() async throws {
+        let path = try Self.temporaryFile("""
+            version: 1
+            upstream:
+              url: http://127.0.0.1:3000
+              connect_timeout: 30
+            routes:
+              - name: api
+                match: { prefx: /api/ }
+            """)
+        let result = try await Self.run(["check", path])
+        #expect(result.status == 1, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(
+            lines.contains("\(path):4:20: error: upstream.connect_timeout: '30' is not a duration; write a whole number with a unit: 250ms, 30s, 5m, 24h, 7d"),
+            "\(result.stdout)"
+        )
+        #expect(
+            lines.contains { $0.hasPrefix("\(path):7:14: error: routes[0].match.prefx: unknown key 'prefx' (did you mean 'prefix'?)") },
+            "\(result.stdout)"
+        )
+        // Whatever the column, every error line has the editor-readable shape.
+        let shaped = lines.filter { $0.wholeMatch(of: /.+:\d+:\d+: error: [\w\[\]\.]+: .+/) != nil }
+        #expect(shaped.count == 2, "\(result.stdout)")
+        #expect(result.stdout.contains("\(path): invalid (2 errors)"))
+    }
+
+    @Test("check of several files fails when any fails, and reports each", .enabled(if: binaryExists, skipMessage))
+    func checkSeveral() async throws {
+        let bad = try Self.temporaryFile("version: 2\nupstream:\n  url: http://127.0.0.1:3000\n")
+        let result = try await Self.run(["check", "policies/demo.yaml", bad])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("policies/demo.yaml: ok"))
+        #expect(result.stdout.contains("\(bad): invalid (1 error)"))
+        let missing = try await Self.run(["check", "/nonexistent/policy.yaml"])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("cannot read the file"))
+    }
+
+    @Test("version prints the version", .enabled(if: binaryExists, skipMessage))
+    func version() async throws {
+        let result = try await Self.run(["version"])
+        #expect(result.status == 0)
+        #expect(result.stdout == "palisade \(PalisadeVersion.current)\n")
+        let flag = try await Self.run(["--version"])
+        #expect(flag.status == 0)
+        #expect(flag.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == PalisadeVersion.current)
+    }
+
+    @Test("run without a policy is a usage error", .enabled(if: binaryExists, skipMessage))
+    func runWithoutConfig() async throws {
+        let result = try await Self.run(["run"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--config"))
+    }
+
+    @Test("run refuses to start on a broken policy, printing the diagnostics", .enabled(if: binaryExists, skipMessage))
+    func runBroken() async throws {
+        let path = try Self.temporaryFile("version: 1\nupstream:\n  url: https://127.0.0.1:3000\n")
+        let result = try await Self.run(["run", "--config", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(path):3:"))
+        #expect(result.stderr.contains("upstream.url"))
+    }
+
+    static func runPolicy(proxyPort: Int, adminPort: Int, upstreamPort: Int, extraRoute: String = "") -> String {
+        """
+        version: 1
+        listen: 127.0.0.1:\(proxyPort)
+        upstream:
+          url: http://127.0.0.1:\(upstreamPort)
+          connect_timeout: 1s
+          response_timeout: 5s
+        admin:
+          listen: 127.0.0.1:\(adminPort)
+        drain_timeout: 5s
+        log:
+          access: stdout
+        routes:
+          - name: api
+            match: { prefix: /api/ }
+          - name: slow
+            match: { path: /slow }
+        \(extraRoute)
+        default: deny
+        """
+    }
+
+    @Test(
+        "run serves, reloads on SIGHUP, and drains on SIGTERM while an in-flight request completes",
+        .enabled(if: binaryExists, skipMessage)
+    )
+    func runReloadAndDrain() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await TestUpstream.start(group: group)
+        let proxyPort = try TestSupport.freePort()
+        let adminPort = try TestSupport.freePort()
+        let path = try Self.temporaryFile(Self.runPolicy(proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port))
+        let child = try Child(["run", "--config", path, "--threads", "1"])
+        defer { child.terminateIfRunning() }
+
+        func generation() async -> Int? {
+            (try? await RawClient.get("/readyz", port: adminPort))?.json?["policy_generation"] as? Int
+        }
+
+        let ready = await TestSupport.eventually(timeout: .seconds(10)) { await generation() == 1 }
+        try #require(ready, "palisade run never became ready; stderr:\n\(child.stderr)")
+        #expect(try await RawClient.get("/api/hello", port: proxyPort).status == 200)
+        #expect(try await RawClient.get("/new/hello", port: proxyPort).status == 404)
+        #expect(upstream.requests.map(\.path) == ["/api/hello"])
+
+        // The SIGHUP handler is installed as the service group starts, just after the listeners.
+        try await Task.sleep(for: .milliseconds(300))
+
+        // SIGHUP reloads even an unchanged file (the file watcher alone would not).
+        child.signal(SIGHUP)
+        let reloaded = await TestSupport.eventually(timeout: .seconds(3)) { await generation() == 2 }
+        #expect(reloaded, "SIGHUP did not reload; stderr:\n\(child.stderr)")
+        #expect(child.process.isRunning, "SIGHUP must not end the process")
+
+        // A rewritten file plus SIGHUP changes what is served.
+        try Self.runPolicy(
+            proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port,
+            extraRoute: "  - name: new\n    match: { prefix: /new/ }"
+        ).write(toFile: path, atomically: true, encoding: .utf8)
+        child.signal(SIGHUP)
+        let newRoute = await TestSupport.eventually(timeout: .seconds(3)) {
+            (try? await RawClient.get("/new/hello", port: proxyPort))?.status == 200
+        }
+        #expect(newRoute, "the rewritten policy did not apply")
+        #expect((await generation() ?? 0) >= 3)
+
+        // SIGTERM while a request is with the app: it completes, then the process exits 0.
+        let clock = ContinuousClock()
+        async let slow = RawClient.get("/slow?ms=800", port: proxyPort)
+        let inFlight = await TestSupport.eventually(timeout: .seconds(2)) { upstream.requests.contains { $0.path == "/slow" } }
+        #expect(inFlight)
+        let signalled = clock.now
+        child.signal(SIGTERM)
+        let response = try await slow
+        #expect(response.status == 200, "the in-flight request was not allowed to finish")
+        #expect(response.bodyText == #"{"slow":true}"#)
+        let finished = await child.finished(within: .seconds(6))
+        let exited = try #require(finished, "still running 6 s after SIGTERM (drain_timeout 5s); stderr:\n\(child.stderr)")
+        #expect(exited.reason == .exit)
+        #expect(exited.status == 0, "stderr:\n\(exited.stderr)")
+        #expect(clock.now - signalled < .seconds(5), "drain took longer than drain_timeout")
+        #expect(!exited.stderr.contains("Cannot schedule tasks on an EventLoop"), "shutdown order: \(exited.stderr)")
+        // Access lines went to stdout, one JSON object per request.
+        let accessLines = exited.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(accessLines.contains { $0.contains(#""path":"/slow""#) && $0.contains(#""status":200"#) })
+        // Nothing listens any more.
+        #expect((try? await RawClient.get("/api/after", port: proxyPort)) == nil)
+
+        await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+}
