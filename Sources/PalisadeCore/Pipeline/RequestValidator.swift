@@ -204,8 +204,8 @@ enum RequestValidator {
     /// `%2F`, `%5C` or `%00` in the path: apps disagree on whether an encoded slash separates
     /// segments, so a route prefix could be sidestepped; such paths are refused.
     static func hasEncodedSeparator(_ uri: String) -> Bool {
+        guard uri.utf8.contains(UInt8(ascii: "%")) else { return false }
         let utf8 = Array(uri.utf8.prefix { $0 != UInt8(ascii: "?") })
-        guard utf8.contains(UInt8(ascii: "%")) else { return false }
         var i = 0
         while i + 2 < utf8.count {
             if utf8[i] == UInt8(ascii: "%") {

@@ -38,6 +38,8 @@ public struct UpstreamTarget: Sendable, Hashable {
     public let connectTimeout: TimeAmount
     public let responseTimeout: TimeAmount
     public let maxIdleConnections: Int
+    /// `host:port` of the app, sent as Host when a client (HTTP/1.0) sent none.
+    public let endpoint: String
 
     init(spec: UpstreamSpec) {
         self.host = spec.url.host
@@ -45,10 +47,9 @@ public struct UpstreamTarget: Sendable, Hashable {
         self.connectTimeout = .nanoseconds(spec.connectTimeout.nanoseconds)
         self.responseTimeout = .nanoseconds(spec.responseTimeout.nanoseconds)
         self.maxIdleConnections = spec.maxIdleConnections
+        self.endpoint = HostPort(host: spec.url.host, port: spec.url.port).description
     }
 
-    /// The `Host`-independent identity of the app: a pool is reused across reloads only when this is unchanged.
-    var endpoint: String { HostPort(host: host, port: port).description }
 }
 
 public struct RuntimeLimits: Sendable {
