@@ -114,6 +114,10 @@ struct MalformedRequestTests {
             #expect(outcome.peerClosed, "the connection must close after a framing error")
             #expect(response.header("connection")?.lowercased() == "close")
             #expect(outcome.responses.count == 1)
+            // One refusal, one access line: a parser complaint about the same bytes adds nothing.
+            let lines = try await harness.accessLines()
+            #expect(lines.count == 1, "access lines: \(lines)")
+            #expect(lines.first?["status"] as? Int == response.status)
         }
     }
 

@@ -181,6 +181,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
+        if state == .replied && exchange.closeAfterResponse {
+            // Already answered (a refusal that closes the connection): the parser's later
+            // complaint about the same bytes must not produce a second answer.
+            return
+        }
         if !queued.isEmpty || acceptsOnlyQueuedInput {
             // The bad bytes follow a complete request: answer that one first, in order.
             queued.append(.parserError(parserError))

@@ -59,6 +59,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func close() {
+        outgoing = nil
         exchange = nil
         responseDeadline = nil
         context?.close(promise: nil)
@@ -66,11 +67,38 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
+    /// Request bytes gathered until the next flush: a head and a small body leave as one buffer
+    /// (one iovec), and the client's receive buffer is not pinned by a slice of it.
+    private var outgoing: ByteBuffer?
+    private static let coalesceLimit = 8 * 1024
+
     func write(_ bytes: ByteBuffer) {
-        context?.write(wrapOutboundOut(bytes), promise: nil)
+        guard bytes.readableBytes <= Self.coalesceLimit else {
+            writeOutgoing()
+            context?.write(wrapOutboundOut(bytes), promise: nil)
+            return
+        }
+        if outgoing == nil {
+            var first = bytes
+            first.reserveCapacity(minimumWritableBytes: Self.coalesceLimit)
+            outgoing = first
+        } else {
+            var copy = bytes
+            outgoing!.writeBuffer(&copy)
+        }
     }
 
-    func flush() { context?.flush() }
+    private func writeOutgoing() {
+        if let buffer = outgoing {
+            outgoing = nil
+            context?.write(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    func flush() {
+        writeOutgoing()
+        context?.flush()
+    }
 
     /// Bytes that followed a 101 response: the first bytes of the tunnel.
     func takeTunnelBytes() -> ByteBuffer? {
