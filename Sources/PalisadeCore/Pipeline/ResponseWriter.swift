@@ -146,9 +146,9 @@ extension ResponseWriter {
             for (extra, _) in c.extraHeaders where extra.utf8.count == name.count {
                 if HeaderLines.equals(name, ignoringCase: extra) { return }
             }
-            buffer.writeBytes(name)
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: name))
             buffer.writeStaticString(":")
-            buffer.writeBytes(value)
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: value))
             buffer.writeStaticString("\r\n")
         }
         if reChunk { buffer.writeStaticString("transfer-encoding: chunked\r\n") }

@@ -140,72 +140,74 @@ struct UpstreamResponseParser {
 
     /// One CRLF-terminated line (without the CRLF), or nil when it has not fully arrived.
     private func readLine(_ buffer: inout ByteBuffer, limit: Int) throws -> ByteBuffer? {
-        let view = buffer.readableBytesView
-        guard let lf = view.firstIndex(of: 0x0a) else {
-            if view.count > limit { throw ParseError.malformed("line too long") }
+        // Raw pointers rather than ByteBufferView: a view copy retains the storage, per call.
+        let found: Int? = buffer.withUnsafeReadableBytes { raw in raw.firstIndex(of: 0x0a) }
+        guard let lineLength = found else {
+            if buffer.readableBytes > limit { throw ParseError.malformed("line too long") }
             return nil
         }
-        let lineLength = lf - view.startIndex
-        guard lineLength >= 1, view[lf - 1] == 0x0d else { throw ParseError.malformed("bare LF") }
+        let crBefore = lineLength >= 1 && buffer.getInteger(at: buffer.readerIndex + lineLength - 1, as: UInt8.self) == 0x0d
+        guard crBefore else { throw ParseError.malformed("bare LF") }
         let line = buffer.readSlice(length: lineLength - 1)!
         buffer.moveReaderIndex(forwardBy: 2)
         return line
     }
 
     private static func chunkSize(_ line: ByteBuffer) throws -> Int {
-        var size = 0
-        var digits = 0
-        for byte in line.readableBytesView {
-            let value: Int
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - 0x61 + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - 0x41 + 10)
-            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-                // chunk-ext follows; its content is not interpreted
-                guard digits > 0 else { throw ParseError.malformed("chunk size missing") }
-                return size
-            default:
-                throw ParseError.malformed("invalid chunk size")
+        let size: Int? = line.withUnsafeReadableBytes { bytes in
+            var size = 0
+            var digits = 0
+            for byte in bytes {
+                let value: Int
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - 0x30)
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - 0x61 + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - 0x41 + 10)
+                case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+                    // chunk-ext follows; its content is not interpreted
+                    return digits > 0 ? size : nil
+                default:
+                    return nil
+                }
+                digits += 1
+                guard digits <= 15 else { return nil }
+                size = size << 4 | value
             }
-            digits += 1
-            guard digits <= 15 else { throw ParseError.malformed("chunk size too large") }
-            size = size << 4 | value
+            return digits > 0 ? size : nil
         }
-        guard digits > 0 else { throw ParseError.malformed("chunk size missing") }
+        guard let size else { throw ParseError.malformed("invalid chunk size line") }
         return size
     }
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
-        let view = buffer.readableBytesView
-        // Find CRLFCRLF.
-        var end: Int?
-        var i = view.startIndex
-        let last = view.endIndex
-        while i + 3 < last {
-            if view[i + 3] != 0x0a {
-                i += view[i + 3] == 0x0d ? 1 : 4
-                continue
+        // Find CRLFCRLF (offset from the reader index).
+        let end: Int? = buffer.withUnsafeReadableBytes { view in
+            var i = 0
+            let last = view.count
+            while i + 3 < last {
+                if view[i + 3] != 0x0a {
+                    i += view[i + 3] == 0x0d ? 1 : 4
+                    continue
+                }
+                if view[i] == 0x0d && view[i + 1] == 0x0a && view[i + 2] == 0x0d { return i }
+                i += 1
             }
-            if view[i] == 0x0d && view[i + 1] == 0x0a && view[i + 2] == 0x0d {
-                end = i
-                break
-            }
-            i += 1
-        }
-        guard let headEnd = end else {
-            if view.count > Self.maxHeadBytes { throw ParseError.headTooLarge }
             return nil
         }
-        let headLength = headEnd - view.startIndex
+        guard let headLength = end else {
+            if buffer.readableBytes > Self.maxHeadBytes { throw ParseError.headTooLarge }
+            return nil
+        }
         guard headLength <= Self.maxHeadBytes else { throw ParseError.headTooLarge }
         // The head with the CRLF of its last line; the empty line after it is skipped.
         var head = buffer.readSlice(length: headLength + 2)!
         buffer.moveReaderIndex(forwardBy: 2)
 
         // Status line: HTTP/1.x SP 3DIGIT [SP reason]
-        guard let lineEnd = head.readableBytesView.firstIndex(of: 0x0d) else { throw ParseError.malformed("no status line") }
-        var statusLine = head.readSlice(length: lineEnd - head.readableBytesView.startIndex)!
+        guard let lineEnd = head.withUnsafeReadableBytes({ $0.firstIndex(of: 0x0d) }) else {
+            throw ParseError.malformed("no status line")
+        }
+        var statusLine = head.readSlice(length: lineEnd)!
         head.moveReaderIndex(forwardBy: 2)
         guard statusLine.readableBytes >= 12, let version = statusLine.readString(length: 8),
             version == "HTTP/1.1" || version == "HTTP/1.0", statusLine.readInteger(as: UInt8.self) == 0x20
@@ -221,7 +223,7 @@ struct UpstreamResponseParser {
         if statusLine.readableBytes > 0 {
             guard statusLine.readInteger(as: UInt8.self) == 0x20 else { throw ParseError.malformed("bad status line") }
         }
-        guard statusLine.readableBytesView.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) }) else {
+        guard statusLine.withUnsafeReadableBytes({ $0.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) } }) else {
             throw ParseError.malformed("bad reason phrase")
         }
         let isHTTP11 = version == "HTTP/1.1"
@@ -285,10 +287,14 @@ struct UpstreamResponseParser {
 
 /// Walks a raw header block (`name: value CRLF` lines) with byte views, validating as it goes.
 enum HeaderLines {
-    typealias Bytes = ByteBufferView.SubSequence
+    /// Slices of the block's memory: valid only inside `forEach`'s callback.
+    typealias Bytes = Slice<UnsafeRawBufferPointer>
 
     static func forEach(in block: ByteBuffer, _ body: (Bytes, Bytes) throws -> Void) throws {
-        let view = block.readableBytesView
+        try block.withUnsafeReadableBytes { view in try forEach(view, body) }
+    }
+
+    private static func forEach(_ view: UnsafeRawBufferPointer, _ body: (Bytes, Bytes) throws -> Void) throws {
         var lineStart = view.startIndex
         while lineStart < view.endIndex {
             guard let cr = view[lineStart...].firstIndex(of: 0x0d), cr + 1 < view.endIndex, view[cr + 1] == 0x0a else {
