@@ -198,7 +198,7 @@ public enum ResponseParser {
 }
 
 final class BlockingSocket {
-    let fd: Int32
+    private(set) var fd: Int32
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -213,12 +213,13 @@ final class BlockingSocket {
             }
         }
         guard connected == 0 else {
-            close(fd)
-            throw RawHTTPExchange.Failure.connect(errno)
+            let error = errno
+            // deinit still runs for a class whose properties were all set: close exactly once, there.
+            throw RawHTTPExchange.Failure.connect(error)
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     func send(_ request: [UInt8], pauses: [(afterByte: Int, milliseconds: Int)]) {
         var offset = 0

@@ -805,16 +805,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     static func path(of uri: String) -> Substring {
         // `OPTIONS *` asks about the server as a whole; it is routed like the root path.
-        if uri == "*" { return "/" }
+        let utf8 = uri.utf8
+        if utf8.count == 1 && utf8.first == UInt8(ascii: "*") { return "/" }
         var target = Substring(uri)
-        if !target.hasPrefix("/") {
+        if utf8.first != UInt8(ascii: "/") {
             // absolute-form: drop scheme and authority
             if let schemeEnd = target.range(of: "://") {
                 let afterScheme = target[schemeEnd.upperBound...]
                 target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
             }
         }
-        if let query = target.firstIndex(of: "?") { return target[..<query] }
+        if let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<query] }
         return target
     }
 }

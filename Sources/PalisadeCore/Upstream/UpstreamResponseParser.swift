@@ -259,7 +259,7 @@ struct UpstreamResponseParser {
                 guard !info.chunked else { throw ParseError.malformed("repeated Transfer-Encoding") }
                 info.chunked = true
             case 10 where HeaderLines.equals(name, "connection"):
-                for option in HeaderLines.tokens(value) {
+                HeaderLines.forEachToken(value) { option in
                     if HeaderLines.equals(option, "close") {
                         info.connectionClose = true
                     } else if HeaderLines.equals(option, "keep-alive") {
@@ -347,9 +347,15 @@ enum HeaderLines {
         return v
     }
 
-    /// Comma-separated tokens of a field value, trimmed, empty ones skipped.
-    static func tokens(_ value: Bytes) -> [Bytes] {
-        value.split(separator: UInt8(ascii: ",")).map(trimmed).filter { !$0.isEmpty }
+    /// Calls `body` with each comma-separated token of a field value, trimmed, empty ones skipped.
+    static func forEachToken(_ value: Bytes, _ body: (Bytes) -> Void) {
+        var start = value.startIndex
+        while start < value.endIndex {
+            let comma = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
+            let token = trimmed(value[start..<comma])
+            if !token.isEmpty { body(token) }
+            start = comma == value.endIndex ? comma : value.index(after: comma)
+        }
     }
 
     /// Whether a response field is hop-by-hop and must not be forwarded.
