@@ -198,28 +198,13 @@ public enum ResponseParser {
 }
 
 final class BlockingSocket {
-    private(set) var fd: Int32
+    let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawHTTPExchange.Failure.socket }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            let error = errno
-            // deinit still runs for a class whose properties were all set: close exactly once, there.
-            throw RawHTTPExchange.Failure.connect(error)
-        }
+        fd = try RawHTTPExchange.connectLoopback(port: port)
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { close(fd) }
 
     func send(_ request: [UInt8], pauses: [(afterByte: Int, milliseconds: Int)]) {
         var offset = 0

@@ -42,19 +42,14 @@ public enum RawHTTPExchange {
 
     public enum Failure: Error { case connect(Int32), socket }
 
-    public static func send(
-        _ request: [UInt8],
-        port: Int,
-        readTimeoutMilliseconds: Int = 2000,
-        pauses: [(afterByte: Int, milliseconds: Int)] = []
-    ) throws -> Outcome {
+    /// A blocking TCP socket connected to 127.0.0.1:port; the caller closes it.
+    public static func connectLoopback(port: Int) throws -> Int32 {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
         let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw Failure.socket }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -64,7 +59,22 @@ public enum RawHTTPExchange {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw Failure.connect(errno) }
+        guard connected == 0 else {
+            let error = errno
+            close(fd)
+            throw Failure.connect(error)
+        }
+        return fd
+    }
+
+    public static func send(
+        _ request: [UInt8],
+        port: Int,
+        readTimeoutMilliseconds: Int = 2000,
+        pauses: [(afterByte: Int, milliseconds: Int)] = []
+    ) throws -> Outcome {
+        let fd = try connectLoopback(port: port)
+        defer { close(fd) }
         var timeout = timeval(tv_sec: readTimeoutMilliseconds / 1000, tv_usec: .init((readTimeoutMilliseconds % 1000) * 1000))
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var offset = 0

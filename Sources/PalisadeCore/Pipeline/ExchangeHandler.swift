@@ -360,7 +360,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .bufferingBody:
             runGuards(from: 0)
         case .replied:
-            if exchange.responseComplete { completeReply() }
+            if exchange.responseComplete { finishExchange(status: exchange.status) }
         case .idle, .tunnelling:
             break
         }
@@ -665,12 +665,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             _ = writer.end(context: context, needsCompletion: false)
             context.flush()
-            completeReply()
+            finishExchange(status: exchange.status)
         }
-    }
-
-    private func completeReply() {
-        finishExchange(status: exchange.status)
     }
 
     // MARK: completion

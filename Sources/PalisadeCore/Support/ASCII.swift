@@ -15,9 +15,4 @@ enum ASCII {
             return true
         }
     }
-
-    @inline(__always)
-    static func contains<S: StringProtocol>(_ value: S, byte: UInt8) -> Bool {
-        value.utf8.contains(byte)
-    }
 }

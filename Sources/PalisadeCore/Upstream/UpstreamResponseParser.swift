@@ -58,15 +58,7 @@ struct UpstreamResponseParser {
     }
 
     var isIdle: Bool { if case .idle = state { return true } else { return false } }
-    /// True once a response has started and not yet ended.
-    var isMidResponse: Bool {
-        switch state {
-        case .idle, .head, .upgraded: return false
-        default: return true
-        }
-    }
     var isUpgraded: Bool { if case .upgraded = state { return true } else { return false } }
-    var endsOnClose: Bool { if case .untilClose = state { return true } else { return false } }
 
     /// The next event from `buffer`, or nil when more bytes are needed (or the connection was
     /// upgraded; the bytes left in `buffer` then belong to the tunnel). One event per call, so
