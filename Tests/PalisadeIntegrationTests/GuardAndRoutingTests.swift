@@ -74,9 +74,9 @@ struct GuardAndRoutingTests {
 
             let metrics = try await harness.metrics()
             #expect(
-                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="cluster-only",guard="ip",outcome="ip_denied"}"#) == 1
+                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="cluster-only",guard="ip",outcome="ip_denied",detail=""}"#) == 1
             )
-            #expect(TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="local-only",guard="ip",outcome="ok"}"#) == 1)
+            #expect(TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="local-only",guard="ip",outcome="ok",detail=""}"#) == 1)
         }
     }
 
@@ -132,7 +132,7 @@ struct GuardAndRoutingTests {
             #expect(notes.first?["mode"] as? String == "report")
             #expect(
                 TestSupport.metricValue(
-                    try await harness.metrics(), #"palisade_guard_decisions_total{route="trial",guard="ip",outcome="reported:ip_denied"}"#
+                    try await harness.metrics(), #"palisade_guard_decisions_total{route="trial",guard="ip",outcome="reported:ip_denied",detail=""}"#
                 ) == 1
             )
         }

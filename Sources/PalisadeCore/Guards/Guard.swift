@@ -12,6 +12,8 @@ public enum BodyNeed: Sendable, Comparable {
 /// on the connection's own event loop, and the connection holds its reads meanwhile.
 public enum GuardDecision: Sendable {
     case allow
+    /// Allowed, with a detail worth logging and counting (which secret of a rotation matched).
+    case allowDetailed(String)
     case reject(RejectionCode)
     case pending(EventLoopFuture<GuardDecision>)
 }
@@ -37,6 +39,8 @@ public struct RejectionCode: Sendable, Hashable, CustomStringConvertible {
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public var description: String { code }
 }
+
+extension RejectionCode: Error {}
 
 extension RejectionCode {
     // Guards

@@ -5,6 +5,8 @@ struct GuardNote {
     var guardKind: String
     var outcome: String
     var reportOnly: Bool
+    /// Extra, non-secret detail: which secret of a rotation matched (`secret=stripe#2`).
+    var detail: String?
 }
 
 /// Writes access lines as JSON straight into a per-loop buffer: no dictionary, no JSONEncoder,
@@ -50,6 +52,10 @@ struct AccessLogEncoder {
             buffer.writeStaticString(",\"outcome\":")
             writeJSONString(note.outcome, into: &buffer)
             if note.reportOnly { buffer.writeStaticString(",\"mode\":\"report\"") }
+            if let detail = note.detail {
+                buffer.writeStaticString(",\"detail\":")
+                writeJSONString(detail, into: &buffer)
+            }
             buffer.writeStaticString("}")
         }
         buffer.writeStaticString("]")

@@ -29,6 +29,8 @@ final class RouteStats {
 struct GuardOutcomeKey: Hashable, Sendable {
     var guardKind: String
     var outcome: String
+    /// Non-secret detail from the guard (which secret of a rotation matched), or "".
+    var detail: String = ""
 }
 
 /// Everything one event loop counts. Only its own loop touches it.

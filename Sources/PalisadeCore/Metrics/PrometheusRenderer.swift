@@ -39,11 +39,14 @@ enum PrometheusRenderer {
             out += "palisade_request_duration_seconds_sum{route=\"\(escape(name))\"} \(Double(route.durationSumNanos) / 1e9)\n"
             out += "palisade_request_duration_seconds_count{route=\"\(escape(name))\"} \(route.durationCount)\n"
         }
-        family("palisade_guard_decisions_total", "counter", "Guard decisions by route, guard kind and outcome.")
+        family(
+            "palisade_guard_decisions_total", "counter",
+            "Guard decisions by route, guard kind and outcome; detail names the secret of a rotation that matched."
+        )
         for name in s.routes.keys.sorted() {
             let outcomes = s.routes[name]!.guardOutcomes
-            for key in outcomes.keys.sorted(by: { ($0.guardKind, $0.outcome) < ($1.guardKind, $1.outcome) }) {
-                out += "palisade_guard_decisions_total{route=\"\(escape(name))\",guard=\"\(escape(key.guardKind))\",outcome=\"\(escape(key.outcome))\"} \(outcomes[key]!)\n"
+            for key in outcomes.keys.sorted(by: { ($0.guardKind, $0.outcome, $0.detail) < ($1.guardKind, $1.outcome, $1.detail) }) {
+                out += "palisade_guard_decisions_total{route=\"\(escape(name))\",guard=\"\(escape(key.guardKind))\",outcome=\"\(escape(key.outcome))\",detail=\"\(escape(key.detail))\"} \(outcomes[key]!)\n"
             }
         }
         family("palisade_rejections_total", "counter", "Requests refused by Palisade itself, by error code.")

@@ -380,6 +380,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .allow:
                 exchange.note(GuardNote(guardKind: guardItem.kind, outcome: "ok", reportOnly: false))
                 i += 1
+            case .allowDetailed(let detail):
+                exchange.note(GuardNote(guardKind: guardItem.kind, outcome: "ok", reportOnly: false, detail: detail))
+                i += 1
             case .reject(let code):
                 let reportOnly = route.guardReportOnly[i]
                 exchange.note(GuardNote(guardKind: guardItem.kind, outcome: code.code, reportOnly: reportOnly))
@@ -687,7 +690,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         stats.record(status: status, durationNanos: duration)
         for note in exchange.guardNotes {
             let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
-            stats.guardOutcomes[GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome), default: 0] += 1
+            let key = GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome, detail: note.detail ?? "")
+            stats.guardOutcomes[key, default: 0] += 1
         }
         if let plan = exchange.plan, plan.accessLogEnabled {
             writeAccessLine(plan: plan, status: status, durationNanos: duration)

@@ -1,11 +1,21 @@
 /// Compiles a decoded policy into a `RuntimePlan`: guards built, lists turned into lookup sets.
 public enum PlanCompiler {
     public static func compile(_ policy: PolicySpec, sourceFile: String, generation: Int) throws -> RuntimePlan {
+        let secrets = try SecretResolver.resolve(policy.secrets, file: sourceFile)
         var routes: [CompiledRoute] = []
+        var errors: [PolicyDiagnostic] = []
         for (index, routeSpec) in policy.routes.enumerated() {
-            let guards = routeSpec.guards.map(makeGuard)
+            var guards: [any Guard] = []
+            for guardSpec in routeSpec.guards {
+                do {
+                    guards.append(try makeGuard(guardSpec, secrets: secrets))
+                } catch {
+                    errors.append(.init(severity: .error, file: sourceFile, position: guardSpec.position, message: error.message))
+                }
+            }
             routes.append(CompiledRoute(spec: routeSpec, index: index, guards: guards))
         }
+        if !errors.isEmpty { throw PolicyLoadError(diagnostics: errors) }
         return RuntimePlan(
             generation: generation,
             sourceFile: sourceFile,
@@ -14,9 +24,12 @@ public enum PlanCompiler {
         )
     }
 
-    static func makeGuard(_ spec: GuardSpec) -> any Guard {
+    static func makeGuard(_ spec: GuardSpec, secrets: [String: [Secret]]) throws(HMACConfigurationError) -> any Guard {
         switch spec.kind {
-        case .ip(let ipSpec): return IPGuard(spec: ipSpec)
+        case .ip(let ipSpec):
+            return IPGuard(spec: ipSpec)
+        case .hmac(let hmacSpec):
+            return try HMACGuard(spec: hmacSpec, secrets: secrets[hmacSpec.secret] ?? [])
         }
     }
 

@@ -4,7 +4,7 @@ import Yams
 /// Turns policy YAML into a `PolicySpec`, reporting every problem with file, line, column and key path.
 public enum PolicyDecoder {
     public static let topLevelKeys = [
-        "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log",
+        "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log", "secrets",
         "response_headers", "routes", "default",
     ]
 
@@ -83,7 +83,18 @@ public enum PolicyDecoder {
         if let node = map["drain_timeout"], let value = node.duration() { spec.drainTimeout = value }
         if let node = map["log"], let value = decodeLog(node) { spec.log = value }
         if let node = map["response_headers"] { spec.responseHeaders = decodeHeaders(node) }
+        if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
+        // Every guard that names a secret must name one that is declared.
+        for route in spec.routes {
+            for guardSpec in route.guards {
+                if case .hmac(let hmac) = guardSpec.kind, spec.secrets[hmac.secret] == nil {
+                    root.diagnostics.error(
+                        "secret '\(hmac.secret)' is not declared under secrets:", at: hmac.secretPosition
+                    )
+                }
+            }
+        }
         if let node = map["default"], let value = node.oneOf(["deny": DefaultAction.deny, "allow": .allow]) {
             spec.defaultAction = value
             spec.defaultPosition = node.position

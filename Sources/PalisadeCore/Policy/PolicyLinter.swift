@@ -22,6 +22,14 @@ enum PolicyLinter {
                     at: route.position)
             }
         }
+        for secret in policy.secrets.values.sorted(by: { $0.name < $1.name }) {
+            if case .inline = secret.source {
+                collector.warning(
+                    "secret '\(secret.name)' is written in the policy file; use { env: NAME } or { file: PATH }",
+                    at: secret.position
+                )
+            }
+        }
         if policy.defaultAction == .allow {
             collector.warning(
                 "default: allow forwards requests that match no route without any guard",

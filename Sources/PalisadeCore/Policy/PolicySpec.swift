@@ -9,6 +9,7 @@ public struct PolicySpec: Sendable {
     public var limits = LimitsSpec()
     public var drainTimeout = PolicyDuration.seconds(20)
     public var log = LogSpec()
+    public var secrets: [String: SecretSpec] = [:]
     public var responseHeaders: [HeaderSpec] = []
     public var routes: [RouteSpec] = []
     public var defaultAction: DefaultAction = .deny
@@ -111,6 +112,7 @@ public struct MatchSpec: Sendable {
 public struct GuardSpec: Sendable {
     public enum Kind: Sendable {
         case ip(IPGuardSpec)
+        case hmac(HMACGuardSpec)
     }
 
     public var kind: Kind
@@ -120,6 +122,7 @@ public struct GuardSpec: Sendable {
     public var name: String {
         switch kind {
         case .ip: return "ip"
+        case .hmac: return "hmac"
         }
     }
 }

@@ -2,7 +2,7 @@
 enum RouteDecoder {
     static let routeKeys = ["name", "match", "guards", "mode"]
     static let matchKeys = ["path", "prefix", "methods", "host"]
-    static let guardKinds = ["ip"]
+    static let guardKinds = ["ip", "hmac"]
     static let modes: KeyValuePairs<String, EnforcementMode> = ["enforce": .enforce, "report": .report]
 
     static func decodeRoutes(_ node: PolicyNode) -> [RouteSpec] {
@@ -106,6 +106,8 @@ enum RouteDecoder {
         switch kind {
         case "ip":
             return IPGuardSpec.decode(child).map { GuardSpec(kind: .ip($0), mode: mode, position: child.position) }
+        case "hmac":
+            return HMACGuardSpec.decode(child).map { GuardSpec(kind: .hmac($0), mode: mode, position: child.position) }
         default:
             child.error("unknown guard '\(kind)'; known guards: \(guardKinds.joined(separator: ", "))")
             return nil

@@ -1,0 +1,114 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import PalisadeCore
+
+/// The hmac guard's primitives against published vectors: Wycheproof HMAC-SHA256 (valid tags
+/// accepted, every invalid one refused) and GitHub's documented example delivery.
+@Suite("HMAC guard")
+struct HMACGuardTests {
+    struct WycheproofCase: Sendable, CustomStringConvertible {
+        var id: Int
+        var key: [UInt8]
+        var message: [UInt8]
+        var tag: [UInt8]
+        var valid: Bool
+        var tagSize: Int
+        var description: String { "tc\(id)" }
+    }
+
+    static func wycheproof() throws -> [WycheproofCase] {
+        let url = try #require(Bundle.module.url(forResource: "hmac_sha256_test", withExtension: "json", subdirectory: "Vectors"))
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        var cases: [WycheproofCase] = []
+        for group in root["testGroups"] as? [[String: Any]] ?? [] {
+            let tagSize = (group["tagSize"] as? Int ?? 256) / 8
+            for test in group["tests"] as? [[String: Any]] ?? [] {
+                cases.append(
+                    WycheproofCase(
+                        id: test["tcId"] as? Int ?? 0,
+                        key: SignatureCoding.hex(test["key"] as? String ?? "") ?? [],
+                        message: SignatureCoding.hex(test["msg"] as? String ?? "") ?? [],
+                        tag: SignatureCoding.hex(test["tag"] as? String ?? "") ?? [],
+                        valid: test["result"] as? String == "valid",
+                        tagSize: tagSize
+                    )
+                )
+            }
+        }
+        return cases
+    }
+
+    @Test("Wycheproof HMAC-SHA256: 174 cases, valid accepted, invalid refused")
+    func wycheproofVectors() throws {
+        let cases = try Self.wycheproof()
+        #expect(cases.count == 174)
+        for c in cases {
+            let mac = c.message.withUnsafeBytes { body in
+                HMACGuardSpec.Algorithm.sha256.mac(key: .init(data: c.key), parts: [], body, [])
+            }
+            // Palisade compares whole tags only; a truncated tag is never a match.
+            let accepted = SignatureCoding.constantTimeEquals(mac, c.tag)
+            if c.valid && c.tagSize == 32 {
+                #expect(accepted, "tc\(c.id) should verify")
+            } else if !c.valid {
+                #expect(!accepted, "tc\(c.id) must be refused")
+            }
+        }
+    }
+
+    static func request(_ headers: [(String, String)], body: String, now: Int64) -> GuardRequest {
+        let request = GuardRequest(eventLoop: EmbeddedEventLoop())
+        request.head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/", headers: HTTPHeaders(headers))
+        request.body = ByteBuffer(string: body)
+        request.now = WallClock.Instant(nanosecondsSinceEpoch: now * 1_000_000_000)
+        return request
+    }
+
+    static func guardFor(_ preset: HMACGuardSpec.Preset, secrets: [String]) throws -> HMACGuard {
+        let spec = HMACGuardSpec(
+            preset: preset, secret: "s", secretPosition: .init(line: 1, column: 1, keyPath: ""), tolerance: nil,
+            futureTolerance: nil, generic: nil
+        )
+        return try HMACGuard(spec: spec, secrets: secrets.map { Secret(Array($0.utf8)) })
+    }
+
+    @Test("GitHub's documented example delivery verifies; one flipped hex digit does not")
+    func githubExample() throws {
+        // https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation
+        let guardItem = try Self.guardFor(.github, secrets: ["It's a Secret to Everybody"])
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        let bad = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18"
+        if case .allowDetailed(let detail) = guardItem.check(Self.request([("X-Hub-Signature-256", good)], body: "Hello, World!", now: 0)) {
+            #expect(detail == "secret=s#1")
+        } else {
+            Issue.record("the documented signature was refused")
+        }
+        guard case .reject(let code) = guardItem.check(Self.request([("X-Hub-Signature-256", bad)], body: "Hello, World!", now: 0))
+        else {
+            Issue.record("a wrong signature passed")
+            return
+        }
+        #expect(code == HMACGuard.signatureInvalid)
+    }
+
+    @Test("a secret's description never shows its bytes")
+    func secretIsRedacted() {
+        let secret = Secret(Array("hunter2".utf8))
+        #expect("\(secret)" == "<redacted>")
+        #expect(String(reflecting: secret) == "<redacted>")
+        #expect(!"\(Mirror(reflecting: secret).children.map { $0 })".contains("104"))
+    }
+
+    @Test("tolerance on a preset without timestamps is a configuration error")
+    func toleranceWithoutTimestamp() {
+        let spec = HMACGuardSpec(
+            preset: .github, secret: "s", secretPosition: .init(line: 1, column: 1, keyPath: ""),
+            tolerance: .seconds(60), futureTolerance: nil, generic: nil
+        )
+        #expect(throws: HMACConfigurationError.self) { try HMACGuard(spec: spec, secrets: [Secret([1])]) }
+    }
+}
