@@ -71,6 +71,9 @@ public final class GuardRequest {
     public internal(set) var now: WallClock.Instant
     /// The whole body, present only when a guard of the route declared `BodyNeed.raw`.
     public internal(set) var body: ByteBuffer?
+    /// Store keys this request holds (reserved, not yet committed or released), so that
+    /// `afterResponse` settles only what this request itself claimed.
+    public var heldKeys: [String] = []
     public let eventLoop: any EventLoop
 
     init(eventLoop: any EventLoop) {

@@ -282,6 +282,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         request.requestID = requestID
         request.now = exchange.startWall
         request.body = nil
+        if !request.heldKeys.isEmpty { request.heldKeys = [] }
         request.clientIP = plan.clientIP.resolve(peer: peerAddress, headers: head.headers)
         exchange.clientIPText = request.clientIP == peerAddress ? peerText : request.clientIP.description
 

@@ -31,7 +31,8 @@ enum LocalReply {
 
     static func body(for code: RejectionCode, requestID: String, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 48 + code.code.utf8.count + requestID.utf8.count)
-        buffer.writeStaticString("{\"error\":")
+        // A local answer that is not a refusal (a duplicate acknowledged) says status, not error.
+        if code.status.code < 400 { buffer.writeStaticString("{\"status\":") } else { buffer.writeStaticString("{\"error\":") }
         writeJSONString(code.code, into: &buffer)
         buffer.writeStaticString(",\"request_id\":")
         if requestID.isEmpty { buffer.writeStaticString("null") } else { writeJSONString(requestID, into: &buffer) }

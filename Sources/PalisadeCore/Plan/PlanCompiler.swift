@@ -1,14 +1,35 @@
 /// Compiles a decoded policy into a `RuntimePlan`: guards built, lists turned into lookup sets.
 public enum PlanCompiler {
-    public static func compile(_ policy: PolicySpec, sourceFile: String, generation: Int) throws -> RuntimePlan {
+    /// `store` carries shared state across reloads; a new in-memory store is made when none is given.
+    public static func compile(
+        _ policy: PolicySpec, sourceFile: String, generation: Int, store: (any StateStore)? = nil
+    ) throws -> RuntimePlan {
+        let store = store ?? MemoryStore()
         let secrets = try SecretResolver.resolve(policy.secrets, file: sourceFile)
+        // An unfinished request holds its replay id or idempotency key this long at most.
+        let lease = policy.upstream.responseTimeout.nanoseconds / 1_000_000_000 + 60
         var routes: [CompiledRoute] = []
         var errors: [PolicyDiagnostic] = []
         for (index, routeSpec) in policy.routes.enumerated() {
             var guards: [any Guard] = []
+            var signatureHeaders: [String] = []
             for guardSpec in routeSpec.guards {
+                if case .replay(let replay) = guardSpec.kind, replay.id == .signature, signatureHeaders.isEmpty {
+                    errors.append(
+                        .init(
+                            severity: .error, file: sourceFile, position: guardSpec.position,
+                            message: "replay id 'signature' needs an hmac guard before it on the same route"
+                        )
+                    )
+                    continue
+                }
+                if case .hmac(let hmac) = guardSpec.kind { signatureHeaders = HMACScheme(spec: hmac).signatureHeaders }
                 do {
-                    guards.append(try makeGuard(guardSpec, secrets: secrets))
+                    let context = GuardContext(
+                        routeName: routeSpec.name, secrets: secrets, store: store, signatureHeaders: signatureHeaders,
+                        lease: lease
+                    )
+                    guards.append(try makeGuard(guardSpec, context))
                 } catch {
                     errors.append(.init(severity: .error, file: sourceFile, position: guardSpec.position, message: error.message))
                 }
@@ -20,29 +41,48 @@ public enum PlanCompiler {
             generation: generation,
             sourceFile: sourceFile,
             policy: policy,
-            routes: RouteTable(routes: routes)
+            routes: RouteTable(routes: routes),
+            store: store
         )
     }
 
-    static func makeGuard(_ spec: GuardSpec, secrets: [String: [Secret]]) throws(HMACConfigurationError) -> any Guard {
+    /// What a guard may need from around it when it is built.
+    struct GuardContext {
+        var routeName: String
+        var secrets: [String: [Secret]]
+        var store: any StateStore
+        var signatureHeaders: [String]
+        var lease: Int64
+    }
+
+    static func makeGuard(_ spec: GuardSpec, _ c: GuardContext) throws(HMACConfigurationError) -> any Guard {
         switch spec.kind {
         case .ip(let ipSpec):
             return IPGuard(spec: ipSpec)
         case .hmac(let hmacSpec):
-            return try HMACGuard(spec: hmacSpec, secrets: secrets[hmacSpec.secret] ?? [])
+            return try HMACGuard(spec: hmacSpec, secrets: c.secrets[hmacSpec.secret] ?? [])
+        case .replay(let replaySpec):
+            return ReplayGuard(
+                spec: replaySpec, routeName: c.routeName, store: c.store, signatureHeaders: c.signatureHeaders,
+                lease: c.lease
+            )
         }
     }
 
     /// Reads, decodes and compiles a policy file; every problem comes back in the thrown error.
-    public static func load(path: String, generation: Int) throws -> (RuntimePlan, [PolicyDiagnostic]) {
+    public static func load(
+        path: String, generation: Int, store: (any StateStore)? = nil
+    ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(contentsOf: path)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
-        return (try compile(policy, sourceFile: path, generation: generation), result.warnings)
+        return (try compile(policy, sourceFile: path, generation: generation, store: store), result.warnings)
     }
 
-    public static func load(yaml: String, file: String, generation: Int) throws -> (RuntimePlan, [PolicyDiagnostic]) {
+    public static func load(
+        yaml: String, file: String, generation: Int, store: (any StateStore)? = nil
+    ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(yaml: yaml, file: file)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
-        return (try compile(policy, sourceFile: file, generation: generation), result.warnings)
+        return (try compile(policy, sourceFile: file, generation: generation, store: store), result.warnings)
     }
 }

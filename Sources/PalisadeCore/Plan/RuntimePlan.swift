@@ -16,8 +16,11 @@ public final class RuntimePlan: Sendable {
     public let responseHeaders: [(String, String)]
     public let accessLogEnabled: Bool
     public let loggedHeaders: [String]
+    /// Shared state (replay ids, idempotency records); the same store survives reloads.
+    public let store: any StateStore
 
-    init(generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable) {
+    init(generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore) {
+        self.store = store
         self.generation = generation
         self.sourceFile = sourceFile
         self.policy = policy

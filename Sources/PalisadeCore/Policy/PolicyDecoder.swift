@@ -4,7 +4,7 @@ import Yams
 /// Turns policy YAML into a `PolicySpec`, reporting every problem with file, line, column and key path.
 public enum PolicyDecoder {
     public static let topLevelKeys = [
-        "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log", "secrets",
+        "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log", "secrets", "store",
         "response_headers", "routes", "default",
     ]
 
@@ -84,6 +84,10 @@ public enum PolicyDecoder {
         if let node = map["log"], let value = decodeLog(node) { spec.log = value }
         if let node = map["response_headers"] { spec.responseHeaders = decodeHeaders(node) }
         if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
+        if let node = map["store"], let storeMap = node.mapping(allowedKeys: ["kind"]) {
+            // Only the embedded store exists in this build; Redis (several replicas) comes later.
+            _ = storeMap.required("kind")?.oneOf(["memory": "memory"])
+        }
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
         // Every guard that names a secret must name one that is declared.
         for route in spec.routes {

@@ -113,6 +113,7 @@ public struct GuardSpec: Sendable {
     public enum Kind: Sendable {
         case ip(IPGuardSpec)
         case hmac(HMACGuardSpec)
+        case replay(ReplayGuardSpec)
     }
 
     public var kind: Kind
@@ -123,6 +124,7 @@ public struct GuardSpec: Sendable {
         switch kind {
         case .ip: return "ip"
         case .hmac: return "hmac"
+        case .replay: return "replay"
         }
     }
 }

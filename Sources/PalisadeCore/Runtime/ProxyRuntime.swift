@@ -149,7 +149,7 @@ public final class ProxyRuntime: Sendable {
     public func reload(path: String) -> Result<RuntimePlan, PolicyLoadError> {
         let generation = currentPlan.generation + 1
         do {
-            let (plan, warnings) = try PlanCompiler.load(path: path, generation: generation)
+            let (plan, warnings) = try PlanCompiler.load(path: path, generation: generation, store: currentPlan.store)
             for warning in warnings { logger.warning("policy warning", metadata: ["diagnostic": "\(warning)"]) }
             apply(plan)
             logger.info("policy reloaded", metadata: ["policy": "\(path)", "generation": "\(generation)"])

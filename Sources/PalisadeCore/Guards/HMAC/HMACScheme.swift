@@ -23,6 +23,19 @@ struct HMACScheme: Sendable {
 
     var algorithm: HMACGuardSpec.Algorithm { generic?.algorithm ?? .sha256 }
 
+    /// Where the signature travels, for a replay guard keyed on it.
+    var signatureHeaders: [String] {
+        switch preset {
+        case .stripe: return ["stripe-signature"]
+        case .github: return ["x-hub-signature-256"]
+        case .standardWebhooks: return ["webhook-signature", "svix-signature"]
+        case .shopify: return ["x-shopify-hmac-sha256"]
+        case .slack: return ["x-slack-signature"]
+        case .paddle: return ["paddle-signature"]
+        case .generic: return generic.map { [$0.header] } ?? []
+        }
+    }
+
     var usesTimestamp: Bool {
         switch preset {
         case .stripe, .standardWebhooks, .slack, .paddle: return true

@@ -1,0 +1,105 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Accepts a delivery id once within its TTL. The id is held while the first request is in
+/// flight, committed when the app answers 2xx and released otherwise, so a sender's honest retry
+/// after an app failure goes through while a concurrent duplicate gets 409 and a committed one is
+/// refused (409) or acknowledged (200, not forwarded), as the policy says.
+public struct ReplayGuard: Guard {
+    public var kind: String { "replay" }
+    public var bodyNeed: BodyNeed {
+        if case .json = spec.id { return .raw }
+        return .none
+    }
+
+    let spec: ReplayGuardSpec
+    let routeName: String
+    let store: any StateStore
+    /// For `id: signature`: the header the route's hmac guard reads.
+    let signatureHeaders: [String]
+    /// How long an unfinished request holds its id: longer than any answer can take.
+    let lease: Int64
+
+    public static let idMissing = RejectionCode("replay_id_missing", status: .badRequest)
+    public static let inFlight = RejectionCode("replay_in_flight", status: .conflict)
+    public static let detected = RejectionCode("replay_detected", status: .conflict)
+    public static let acknowledged = RejectionCode("duplicate_acknowledged", status: .ok)
+
+    init(spec: ReplayGuardSpec, routeName: String, store: any StateStore, signatureHeaders: [String], lease: Int64) {
+        self.spec = spec
+        self.routeName = routeName
+        self.store = store
+        self.signatureHeaders = signatureHeaders
+        self.lease = lease
+    }
+
+    func storeKey(_ request: GuardRequest) -> String? {
+        let id: String?
+        switch spec.id {
+        case .header(let name):
+            id = request.head.headers.first(name: name)
+        case .signature:
+            id = signatureHeaders.lazy.compactMap { request.head.headers.first(name: $0) }.first
+        case .json(let path):
+            id = request.body.flatMap { JSONPath.string(at: path, in: $0) }
+        }
+        guard let id, !id.isEmpty else { return nil }
+        // Hashed: a fixed-length key whatever the sender's id looks like.
+        let digest = SHA256.hash(data: Array("\(routeName)\u{0}\(id)".utf8))
+        return "replay:" + digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    public func check(_ request: GuardRequest) -> GuardDecision {
+        guard let key = storeKey(request) else { return .reject(Self.idMissing) }
+        let onDuplicate = spec.onDuplicate
+        // The store answers on the request's own loop, so the continuation may touch the request.
+        let future = store.reserve(key, fingerprint: [], lease: lease, now: request.now.seconds, on: request.eventLoop)
+            .hop(to: request.eventLoop)
+            .assumeIsolatedUnsafeUnchecked()
+            .map { outcome -> GuardDecision in
+                switch outcome {
+                case .reserved:
+                    request.heldKeys.append(key)
+                    return .allow
+                case .inFlight:
+                    return .reject(Self.inFlight)
+                case .committed:
+                    return .reject(onDuplicate == .acknowledge ? Self.acknowledged : Self.detected)
+                }
+            }
+            .nonisolated()
+        return .pending(future)
+    }
+
+    public func afterResponse(_ request: GuardRequest, status: HTTPResponseStatus) {
+        guard let key = storeKey(request), let index = request.heldKeys.firstIndex(of: key) else { return }
+        request.heldKeys.remove(at: index)
+        if (200..<300).contains(status.code) {
+            _ = store.commit(
+                key, record: StoredRecord(fingerprint: []), ttl: spec.ttl.nanoseconds / 1_000_000_000,
+                now: request.now.seconds, on: request.eventLoop
+            )
+        } else {
+            _ = store.release(key, on: request.eventLoop)
+        }
+    }
+}
+
+/// Reads a string (or number, as text) at a key path in a JSON body.
+enum JSONPath {
+    static func string(at path: [String], in body: ByteBuffer) -> String? {
+        guard let object = body.withUnsafeReadableBytes({ try? JSONSerialization.jsonObject(with: Data($0)) }) else {
+            return nil
+        }
+        var current: Any = object
+        for key in path {
+            guard let dictionary = current as? [String: Any], let next = dictionary[key] else { return nil }
+            current = next
+        }
+        if let text = current as? String { return text }
+        if let number = current as? NSNumber, !(current is Bool) { return number.stringValue }
+        return nil
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import PalisadeCore
+import PalisadeTesting
+import Testing
+
+/// The replay guard through the real proxy and a real app that can be told to fail: an id is held
+/// while the first request is in flight, committed on 2xx, released on failure.
+@Suite("Replay guard", .serialized)
+struct ReplayGuardTests {
+    static let policy = """
+        version: 1
+        listen: 127.0.0.1:0
+        upstream:
+          url: {{UPSTREAM}}
+          response_timeout: 3s
+        store: { kind: memory }
+        routes:
+          - name: hooks-reject
+            match: { prefix: /status/ }
+            guards:
+              - replay: { id: "header:webhook-id", ttl: 1h }
+          - name: hooks-ack
+            match: { path: /slow }
+            guards:
+              - replay: { id: "json:$.data.id", ttl: 1h, on_duplicate: acknowledge }
+          - name: echo
+            match: { prefix: /echo }
+            guards:
+              - replay: { id: "json:$.id", ttl: 1h, on_duplicate: acknowledge }
+        default: deny
+        """
+
+    static func post(_ path: String, id: String? = nil, body: String = "{}", port: Int) -> [UInt8] {
+        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        if let id { text += "webhook-id: \(id)\r\n" }
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        return Array(text.utf8)
+    }
+
+    @Test("a committed id is refused 409 replay_detected; the app saw it once")
+    func duplicateRejected() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let first = try await RawClient.send(Self.post("/status/200", id: "evt_1", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(first.first?.status == 200)
+            let second = try await RawClient.send(Self.post("/status/200", id: "evt_1", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(second.first?.status == 409)
+            #expect(second.first?.json?["error"] as? String == "replay_detected")
+            #expect(harness.upstream.requests.count == 1)
+            let other = try await RawClient.send(Self.post("/status/200", id: "evt_2", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(other.first?.status == 200)
+        }
+    }
+
+    @Test("after an app failure the id is released, so the sender's honest retry goes through")
+    func retryAfterFailure() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let failed = try await RawClient.send(Self.post("/status/503", id: "evt_9", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(failed.first?.status == 503)
+            // The sender retries the same delivery; the app is healthy now.
+            let retried = try await RawClient.send(Self.post("/status/200", id: "evt_9", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(retried.first?.status == 200)
+            #expect(harness.upstream.requests.count == 2)
+        }
+    }
+
+    @Test("a duplicate sent while the first is in flight gets 409 replay_in_flight")
+    func concurrentDuplicate() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let body = #"{"data":{"id":"evt_concurrent"}}"#
+            async let slow = RawClient.send(Self.post("/slow?ms=600", body: body, port: harness.proxyPort), port: harness.proxyPort)
+            try await Task.sleep(for: .milliseconds(150))
+            let duplicate = try await RawClient.send(Self.post("/slow?ms=600", body: body, port: harness.proxyPort), port: harness.proxyPort)
+            #expect(duplicate.first?.status == 409)
+            #expect(duplicate.first?.json?["error"] as? String == "replay_in_flight")
+            #expect(try await slow.first?.status == 200)
+            // Committed now: acknowledged without reaching the app.
+            let late = try await RawClient.send(Self.post("/slow?ms=10", body: body, port: harness.proxyPort), port: harness.proxyPort)
+            #expect(late.first?.status == 200)
+            #expect(late.first?.json?["status"] as? String == "duplicate_acknowledged")
+            #expect(harness.upstream.requests.count == 1)
+        }
+    }
+
+    @Test("an id from the JSON body: acknowledged duplicate is 200 and not forwarded; no id is 400")
+    func jsonIdentifier() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let body = #"{"id":"evt_json_1","type":"x"}"#
+            for _ in 0..<3 {
+                let outcome = try await RawClient.send(Self.post("/echo", body: body, port: harness.proxyPort), port: harness.proxyPort)
+                #expect(outcome.first?.status == 200)
+            }
+            #expect(harness.upstream.requests.count == 1)
+            let missing = try await RawClient.send(Self.post("/echo", body: #"{"type":"x"}"#, port: harness.proxyPort), port: harness.proxyPort)
+            #expect(missing.first?.status == 400)
+            #expect(missing.first?.json?["error"] as? String == "replay_id_missing")
+            let lines = try await harness.accessLines()
+            #expect(lines.contains { ($0["guards"] as? [[String: Any]])?.first?["outcome"] as? String == "duplicate_acknowledged" })
+        }
+    }
+}
