@@ -15,6 +15,8 @@ public enum GuardDecision: Sendable {
     /// Allowed, with a detail worth logging and counting (which secret of a rotation matched).
     case allowDetailed(String)
     case reject(RejectionCode)
+    /// Answer with a kept response instead of asking the app (an idempotent replay).
+    case respond(StoredResponse)
     case pending(EventLoopFuture<GuardDecision>)
 }
 
@@ -74,6 +76,43 @@ public final class GuardRequest {
     /// Store keys this request holds (reserved, not yet committed or released), so that
     /// `afterResponse` settles only what this request itself claimed.
     public var heldKeys: [String] = []
+    /// When above zero, the app's answer is kept (status, end-to-end headers, body up to this
+    /// many bytes) for guards that store it; set by such a guard's `check`.
+    public var captureLimit = 0
+    /// The kept answer, or nil when it outgrew `captureLimit` or none was asked for.
+    public internal(set) var capturedResponse: StoredResponse?
+    private var captureOverflowed = false
+
+    func resetCapture() {
+        captureLimit = 0
+        capturedResponse = nil
+        captureOverflowed = false
+    }
+
+    func capture(head: UpstreamResponseHead) {
+        var headers: [(String, String)] = []
+        try? HeaderLines.forEach(in: head.headerBlock) { name, value in
+            if HeaderLines.isHopByHop(name) { return }
+            if HeaderLines.equals(name, "content-length") || HeaderLines.equals(name, "x-request-id") { return }
+            headers.append((
+                String(decoding: name, as: UTF8.self).lowercased(),
+                String(decoding: HeaderLines.trimmed(value), as: UTF8.self)
+            ))
+        }
+        capturedResponse = StoredResponse(status: head.status, headers: headers, body: [])
+    }
+
+    func capture(body: ByteBuffer) {
+        guard !captureOverflowed, var response = capturedResponse else { return }
+        capturedResponse = nil  // the copy above is then the only owner: append without copying
+        if response.body.count + body.readableBytes > captureLimit {
+            captureOverflowed = true
+            capturedResponse = nil
+            return
+        }
+        body.withUnsafeReadableBytes { response.body.append(contentsOf: $0) }
+        capturedResponse = response
+    }
     public let eventLoop: any EventLoop
 
     init(eventLoop: any EventLoop) {

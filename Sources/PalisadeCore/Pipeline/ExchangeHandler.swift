@@ -283,6 +283,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         request.now = exchange.startWall
         request.body = nil
         if !request.heldKeys.isEmpty { request.heldKeys = [] }
+        if request.captureLimit > 0 { request.resetCapture() }
         request.clientIP = plan.clientIP.resolve(peer: peerAddress, headers: head.headers)
         exchange.clientIPText = request.clientIP == peerAddress ? peerText : request.clientIP.description
 
@@ -374,55 +375,84 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let route = exchange.route else { return }
         var i = index
         while i < route.guards.count {
-            let guardItem = route.guards[i]
             exchange.guardsRun = i + 1
-            let decision = guardItem.check(request)
-            switch decision {
-            case .allow:
-                exchange.note(GuardNote(guardKind: guardItem.kind, outcome: "ok", reportOnly: false))
-                i += 1
-            case .allowDetailed(let detail):
-                exchange.note(GuardNote(guardKind: guardItem.kind, outcome: "ok", reportOnly: false, detail: detail))
-                i += 1
-            case .reject(let code):
-                let reportOnly = route.guardReportOnly[i]
-                exchange.note(GuardNote(guardKind: guardItem.kind, outcome: code.code, reportOnly: reportOnly))
-                if !reportOnly {
-                    reply(code, forceClose: !(exchange.requestComplete || exchange.bodyless))
-                    return
-                }
-                i += 1
-            case .pending(let future):
-                let previous = state
-                state = .awaitingGuard
-                let next = i
-                future.hop(to: request.eventLoop).assumeIsolatedUnsafeUnchecked().whenComplete { result in
-                    guard case .awaitingGuard = self.state else { return }
-                    self.state = previous
-                    switch result {
-                    case .success(let resolved):
-                        self.resumeAfterPending(resolved, guardIndex: next)
-                    case .failure:
-                        self.reply(RejectionCode("guard_unavailable", status: .serviceUnavailable), forceClose: true)
-                    }
-                }
-                return
-            }
+            guard apply(route.guards[i].check(request), guardIndex: i, route: route) else { return }
+            i += 1
         }
         proceedToUpstream()
     }
 
-    private func resumeAfterPending(_ decision: GuardDecision, guardIndex: Int) {
-        guard let route = exchange.route else { return }
-        if case .reject(let code) = decision {
-            let reportOnly = route.guardReportOnly[guardIndex]
-            exchange.note(GuardNote(guardKind: route.guards[guardIndex].kind, outcome: code.code, reportOnly: reportOnly))
-            if !reportOnly {
-                reply(code, forceClose: !(exchange.requestComplete || exchange.bodyless))
-                return
+    /// Acts on one guard's decision; returns whether the next guard should run now.
+    private func apply(_ decision: GuardDecision, guardIndex i: Int, route: CompiledRoute) -> Bool {
+        let kind = route.guards[i].kind
+        switch decision {
+        case .allow:
+            exchange.note(GuardNote(guardKind: kind, outcome: "ok", reportOnly: false))
+            return true
+        case .allowDetailed(let detail):
+            exchange.note(GuardNote(guardKind: kind, outcome: "ok", reportOnly: false, detail: detail))
+            return true
+        case .reject(let code):
+            let reportOnly = route.guardReportOnly[i]
+            exchange.note(GuardNote(guardKind: kind, outcome: code.code, reportOnly: reportOnly))
+            if reportOnly { return true }
+            reply(code, forceClose: !(exchange.requestComplete || exchange.bodyless))
+            return false
+        case .respond(let stored):
+            exchange.note(GuardNote(guardKind: kind, outcome: "replayed", reportOnly: false))
+            replyStored(stored)
+            return false
+        case .pending(let future):
+            let previous = state
+            state = .awaitingGuard
+            future.hop(to: request.eventLoop).assumeIsolatedUnsafeUnchecked().whenComplete { result in
+                guard case .awaitingGuard = self.state, let route = self.exchange.route else { return }
+                self.state = previous
+                switch result {
+                case .success(let resolved):
+                    if self.apply(resolved, guardIndex: i, route: route) { self.runGuards(from: i + 1) }
+                case .failure:
+                    self.reply(RejectionCode("guard_unavailable", status: .serviceUnavailable), forceClose: true)
+                }
             }
+            return false
         }
-        runGuards(from: guardIndex + 1)
+    }
+
+    /// Answers with a response a guard kept (an idempotent replay), marked as such.
+    private func replyStored(_ stored: StoredResponse) {
+        guard let context else { return }
+        pendingParts.removeAll()
+        let requestRead = exchange.requestComplete || exchange.bodyless
+        let close = !exchange.keepAlive || !requestRead || loop.isDraining || quiescing
+        var headers = HTTPHeaders(stored.headers)
+        headers.replaceOrAdd(name: "content-length", value: String(stored.body.count))
+        headers.replaceOrAdd(name: "idempotent-replayed", value: "true")
+        for (name, value) in exchange.plan?.responseHeaders ?? [] { headers.replaceOrAdd(name: name, value: value) }
+        headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        if close { headers.replaceOrAdd(name: "connection", value: "close") }
+        let version: HTTPVersion = exchange.version == .http1_0 ? .http1_0 : .http1_1
+        exchange.status = stored.status
+        exchange.bytesOut += stored.body.count
+        exchange.closeAfterResponse = close
+        exchange.responseComplete = true
+        state = .replied
+        writer.head(
+            HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: stored.status), headers: headers),
+            bodyless: exchange.method == .HEAD, chunked: false, allocator: context.channel.allocator
+        )
+        writer.body(context.channel.allocator.buffer(bytes: stored.body), context: context)
+        if close {
+            queued.removeAll()
+            finishExchange(status: stored.status)
+            writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            _ = writer.end(context: context, needsCompletion: false)
+            context.flush()
+            finishExchange(status: stored.status)
+        }
     }
 
     // MARK: upstream
@@ -527,6 +557,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.responseStarted = true
         exchange.upstreamStatus = head.status
         exchange.upstreamFirstByte = .now()
+        if request.captureLimit > 0 { request.capture(head: head) }
         // After an upgrade request the app's parser state is unknown unless it switched: never reuse.
         exchange.upstreamReusable = !head.connectionClose && !exchange.facts.isWebSocketUpgrade
         let upgrading = exchange.facts.isWebSocketUpgrade && head.status == 101
@@ -561,6 +592,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func upstreamBody(_ buffer: ByteBuffer) {
         guard let context else { return }
         exchange.bytesOut += buffer.readableBytes
+        if request.captureLimit > 0 { request.capture(body: buffer) }
         writer.body(buffer, context: context)
     }
 

@@ -61,6 +61,8 @@ public enum PlanCompiler {
             return IPGuard(spec: ipSpec)
         case .hmac(let hmacSpec):
             return try HMACGuard(spec: hmacSpec, secrets: c.secrets[hmacSpec.secret] ?? [])
+        case .idempotency(let idempotencySpec):
+            return IdempotencyGuard(spec: idempotencySpec, routeName: c.routeName, store: c.store, lease: c.lease)
         case .replay(let replaySpec):
             return ReplayGuard(
                 spec: replaySpec, routeName: c.routeName, store: c.store, signatureHeaders: c.signatureHeaders,

@@ -114,6 +114,7 @@ public struct GuardSpec: Sendable {
         case ip(IPGuardSpec)
         case hmac(HMACGuardSpec)
         case replay(ReplayGuardSpec)
+        case idempotency(IdempotencyGuardSpec)
     }
 
     public var kind: Kind
@@ -125,6 +126,7 @@ public struct GuardSpec: Sendable {
         case .ip: return "ip"
         case .hmac: return "hmac"
         case .replay: return "replay"
+        case .idempotency: return "idempotency"
         }
     }
 }

@@ -1,0 +1,100 @@
+import Foundation
+import PalisadeCore
+import PalisadeTesting
+import Testing
+
+/// The idempotency guard through the real proxy and a real app.
+@Suite("Idempotency guard", .serialized)
+struct IdempotencyGuardTests {
+    static let policy = """
+        version: 1
+        listen: 127.0.0.1:0
+        upstream:
+          url: {{UPSTREAM}}
+          response_timeout: 3s
+        routes:
+          - name: payments
+            match: { prefix: / }
+            guards:
+              - idempotency: { methods: [POST], ttl: 1h, max_response_bytes: 4KiB }
+        default: deny
+        """
+
+    static func post(_ path: String, key: String?, body: String, port: Int) -> [UInt8] {
+        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        if let key { text += "Idempotency-Key: \(key)\r\n" }
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        return Array(text.utf8)
+    }
+
+    @Test("the first answer is kept and replayed for the same key, marked, without reaching the app")
+    func replaysFirstAnswer() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let body = #"{"amount":4200}"#
+            let first = try #require(try await RawClient.send(Self.post("/charges", key: "k-1", body: body, port: harness.proxyPort), port: harness.proxyPort).first)
+            #expect(first.status == 200)
+            #expect(first.header("idempotent-replayed") == nil)
+            let second = try #require(try await RawClient.send(Self.post("/charges", key: "k-1", body: body, port: harness.proxyPort), port: harness.proxyPort).first)
+            #expect(second.status == 200)
+            #expect(second.header("idempotent-replayed") == "true")
+            #expect(second.body == first.body)
+            #expect(second.header("x-upstream") == "echo")
+            #expect(second.header("x-request-id") != first.header("x-request-id"))
+            #expect(harness.upstream.requests.count == 1)
+        }
+    }
+
+    @Test("the same key with a different body is refused 422; a missing key 400; GET is not affected")
+    func refusals() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            _ = try await RawClient.send(Self.post("/charges", key: "k-2", body: #"{"amount":1}"#, port: harness.proxyPort), port: harness.proxyPort)
+            let reused = try await RawClient.send(Self.post("/charges", key: "k-2", body: #"{"amount":2}"#, port: harness.proxyPort), port: harness.proxyPort)
+            #expect(reused.first?.status == 422)
+            #expect(reused.first?.json?["error"] as? String == "idempotency_key_reused")
+            let missing = try await RawClient.send(Self.post("/charges", key: nil, body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(missing.first?.status == 400)
+            #expect(missing.first?.json?["error"] as? String == "idempotency_key_missing")
+            let get = try await RawClient.get("/charges", port: harness.proxyPort)
+            #expect(get.status == 200)
+            #expect(harness.upstream.requests.count == 2)
+        }
+    }
+
+    @Test("a 5xx answer is not kept: the retry with the same key reaches the app")
+    func serverErrorsAreNotKept() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let failed = try await RawClient.send(Self.post("/status/503", key: "k-3", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(failed.first?.status == 503)
+            let retried = try await RawClient.send(Self.post("/status/503", key: "k-3", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(retried.first?.status == 503)
+            #expect(retried.first?.header("idempotent-replayed") == nil)
+            #expect(harness.upstream.requests.count == 2)
+        }
+    }
+
+    @Test("a concurrent request with the same key gets 409 idempotency_in_flight")
+    func concurrent() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            async let slow = RawClient.send(Self.post("/slow?ms=600", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            try await Task.sleep(for: .milliseconds(150))
+            let second = try await RawClient.send(Self.post("/slow?ms=600", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(second.first?.status == 409)
+            #expect(second.first?.json?["error"] as? String == "idempotency_in_flight")
+            #expect(try await slow.first?.status == 200)
+            #expect(harness.upstream.requests.count == 1)
+        }
+    }
+
+    @Test("an answer larger than max_response_bytes is passed on but not kept")
+    func largeAnswerNotKept() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            for _ in 0..<2 {
+                let outcome = try await RawClient.send(Self.post("/big?bytes=10000", key: "k-5", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+                #expect(outcome.first?.status == 200)
+                #expect(outcome.first?.body.count == 10000)
+                #expect(outcome.first?.header("idempotent-replayed") == nil)
+            }
+            #expect(harness.upstream.requests.count == 2)
+        }
+    }
+}
