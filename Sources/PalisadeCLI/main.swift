@@ -12,7 +12,7 @@ struct Palisade: AsyncParsableCommand {
         commandName: "palisade",
         abstract: "A security sidecar: a reverse proxy that enforces a YAML policy before requests reach your app.",
         version: PalisadeVersion.current,
-        subcommands: [Run.self, Check.self, Demo.self, Version.self]
+        subcommands: [Run.self, Check.self, Sign.self, Demo.self, Version.self]
     )
 }
 
@@ -64,6 +64,71 @@ struct Check: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+    }
+}
+
+struct Sign: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the headers a webhook sender would add to a body (for curl examples and your own tests).",
+        discussion: """
+            Example:
+              palisade sign --preset github --secret-env GITHUB_WEBHOOK_SECRET --body-file event.json
+            prints `X-Hub-Signature-256: sha256=…`, one header per line, ready for curl -H.
+            """
+    )
+
+    @Option(help: "stripe, github, standard-webhooks, shopify, slack or paddle.")
+    var preset: String
+
+    @Option(help: "Environment variable holding the secret (keeps it out of shell history).")
+    var secretEnv: String?
+
+    @Option(help: "File holding the secret (a trailing newline is ignored).")
+    var secretFile: String?
+
+    @Option(help: "File with the exact body bytes to sign ('-' for standard input).")
+    var bodyFile: String
+
+    @Option(help: "Unix time to sign with (default: now).")
+    var timestamp: Int64?
+
+    @Option(help: "Message id for standard-webhooks.")
+    var id: String = "msg_\(UInt64.random(in: 1...UInt64.max))"
+
+    func run() throws {
+        guard let preset = HMACGuardSpec.Preset(rawValue: preset), preset != .generic else {
+            throw ValidationError("unknown preset '\(self.preset)'; use stripe, github, standard-webhooks, shopify, slack or paddle")
+        }
+        var secret: [UInt8]
+        if let secretEnv {
+            guard let value = ProcessInfo.processInfo.environment[secretEnv], !value.isEmpty else {
+                throw ValidationError("environment variable \(secretEnv) is not set")
+            }
+            secret = Array(value.utf8)
+        } else if let secretFile {
+            guard let data = FileManager.default.contents(atPath: secretFile) else {
+                throw ValidationError("cannot read \(secretFile)")
+            }
+            secret = Array(data)
+            while let last = secret.last, last == 0x0a || last == 0x0d { secret.removeLast() }
+        } else {
+            throw ValidationError("give --secret-env NAME or --secret-file PATH (a secret on the command line would land in shell history)")
+        }
+        let body: [UInt8]
+        if bodyFile == "-" {
+            body = Array(FileHandle.standardInput.readDataToEndOfFile())
+        } else {
+            guard let data = FileManager.default.contents(atPath: bodyFile) else { throw ValidationError("cannot read \(bodyFile)") }
+            body = Array(data)
+        }
+        let now = timestamp ?? Int64(Date().timeIntervalSince1970)
+        do {
+            for (name, value) in try WebhookSigner.sign(preset: preset, secret: secret, body: body, timestamp: now, id: id) {
+                print("\(name): \(value)")
+            }
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }
 

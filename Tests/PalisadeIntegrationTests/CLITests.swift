@@ -245,4 +245,53 @@ struct CLITests {
         await upstream.stop()
         try await group.shutdownGracefully()
     }
+
+    @Test("sign reproduces GitHub's documented example signature", .enabled(if: binaryExists, skipMessage))
+    func signGitHubExample() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-sign-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let body = directory.appendingPathComponent("body").path
+        let secret = directory.appendingPathComponent("secret").path
+        try "Hello, World!".write(toFile: body, atomically: true, encoding: .utf8)
+        try "It's a Secret to Everybody\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let finished = try await Self.run(["sign", "--preset", "github", "--secret-file", secret, "--body-file", body])
+        #expect(finished.status == 0)
+        #expect(finished.stdout == "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n")
+    }
+
+    @Test("sign's Stripe headers verify with the stripe library itself", .enabled(if: binaryExists, skipMessage))
+    func signStripeVerifiedByStripe() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-sign-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let body = directory.appendingPathComponent("body").path
+        let secret = directory.appendingPathComponent("secret").path
+        let payload = #"{"id":"evt_1","object":"event"}"#
+        try payload.write(toFile: body, atomically: true, encoding: .utf8)
+        try "whsec_cli_test".write(toFile: secret, atomically: true, encoding: .utf8)
+        let finished = try await Self.run(["sign", "--preset", "stripe", "--secret-file", secret, "--body-file", body])
+        #expect(finished.status == 0)
+        let header = try #require(finished.stdout.split(separator: "\n").first?.split(separator: ": ", maxSplits: 1).last)
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        verify.arguments = [
+            "python3", "-c",
+            "import stripe,sys; stripe.WebhookSignature.verify_header(sys.argv[1], sys.argv[2], 'whsec_cli_test', tolerance=300); print('ok')",
+            payload, String(header),
+        ]
+        let out = Pipe()
+        verify.standardOutput = out
+        try verify.run()
+        verify.waitUntilExit()
+        #expect(verify.terminationStatus == 0)
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "ok\n")
+    }
+
+    @Test("sign needs a secret from the environment or a file, and a known preset", .enabled(if: binaryExists, skipMessage))
+    func signUsage() async throws {
+        let missing = try await Self.run(["sign", "--preset", "github", "--body-file", "/dev/null"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("--secret-env"))
+        let unknown = try await Self.run(["sign", "--preset", "nope", "--secret-env", "HOME", "--body-file", "/dev/null"])
+        #expect(unknown.status != 0)
+    }
 }

@@ -98,3 +98,38 @@ struct ReplayGuardTests {
         }
     }
 }
+
+/// Bodies that a guard must read are bounded by limits.max_body_bytes.
+@Suite("Body limits")
+struct BodyLimitTests {
+    static let policy = """
+        version: 1
+        listen: 127.0.0.1:0
+        upstream: { url: "{{UPSTREAM}}" }
+        limits: { max_body_bytes: 1KiB }
+        routes:
+          - name: hooks
+            match: { prefix: / }
+            guards:
+              - replay: { id: "json:$.id", ttl: 1h }
+        default: deny
+        """
+
+    @Test("a declared length over max_body_bytes gets 413 before the body is read; a chunked one when it grows past")
+    func tooLarge() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            // Only the head is sent: the answer must not wait for the 2 KiB the head announces.
+            let head = Array("POST /hook HTTP/1.1\r\nHost: a\r\nContent-Length: 2048\r\n\r\n".utf8)
+            let declared = try await RawClient.send(head, port: harness.proxyPort, timeoutMilliseconds: 1000)
+            #expect(declared.first?.status == 413)
+            #expect(declared.first?.json?["error"] as? String == "body_too_large")
+            let chunk = String(repeating: "x", count: 700)
+            let chunked = "POST /hook HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2bc\r\n\(chunk)\r\n2bc\r\n\(chunk)\r\n0\r\n\r\n"
+            let grown = try await RawClient.send(Array(chunked.utf8), port: harness.proxyPort)
+            #expect(grown.first?.status == 413)
+            #expect(harness.upstream.requests.isEmpty)
+            let small = try await RawClient.get("/hook", port: harness.proxyPort, method: "POST", body: #"{"id":"evt_small"}"#)
+            #expect(small.status == 200)
+        }
+    }
+}

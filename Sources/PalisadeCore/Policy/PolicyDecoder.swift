@@ -167,9 +167,11 @@ public enum PolicyDecoder {
         return spec
     }
 
-    /// Headers whose values carry credentials; never copied into an access line.
+    /// Headers whose values carry credentials or signatures; never copied into an access line.
     static let neverLoggedHeaders: Set<String> = [
         "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+        "stripe-signature", "x-hub-signature", "x-hub-signature-256", "webhook-signature", "svix-signature",
+        "x-shopify-hmac-sha256", "x-slack-signature", "paddle-signature", "x-twilio-signature",
     ]
 
     private static func decodeLog(_ node: PolicyNode) -> LogSpec? {
