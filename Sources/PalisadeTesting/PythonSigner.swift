@@ -10,13 +10,16 @@ public enum PythonSigner {
         public var body: String
         public var timestamp: Int
         public var id: String
+        /// For Twilio: the full URL Twilio called.
+        public var url: String
 
-        public init(preset: String, secret: String, body: String, timestamp: Int, id: String = "msg_1") {
+        public init(preset: String, secret: String, body: String, timestamp: Int, id: String = "msg_1", url: String = "") {
             self.preset = preset
             self.secret = secret
             self.body = body
             self.timestamp = timestamp
             self.id = id
+            self.url = url
         }
     }
 
@@ -41,6 +44,11 @@ public enum PythonSigner {
             out = {"X-Slack-Signature": "v0=" + h(secret, "v0:%d:%s" % (ts, body)).hexdigest(), "X-Slack-Request-Timestamp": str(ts)}
         elif p == "paddle":
             out = {"Paddle-Signature": "ts=%d;h1=%s" % (ts, h(secret, "%d:%s" % (ts, body)).hexdigest())}
+        elif p == "twilio":
+            from twilio.request_validator import RequestValidator
+            from urllib.parse import parse_qs
+            params = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(body, keep_blank_values=True).items()} if "bodySHA256" not in r["url"] else {}
+            out = {"X-Twilio-Signature": RequestValidator(secret).compute_signature(r["url"], params)}
         elif p == "generic-sha512-base64":
             d = hmac.new(secret.encode(), ("%d.%s" % (ts, body)).encode(), hashlib.sha512).digest()
             out = {"X-Signature": "sha512=" + base64.b64encode(d).decode(), "X-Timestamp": str(ts)}

@@ -111,4 +111,64 @@ struct HMACGuardTests {
         )
         #expect(throws: HMACConfigurationError.self) { try HMACGuard(spec: spec, secrets: [Secret([1])]) }
     }
+
+    static func standardWebhooksGuard(secret: String) throws -> HMACGuard {
+        let spec = HMACGuardSpec(
+            preset: .standardWebhooks, secret: "sw", secretPosition: .init(line: 1, column: 1, keyPath: ""),
+            tolerance: nil, futureTolerance: nil, generic: nil
+        )
+        return try HMACGuard(spec: spec, secrets: [Secret(Array(secret.utf8))])
+    }
+
+    static func accepted(_ decision: GuardDecision) -> Bool {
+        switch decision {
+        case .allow, .allowDetailed: return true
+        default: return false
+        }
+    }
+
+    @Test("Standard Webhooks negative cases from the reference libraries, with the vector's clock")
+    func standardWebhooksNegativeCases() throws {
+        let url = try #require(Bundle.module.url(forResource: "standard-webhooks", withExtension: "json", subdirectory: "Vectors"))
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try #require(root["negative_cases"] as? [[String: Any]])
+        #expect(cases.count == 19)
+        for c in cases {
+            let id = c["id"] as? String ?? "?"
+            let headers = (c["headers"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            let guardItem = try Self.standardWebhooksGuard(secret: c["secret"] as? String ?? "")
+            let decision = guardItem.check(Self.request(headers, body: c["payload"] as? String ?? "", now: 1_614_265_330))
+            let expected = c["expected_verdict_frozen_clock"] as? String == "accept"
+            #expect(Self.accepted(decision) == expected, "\(id): expected \(expected ? "accept" : "reject")")
+        }
+    }
+
+    @Test("Standard Webhooks timestamps: 299 s off either way accepted, 301 s refused", arguments: [-301, -299, 0, 299, 301])
+    func standardWebhooksTolerance(_ offset: Int64) throws {
+        let guardItem = try Self.standardWebhooksGuard(secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        let headers = [
+            ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"), ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+        ]
+        // A signature made `offset` seconds from now is the same as the clock moved by -offset.
+        let decision = guardItem.check(Self.request(headers, body: #"{"test": 2432232314}"#, now: 1_614_265_330 - offset))
+        #expect(Self.accepted(decision) == (abs(offset) <= 300))
+    }
+
+    @Test("Twilio's documented example signature verifies")
+    func twilioExample() throws {
+        // https://www.twilio.com/docs/usage/security#validating-requests
+        let spec = HMACGuardSpec(
+            preset: .twilio, secret: "t", secretPosition: .init(line: 1, column: 1, keyPath: ""), tolerance: nil,
+            futureTolerance: nil, generic: nil, publicURL: "https://mycompany.com"
+        )
+        let guardItem = try HMACGuard(spec: spec, secrets: [Secret(Array("12345".utf8))])
+        let request = Self.request(
+            [("X-Twilio-Signature", "0/KCTR6DLpKmkAf8muzZqo1nDgQ="), ("Content-Type", "application/x-www-form-urlencoded")],
+            body: "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212",
+            now: 0
+        )
+        request.head.uri = "/myapp.php?foo=1&bar=2"
+        #expect(Self.accepted(guardItem.check(request)))
+    }
 }

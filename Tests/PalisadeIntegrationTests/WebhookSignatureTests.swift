@@ -211,3 +211,76 @@ struct WebhookSignatureTests {
         await harness.stop()
     }
 }
+
+/// Twilio signs the URL it called plus the sorted form fields (HMAC-SHA1), or, for JSON bodies,
+/// the URL carrying bodySHA256; signatures made by Twilio's own helper library.
+@Suite("Twilio signatures")
+struct TwilioSignatureTests {
+    static let token = "twilio-auth-token-12345"
+    static let publicURL = "https://hooks.example.com"
+    static let policy = """
+        version: 1
+        listen: 127.0.0.1:0
+        upstream: { url: "{{UPSTREAM}}" }
+        secrets:
+          twilio: { value: "\(token)" }
+        routes:
+          - name: twilio
+            match: { prefix: /twilio/ }
+            guards:
+              - hmac: { preset: twilio, secret: twilio, public_url: "\(publicURL)" }
+        default: deny
+        """
+
+    static func post(_ target: String, contentType: String, headers: [(String, String)], body: String) -> [UInt8] {
+        var text = "POST \(target) HTTP/1.1\r\nHost: hooks.example.com\r\nConnection: close\r\nContent-Type: \(contentType)\r\n"
+        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        return Array(text.utf8)
+    }
+
+    @Test("form deliveries verify; a changed field or a wrong token does not")
+    func formBodies() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let target = "/twilio/voice?city=Z%C3%BCrich"
+            let body = "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212"
+            let signed = try PythonSigner.sign(.init(preset: "twilio", secret: Self.token, body: body, timestamp: 0, url: Self.publicURL + target))
+            let ok = try await RawClient.send(Self.post(target, contentType: "application/x-www-form-urlencoded", headers: signed, body: body), port: harness.proxyPort)
+            #expect(ok.first?.status == 200)
+            #expect(harness.upstream.requests.first?.body == Array(body.utf8))
+            let tampered = body.replacingOccurrences(of: "Digits=1234", with: "Digits=9999")
+            let refused = try await RawClient.send(Self.post(target, contentType: "application/x-www-form-urlencoded", headers: signed, body: tampered), port: harness.proxyPort)
+            #expect(refused.first?.status == 401)
+            let forged = try PythonSigner.sign(.init(preset: "twilio", secret: "other-token", body: body, timestamp: 0, url: Self.publicURL + target))
+            let wrong = try await RawClient.send(Self.post(target, contentType: "application/x-www-form-urlencoded", headers: forged, body: body), port: harness.proxyPort)
+            #expect(wrong.first?.json?["error"] as? String == "signature_invalid")
+            #expect(harness.upstream.requests.count == 1)
+        }
+    }
+
+    @Test("JSON deliveries: the URL's bodySHA256 must match the body")
+    func jsonBodies() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let body = #"{"MessageSid":"SM123","Body":"hello"}"#
+            let hash = try Self.sha256Hex(body)
+            let target = "/twilio/json?bodySHA256=\(hash)"
+            let signed = try PythonSigner.sign(.init(preset: "twilio", secret: Self.token, body: body, timestamp: 0, url: Self.publicURL + target))
+            let ok = try await RawClient.send(Self.post(target, contentType: "application/json", headers: signed, body: body), port: harness.proxyPort)
+            #expect(ok.first?.status == 200)
+            let swapped = try await RawClient.send(Self.post(target, contentType: "application/json", headers: signed, body: #"{"MessageSid":"SM666"}"#), port: harness.proxyPort)
+            #expect(swapped.first?.status == 401)
+            #expect(harness.upstream.requests.count == 1)
+        }
+    }
+
+    static func sha256Hex(_ text: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())", text]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        process.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

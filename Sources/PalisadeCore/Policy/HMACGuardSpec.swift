@@ -2,7 +2,7 @@
 /// secret's values. Presets follow each sender's published scheme; `generic` spells one out.
 public struct HMACGuardSpec: Sendable {
     public enum Preset: String, Sendable, CaseIterable {
-        case stripe, github, standardWebhooks = "standard-webhooks", shopify, slack, paddle, generic
+        case stripe, github, standardWebhooks = "standard-webhooks", shopify, slack, paddle, twilio, generic
     }
 
     public enum Algorithm: String, Sendable { case sha1, sha256, sha512 }
@@ -30,10 +30,13 @@ public struct HMACGuardSpec: Sendable {
     /// How far in the future a signed timestamp may be (clock skew); nil uses the preset's default.
     public var futureTolerance: PolicyDuration?
     public var generic: Generic?
+    /// Twilio signs the URL it called (scheme, host, port, path, query): the public base URL,
+    /// e.g. `https://api.example.com`, to which the request's target is appended.
+    public var publicURL: String?
 
     static let keys = [
         "preset", "secret", "tolerance", "future_tolerance", "header", "algorithm", "encoding", "prefix", "payload",
-        "timestamp_header", "id_header", "key_encoding", "mode",
+        "timestamp_header", "id_header", "key_encoding", "public_url", "mode",
     ]
     static let genericKeys: Set<String> = [
         "header", "algorithm", "encoding", "prefix", "payload", "timestamp_header", "id_header", "key_encoding",
@@ -44,7 +47,7 @@ public struct HMACGuardSpec: Sendable {
         let presetNode = map.required("preset")
         let preset = presetNode?.oneOf(
             ["stripe": Preset.stripe, "github": .github, "standard-webhooks": .standardWebhooks, "shopify": .shopify,
-             "slack": .slack, "paddle": .paddle, "generic": .generic]
+             "slack": .slack, "paddle": .paddle, "twilio": .twilio, "generic": .generic]
         )
         let secretNode = map.required("secret")
         let secret = secretNode?.string()
@@ -79,11 +82,24 @@ public struct HMACGuardSpec: Sendable {
                 map[key]?.error("'\(key)' applies only to preset: generic")
             }
         }
+        var publicURL: String?
+        if preset == .twilio {
+            if let urlNode = map.required("public_url"), let text = urlNode.string() {
+                if (text.hasPrefix("https://") || text.hasPrefix("http://")) && !text.dropFirst(8).contains("?") {
+                    publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+                } else {
+                    urlNode.error("public_url is the scheme and host Twilio calls, e.g. https://api.example.com")
+                }
+            }
+        } else if let urlNode = map["public_url"] {
+            urlNode.error("'public_url' applies only to preset: twilio")
+        }
         guard let preset, let secret, let secretNode else { return nil }
+        if preset == .twilio && publicURL == nil { return nil }
         if preset == .generic && generic == nil { return nil }
         return HMACGuardSpec(
             preset: preset, secret: secret, secretPosition: secretNode.position, tolerance: tolerance,
-            futureTolerance: future, generic: generic
+            futureTolerance: future, generic: generic, publicURL: publicURL
         )
     }
 }

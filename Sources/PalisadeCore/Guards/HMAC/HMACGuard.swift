@@ -52,8 +52,15 @@ public struct HMACGuard: Guard {
             if let pastTolerance, timestamp < now - pastTolerance { return .reject(Self.timestampOutsideTolerance) }
             if let futureTolerance, timestamp > now + futureTolerance { return .reject(Self.timestampOutsideTolerance) }
         }
-        let (before, after) = scheme.signedAffixes(extracted)
-        let body = request.body ?? ByteBuffer()
+        var (before, after) = scheme.signedAffixes(extracted)
+        var body = request.body ?? ByteBuffer()
+        if scheme.preset == .twilio {
+            // Twilio signs the URL (and the sorted form fields), not the raw body.
+            guard let signed = TwilioPayload.signedBytes(publicURL: scheme.publicURL, request: request) else {
+                return .reject(Self.signatureInvalid)
+            }
+            (before, after, body) = (signed, [], ByteBuffer())
+        }
         for (index, key) in keys.enumerated() {
             let mac = body.withUnsafeReadableBytes { bytes in
                 scheme.algorithm.mac(key: key.key, parts: before, UnsafeRawBufferPointer(bytes), after)

@@ -8,10 +8,12 @@ import NIOHTTP1
 struct HMACScheme: Sendable {
     let preset: HMACGuardSpec.Preset
     let generic: HMACGuardSpec.Generic?
+    let publicURL: String
 
     init(spec: HMACGuardSpec) {
         preset = spec.preset
         generic = spec.generic
+        publicURL = spec.publicURL ?? ""
     }
 
     struct Extracted {
@@ -21,7 +23,10 @@ struct HMACScheme: Sendable {
         var id: String = ""
     }
 
-    var algorithm: HMACGuardSpec.Algorithm { generic?.algorithm ?? .sha256 }
+    var algorithm: HMACGuardSpec.Algorithm {
+        if preset == .twilio { return .sha1 }
+        return generic?.algorithm ?? .sha256
+    }
 
     /// Where the signature travels, for a replay guard keyed on it.
     var signatureHeaders: [String] {
@@ -32,6 +37,7 @@ struct HMACScheme: Sendable {
         case .shopify: return ["x-shopify-hmac-sha256"]
         case .slack: return ["x-slack-signature"]
         case .paddle: return ["paddle-signature"]
+        case .twilio: return ["x-twilio-signature"]
         case .generic: return generic.map { [$0.header] } ?? []
         }
     }
@@ -39,7 +45,7 @@ struct HMACScheme: Sendable {
     var usesTimestamp: Bool {
         switch preset {
         case .stripe, .standardWebhooks, .slack, .paddle: return true
-        case .github, .shopify: return false
+        case .github, .shopify, .twilio: return false
         case .generic: return generic?.timestampHeader != nil
         }
     }
@@ -49,7 +55,7 @@ struct HMACScheme: Sendable {
         switch preset {
         case .stripe, .standardWebhooks, .slack, .generic: return 300
         case .paddle: return 5
-        case .github, .shopify: return nil
+        case .github, .shopify, .twilio: return nil
         }
     }
 
@@ -121,6 +127,12 @@ struct HMACScheme: Sendable {
             }
             guard !result.signatures.isEmpty else { return .failure(HMACGuard.signatureInvalid) }
             return .success(result)
+        case .twilio:
+            guard let header = headers.first(name: "x-twilio-signature") else { return .failure(HMACGuard.signatureMissing) }
+            guard let sig = SignatureCoding.base64(header.trimmingCharacters(in: .whitespaces)) else {
+                return .failure(HMACGuard.signatureInvalid)
+            }
+            return .success(Extracted(signatures: [sig]))
         case .shopify:
             guard let header = headers.first(name: "x-shopify-hmac-sha256") else { return .failure(HMACGuard.signatureMissing) }
             guard let sig = SignatureCoding.base64(header.trimmingCharacters(in: .whitespaces)) else {
@@ -186,7 +198,7 @@ struct HMACScheme: Sendable {
         case .standardWebhooks: return (Array("\(e.id).\(e.timestampText).".utf8), [])
         case .slack: return (Array("v0:\(e.timestampText):".utf8), [])
         case .paddle: return (Array("\(e.timestampText):".utf8), [])
-        case .github, .shopify: return ([], [])
+        case .github, .shopify, .twilio: return ([], [])
         case .generic:
             let template = generic?.payload ?? "{body}"
             let parts = template.components(separatedBy: "{body}")
