@@ -38,7 +38,7 @@ Environment (defaults in brackets):
   CONNECTIONS       wrk connections [64]
   COOLDOWN          seconds of idle between runs [1]
   TARGETS           subset/order of "direct nginx haproxy palisade" [all]
-  SCENARIOS         subset of "get post1k" [both]
+  SCENARIOS         subset of "get post1k webhook1k" [all three; webhook1k runs on Palisade only]
   NGINX_WORKERS     worker_processes of the nginx proxy [1] (see README)
   UPSTREAM_WORKERS  worker_processes of the upstream nginx [1]
   HAPROXY_THREADS   nbthread of HAProxy [2]
@@ -72,7 +72,7 @@ UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-1}"
 HAPROXY_THREADS="${HAPROXY_THREADS:-2}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 read -r -a TARGET_LIST <<<"${TARGETS:-direct nginx haproxy palisade}"
-read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k}"
+read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k}"
 
 for v in DURATION WARMUP ROUNDS THREADS CONNECTIONS COOLDOWN; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')" 64
@@ -83,9 +83,14 @@ for t in "${TARGET_LIST[@]}"; do
   case "$t" in direct|nginx|haproxy|palisade) ;; *) die "unknown target '$t'" 64 ;; esac
 done
 for s in "${SCENARIO_LIST[@]}"; do
-  case "$s" in get|post1k) ;; *) die "unknown scenario '$s'" 64 ;; esac
+  case "$s" in get|post1k|webhook1k) ;; *) die "unknown scenario '$s'" 64 ;; esac
 done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
+
+# The webhook1k route's secret, and the signature of the fixed body made with Python's hmac.
+export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
+WEBHOOK_SIGNATURE="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), ("{\"pad\":\"" + "x"*1014 + "\"}").encode(), hashlib.sha256).hexdigest())' "$BENCH_WEBHOOK_SECRET")"
+export WEBHOOK_SIGNATURE
 
 resolve_palisade_bin
 check_tools
@@ -127,6 +132,7 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
   case "$s" in
     get) url="http://127.0.0.1:$port/small" ;;
     post1k) url="http://127.0.0.1:$port/post"; script=(-s "$BENCH_DIR/post1k.lua") ;;
+    webhook1k) url="http://127.0.0.1:$port/hook"; script=(-s "$BENCH_DIR/webhook1k.lua") ;;
   esac
   # Background + wait so that INT/TERM traps fire at once (cleanup kills wrk).
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency \
@@ -164,6 +170,7 @@ RESULTS_TSV="$TMPD/results.tsv"   # round scenario target rps p50 p99 non2xx soc
 : >"$RESULTS_TSV"
 n_t=${#TARGET_LIST[@]}
 total=$((ROUNDS * ${#SCENARIO_LIST[@]} * n_t))
+if [[ " ${SCENARIO_LIST[*]} " == *" webhook1k "* ]]; then total=$((total - ROUNDS * (n_t - 1))); fi
 est=$((total * (DURATION + WARMUP + COOLDOWN)))
 log "running $total measurements (~${est}s): rounds=$ROUNDS targets=${TARGET_LIST[*]} scenarios=${SCENARIO_LIST[*]}"
 i=0
@@ -172,6 +179,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for ((k = 0; k < n_t; k++)); do order+=("${TARGET_LIST[$(((k + r - 1) % n_t))]}"); done
   for s in "${SCENARIO_LIST[@]}"; do
     for t in "${order[@]}"; do
+      # Only Palisade verifies signatures; the other targets have nothing to compare here.
+      [[ "$s" == webhook1k && "$t" != palisade ]] && continue
       i=$((i + 1))
       if ((WARMUP > 0)); then run_wrk "$t" "$s" "$WARMUP" "$TMPD/raw/warmup.txt"; fi
       out="$TMPD/raw/r$r-$s-$t.txt"
@@ -250,6 +259,7 @@ pin_desc="none (scheduler decides)"
     has_target haproxy && ref_haproxy="$(col "$s" haproxy 4 | median)"
     for t in "${TARGET_LIST[@]}"; do
       med="$(col "$s" "$t" 4 | median)"
+      [[ "$med" == nan ]] && continue
       lo="$(col "$s" "$t" 4 | minv)"; hi="$(col "$s" "$t" 4 | maxv)"
       p50="$(col "$s" "$t" 5 | median)"; p99="$(col "$s" "$t" 6 | median)"
       non="$(col "$s" "$t" 7 | sumv)"; se="$(col "$s" "$t" 8 | sumv)"
@@ -258,6 +268,10 @@ pin_desc="none (scheduler decides)"
         "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(ratio "$med" "$ref_nginx")" "$(ratio "$med" "$ref_haproxy")" "$non" "$se"
     done
   done
+  if has_target palisade && [[ " ${SCENARIO_LIST[*]} " == *" webhook1k "* && " ${SCENARIO_LIST[*]} " == *" post1k "* ]]; then
+    echo
+    echo "Signed webhook route (HMAC-SHA256 over the 1 KiB body, verified per request) against Palisade's own 1 KiB pass-through: $(ratio "$(col webhook1k palisade 4 | median)" "$(col post1k palisade 4 | median)")"
+  fi
   echo
   echo "Ratios are the target's median req/s divided by the median req/s of nginx proxy_pass / HAProxy in the same scenario (higher is better; the direct row shows the upstream's own ceiling). p50/p99 are medians over rounds of wrk's per-run latency percentiles. non-2xx and socket errors are summed over all measured runs and should be 0."
   echo
