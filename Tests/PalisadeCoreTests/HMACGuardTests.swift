@@ -171,4 +171,28 @@ struct HMACGuardTests {
         request.head.uri = "/myapp.php?foo=1&bar=2"
         #expect(Self.accepted(guardItem.check(request)))
     }
+
+    @Test("guard configurations that would check nothing are refused by the decoder, with positions", arguments: [
+        ("hmac: { preset: github, secret: s, tolerance: 5m }", "signs no timestamp"),
+        ("replay: { id: signature, ttl: 1h }", "needs an hmac guard before it"),
+        ("hmac: { preset: generic, secret: s, header: x-sig, timestamp_header: x-ts }", "checked but not signed"),
+        ("hmac: { preset: twilio, secret: s }", "missing required key 'public_url'"),
+        ("hmac: { preset: stripe, secret: nope }", "secret 'nope' is not declared"),
+    ])
+    func refusedConfigurations(_ guardYAML: String, _ message: String) {
+        let yaml = """
+            version: 1
+            upstream: { url: "http://127.0.0.1:3000" }
+            secrets:
+              s: { value: "x" }
+            routes:
+              - name: r
+                match: { prefix: / }
+                guards:
+                  - \(guardYAML)
+            """
+        let result = PolicyDecoder.decode(yaml: yaml, file: "g.yaml")
+        #expect(result.policy == nil)
+        #expect(result.errors.contains { $0.message.contains(message) && $0.position.line >= 8 }, "\(result.errors)")
+    }
 }

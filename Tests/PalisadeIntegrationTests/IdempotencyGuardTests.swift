@@ -97,4 +97,32 @@ struct IdempotencyGuardTests {
             #expect(harness.upstream.requests.count == 2)
         }
     }
+
+    @Test("keys are scoped to the caller's credentials; a broken-off answer is never kept")
+    func scopingAndTruncation() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            func post(_ path: String, auth: String) -> [UInt8] {
+                let body = #"{"amount":7}"#
+                return Array("POST \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nAuthorization: Bearer \(auth)\r\nIdempotency-Key: shared-key\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+            }
+            let alice = try await RawClient.send(post("/charges", auth: "alice-token"), port: harness.proxyPort)
+            #expect(alice.first?.status == 200)
+            // Same key, same request, other credentials: not alice's answer, forwarded on its own.
+            let mallory = try await RawClient.send(post("/charges", auth: "mallory-token"), port: harness.proxyPort)
+            #expect(mallory.first?.status == 200)
+            #expect(mallory.first?.header("idempotent-replayed") == nil)
+            let aliceAgain = try await RawClient.send(post("/charges", auth: "alice-token"), port: harness.proxyPort)
+            #expect(aliceAgain.first?.header("idempotent-replayed") == "true")
+            #expect(harness.upstream.requests.count == 2)
+
+            // The app breaks off mid-body: the client connection is cut and nothing is kept.
+            harness.upstream.reset()
+            for _ in 0..<2 {
+                let cut = try await RawClient.send(Self.post("/truncate", key: "k-cut", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+                #expect(cut.peerClosed)
+                #expect(cut.first == nil)
+            }
+            #expect(harness.upstream.requests.count == 2)
+        }
+    }
 }

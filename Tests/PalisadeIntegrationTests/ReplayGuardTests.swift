@@ -99,6 +99,42 @@ struct ReplayGuardTests {
     }
 }
 
+/// `id: signature`: a captured signed delivery is accepted once.
+@Suite("Replay by signature")
+struct ReplayBySignatureTests {
+    @Test("the same signed bytes twice: the second is refused 409 replay_detected")
+    func signatureAsID() async throws {
+        let secret = "replay-signature-secret"
+        let yaml = """
+            version: 1
+            listen: 127.0.0.1:0
+            upstream: { url: "{{UPSTREAM}}" }
+            secrets:
+              gh: { value: "\(secret)" }
+            routes:
+              - name: gh
+                match: { path: /gh }
+                guards:
+                  - hmac: { preset: github, secret: gh }
+                  - replay: { id: signature, ttl: 1h }
+            default: deny
+            """
+        try await ProxyHarness.with(yaml: yaml) { harness in
+            let body = #"{"action":"opened"}"#
+            let headers = try PythonSigner.sign(.init(preset: "github", secret: secret, body: body, timestamp: 0))
+            var text = "POST /gh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+            for (name, value) in headers { text += "\(name): \(value)\r\n" }
+            text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let first = try await RawClient.send(Array(text.utf8), port: harness.proxyPort)
+            #expect(first.first?.status == 200)
+            let replayed = try await RawClient.send(Array(text.utf8), port: harness.proxyPort)
+            #expect(replayed.first?.status == 409)
+            #expect(replayed.first?.json?["error"] as? String == "replay_detected")
+            #expect(harness.upstream.requests.count == 1)
+        }
+    }
+}
+
 /// Bodies that a guard must read are bounded by limits.max_body_bytes.
 @Suite("Body limits")
 struct BodyLimitTests {

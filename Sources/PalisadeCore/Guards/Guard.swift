@@ -83,6 +83,12 @@ public final class GuardRequest {
     public internal(set) var capturedResponse: StoredResponse?
     private var captureOverflowed = false
 
+    /// The answer broke off: whatever was kept must not be replayed as if complete.
+    func invalidateCapture() {
+        capturedResponse = nil
+        captureOverflowed = true
+    }
+
     func resetCapture() {
         captureLimit = 0
         capturedResponse = nil
@@ -94,6 +100,7 @@ public final class GuardRequest {
         try? HeaderLines.forEach(in: head.headerBlock) { name, value in
             if HeaderLines.isHopByHop(name) { return }
             if HeaderLines.equals(name, "content-length") || HeaderLines.equals(name, "x-request-id") { return }
+            if head.connectionListed.contains(where: { HeaderLines.equals(name, ignoringCase: $0) }) { return }
             headers.append((
                 String(decoding: name, as: UTF8.self).lowercased(),
                 String(decoding: HeaderLines.trimmed(value), as: UTF8.self)

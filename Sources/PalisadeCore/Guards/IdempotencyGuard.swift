@@ -35,8 +35,11 @@ public struct IdempotencyGuard: Guard {
         request.head.headers.first(name: spec.header)
     }
 
-    private func storeKey(_ clientKey: String) -> String {
-        let digest = SHA256.hash(data: Array("\(routeName)\u{0}\(clientKey)".utf8))
+    /// Keys are scoped to the caller's credentials (Authorization or Cookie, hashed), so one
+    /// client can never receive another's kept answer by guessing or reusing its key.
+    private func storeKey(_ clientKey: String, _ request: GuardRequest) -> String {
+        let credentials = request.head.headers.first(name: "authorization") ?? request.head.headers.first(name: "cookie") ?? ""
+        let digest = SHA256.hash(data: Array("\(routeName)\u{0}\(clientKey)\u{0}\(credentials)".utf8))
         return "idem:" + digest.map { String(format: "%02x", $0) }.joined()
     }
 
@@ -54,7 +57,7 @@ public struct IdempotencyGuard: Guard {
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e }) else {
             return .reject(Self.keyInvalid)
         }
-        let storeKey = storeKey(key)
+        let storeKey = storeKey(key, request)
         let fingerprint = fingerprint(request)
         let limit = spec.maxResponseBytes.bytes
         let future = store.reserve(storeKey, fingerprint: fingerprint, lease: lease, now: request.now.seconds, on: request.eventLoop)
@@ -80,7 +83,7 @@ public struct IdempotencyGuard: Guard {
 
     public func afterResponse(_ request: GuardRequest, status: HTTPResponseStatus) {
         guard methods.contains(request.head.method), let key = clientKey(request) else { return }
-        let storeKey = storeKey(key)
+        let storeKey = storeKey(key, request)
         guard let index = request.heldKeys.firstIndex(of: storeKey) else { return }
         request.heldKeys.remove(at: index)
         if status.code < 500, let response = request.capturedResponse, response.status == Int(status.code) {

@@ -55,6 +55,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var headStartedAt: NIODeadline?
     private var lastActivity = NIODeadline.now()
     private var headSeenThisRead = false
+    /// Between channelRead and channelReadComplete: writes to the app can wait for the flush there.
+    private var inReadBurst = false
 
     init(loop: LoopContext, eventLoop: any EventLoop) {
         self.loop = loop
@@ -125,6 +127,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: request from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBurst = true
         let part = unwrapInboundIn(data)
         if !queued.isEmpty || acceptsOnlyQueuedInput {
             queued.append(.part(part))
@@ -250,6 +253,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
         lastActivity = .now()
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
@@ -399,7 +403,10 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             reply(code, forceClose: !(exchange.requestComplete || exchange.bodyless))
             return false
         case .respond(let stored):
-            exchange.note(GuardNote(guardKind: kind, outcome: "replayed", reportOnly: false))
+            let reportOnly = route.guardReportOnly[i]
+            exchange.note(GuardNote(guardKind: kind, outcome: "replayed", reportOnly: reportOnly))
+            // A report-only guard never answers in the app's place: the request goes on.
+            if reportOnly { return true }
             replyStored(stored)
             return false
         case .pending(let future):
@@ -412,7 +419,13 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .success(let resolved):
                     if self.apply(resolved, guardIndex: i, route: route) { self.runGuards(from: i + 1) }
                 case .failure:
-                    self.reply(RejectionCode("guard_unavailable", status: .serviceUnavailable), forceClose: true)
+                    let unavailable = RejectionCode("guard_unavailable", status: .serviceUnavailable)
+                    if route.guardReportOnly[i] {
+                        self.exchange.note(GuardNote(guardKind: route.guards[i].kind, outcome: unavailable.code, reportOnly: true))
+                        self.runGuards(from: i + 1)
+                    } else {
+                        self.reply(unavailable, forceClose: true)
+                    }
                 }
             }
             return false
@@ -426,7 +439,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let requestRead = exchange.requestComplete || exchange.bodyless
         let close = !exchange.keepAlive || !requestRead || loop.isDraining || quiescing
         var headers = HTTPHeaders(stored.headers)
-        headers.replaceOrAdd(name: "content-length", value: String(stored.body.count))
+        if stored.status != 204 && stored.status != 304 && stored.status >= 200 {
+            headers.replaceOrAdd(name: "content-length", value: String(stored.body.count))
+        }
         headers.replaceOrAdd(name: "idempotent-replayed", value: "true")
         for (name, value) in exchange.plan?.responseHeaders ?? [] { headers.replaceOrAdd(name: name, value: value) }
         headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
@@ -525,7 +540,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         if exchange.requestComplete { armResponseDeadline() }
-        connection.flush()
+        if inReadBurst {
+            // More of this request (a body) may be in the same read: one write at read-complete.
+            upstreamNeedsFlush = true
+        } else {
+            connection.flush()
+        }
         resumeClientReads()
     }
 
@@ -633,6 +653,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Part of the answer is already with the client; ending it normally would pass off a
             // truncated body as complete, so the connection is cut instead.
             exchange.closeAfterResponse = true
+            request.invalidateCapture()
             finishExchange(status: exchange.status)
             context?.close(promise: nil)
             return
@@ -672,7 +693,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         pendingParts.removeAll()
         upstream?.close()
         upstream = nil
-        loop.stats.rejections[code.code, default: 0] += 1
+        let isRefusal = code.status.code >= 400
+        if isRefusal { loop.stats.rejections[code.code, default: 0] += 1 }
         let requestRead = exchange.requestComplete || exchange.bodyless
         let close = forceClose || !exchange.keepAlive || !requestRead || loop.isDraining || quiescing
         let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: context.channel.allocator)
@@ -686,7 +708,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         exchange.status = Int(code.status.code)
         exchange.bytesOut += body.readableBytes
-        if exchange.error == nil { exchange.error = code.code }
+        if exchange.error == nil && isRefusal { exchange.error = code.code }
         exchange.closeAfterResponse = close
         exchange.responseComplete = true
         state = .replied
@@ -799,6 +821,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } else if now - lastActivity > plan.limits.idleTimeout {
                 // Neither side moved for idle_timeout (a stalled upload or a stalled answer).
                 exchange.error = "idle_timeout"
+                request.invalidateCapture()
                 upstream?.close()
                 upstream = nil
                 exchange.closeAfterResponse = true

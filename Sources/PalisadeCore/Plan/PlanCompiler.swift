@@ -2,9 +2,12 @@
 public enum PlanCompiler {
     /// `store` carries shared state across reloads; a new in-memory store is made when none is given.
     public static func compile(
-        _ policy: PolicySpec, sourceFile: String, generation: Int, store: (any StateStore)? = nil
+        _ policy: PolicySpec, sourceFile: String, generation: Int, store givenStore: (any StateStore)? = nil
     ) throws -> RuntimePlan {
-        let store = store ?? MemoryStore()
+        let store: any StateStore
+        switch policy.storeKind {
+        case .memory: store = givenStore ?? MemoryStore()
+        }
         let secrets = try SecretResolver.resolve(policy.secrets, file: sourceFile)
         // An unfinished request holds its replay id or idempotency key this long at most.
         let lease = policy.upstream.responseTimeout.nanoseconds / 1_000_000_000 + 60
@@ -14,15 +17,6 @@ public enum PlanCompiler {
             var guards: [any Guard] = []
             var signatureHeaders: [String] = []
             for guardSpec in routeSpec.guards {
-                if case .replay(let replay) = guardSpec.kind, replay.id == .signature, signatureHeaders.isEmpty {
-                    errors.append(
-                        .init(
-                            severity: .error, file: sourceFile, position: guardSpec.position,
-                            message: "replay id 'signature' needs an hmac guard before it on the same route"
-                        )
-                    )
-                    continue
-                }
                 if case .hmac(let hmac) = guardSpec.kind { signatureHeaders = HMACScheme(spec: hmac).signatureHeaders }
                 do {
                     let context = GuardContext(

@@ -65,8 +65,13 @@ public struct HMACGuardSpec: Sendable {
                         if !v.contains("{body}") { payloadNode.error("the signed payload must include {body}") }
                         g.payload = v
                     }
-                    g.timestampHeader = map["timestamp_header"]?.string()?.lowercased()
-                    g.idHeader = map["id_header"]?.string()?.lowercased()
+                    for (key, target) in [("timestamp_header", \Generic.timestampHeader), ("id_header", \Generic.idHeader)] {
+                        guard let headerNode = map[key], let name = headerNode.string() else { continue }
+                        if HTTPToken.isToken(name) { g[keyPath: target] = name.lowercased() } else { headerNode.error("'\(name)' is not a header name") }
+                    }
+                    if g.timestampHeader != nil && !g.payload.contains("{timestamp}") {
+                        node.error("timestamp_header is checked but not signed: add {timestamp} to payload, or the sender's clock could be forged")
+                    }
                     if let v = map["key_encoding"]?.oneOf(["raw": KeyEncoding.raw, "base64": .base64, "hex": .hex]) { g.keyEncoding = v }
                     if g.payload.contains("{timestamp}") && g.timestampHeader == nil {
                         node.error("a payload with {timestamp} needs timestamp_header")
@@ -96,6 +101,12 @@ public struct HMACGuardSpec: Sendable {
         }
         guard let preset, let secret, let secretNode else { return nil }
         if preset == .twilio && publicURL == nil { return nil }
+        if [.github, .shopify, .twilio].contains(preset) {
+            // These senders sign no timestamp: a tolerance would look like protection and check nothing.
+            for key in ["tolerance", "future_tolerance"] {
+                map[key]?.error("preset \(preset.rawValue) signs no timestamp; '\(key)' has nothing to check (pair it with a replay guard)")
+            }
+        }
         if preset == .generic && generic == nil { return nil }
         return HMACGuardSpec(
             preset: preset, secret: secret, secretPosition: secretNode.position, tolerance: tolerance,

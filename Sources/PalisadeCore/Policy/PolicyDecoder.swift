@@ -86,7 +86,7 @@ public enum PolicyDecoder {
         if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
         if let node = map["store"], let storeMap = node.mapping(allowedKeys: ["kind"]) {
             // Only the embedded store exists in this build; Redis (several replicas) comes later.
-            _ = storeMap.required("kind")?.oneOf(["memory": "memory"])
+            if let kind = storeMap.required("kind")?.oneOf(["memory": StoreKind.memory]) { spec.storeKind = kind }
         }
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
         // Every guard that names a secret must name one that is declared.

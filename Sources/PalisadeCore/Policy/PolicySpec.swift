@@ -10,6 +10,7 @@ public struct PolicySpec: Sendable {
     public var drainTimeout = PolicyDuration.seconds(20)
     public var log = LogSpec()
     public var secrets: [String: SecretSpec] = [:]
+    public var storeKind: StoreKind = .memory
     public var responseHeaders: [HeaderSpec] = []
     public var routes: [RouteSpec] = []
     public var defaultAction: DefaultAction = .deny
@@ -87,6 +88,9 @@ public struct HeaderSpec: Sendable {
 }
 
 public enum DefaultAction: String, Sendable { case deny, allow }
+
+/// Where shared state lives: `memory` is embedded (per replica).
+public enum StoreKind: String, Sendable { case memory }
 
 public enum EnforcementMode: String, Sendable { case enforce, report }
 

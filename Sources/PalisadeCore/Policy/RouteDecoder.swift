@@ -91,7 +91,17 @@ enum RouteDecoder {
 
     private static func decodeGuards(_ node: PolicyNode) -> [GuardSpec] {
         guard let items = node.list() else { return [] }
-        return items.compactMap(decodeGuard)
+        let guards = items.compactMap(decodeGuard)
+        var sawHMAC = false
+        for guardSpec in guards {
+            if case .hmac = guardSpec.kind { sawHMAC = true }
+            if case .replay(let replay) = guardSpec.kind, replay.id == .signature, !sawHMAC {
+                node.diagnostics.error(
+                    "replay id 'signature' needs an hmac guard before it on the same route", at: guardSpec.position
+                )
+            }
+        }
+        return guards
     }
 
     private static func decodeGuard(_ node: PolicyNode) -> GuardSpec? {

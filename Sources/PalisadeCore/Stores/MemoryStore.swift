@@ -62,6 +62,7 @@ public final class MemoryStore: StateStore {
         _ key: String, record: StoredRecord, ttl: Int64, now: Int64, on loop: any EventLoop
     ) -> EventLoopFuture<Void> {
         shard(for: key).withLockedValue { shard in
+            Self.sweepIfDue(&shard, now: now)
             shard.entries[key] = Entry(state: .committed(record), expires: now + ttl)
         }
         return loop.makeSucceededVoidFuture()
