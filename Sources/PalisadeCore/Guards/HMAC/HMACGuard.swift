@@ -13,6 +13,8 @@ public struct HMACGuard: Guard {
 
     let scheme: HMACScheme
     let keys: [HMACKey]
+    /// `secret=NAME#N` per key, built once rather than per request.
+    let matchDetails: [String]
     let secretName: String
     let pastTolerance: Int64?
     let futureTolerance: Int64?
@@ -28,6 +30,7 @@ public struct HMACGuard: Guard {
         var keys: [HMACKey] = []
         for secret in secrets { keys.append(HMACKey(key: try scheme.key(from: secret))) }
         self.keys = keys
+        self.matchDetails = keys.indices.map { "secret=\(spec.secret)#\($0 + 1)" }
         let defaults = scheme.defaultTolerance
         if scheme.usesTimestamp {
             pastTolerance = spec.tolerance.map { $0.nanoseconds / 1_000_000_000 } ?? defaults
@@ -66,7 +69,7 @@ public struct HMACGuard: Guard {
                 scheme.algorithm.mac(key: key.key, parts: before, UnsafeRawBufferPointer(bytes), after)
             }
             for candidate in extracted.signatures where SignatureCoding.constantTimeEquals(mac, candidate) {
-                return .allowDetailed("secret=\(secretName)#\(index + 1)")
+                return .allowDetailed(matchDetails[index])
             }
         }
         return .reject(Self.signatureInvalid)
