@@ -88,24 +88,19 @@ struct HMACConfigurationError: Error {
 extension HMACGuardSpec.Algorithm {
     func mac(key: SymmetricKey, parts before: [UInt8], _ body: UnsafeRawBufferPointer, _ after: [UInt8]) -> [UInt8] {
         switch self {
-        case .sha1:
-            var h = HMAC<Insecure.SHA1>(key: key)
-            h.update(data: before)
-            h.update(data: body)
-            h.update(data: after)
-            return Array(h.finalize())
-        case .sha256:
-            var h = HMAC<SHA256>(key: key)
-            h.update(data: before)
-            h.update(data: body)
-            h.update(data: after)
-            return Array(h.finalize())
-        case .sha512:
-            var h = HMAC<SHA512>(key: key)
-            h.update(data: before)
-            h.update(data: body)
-            h.update(data: after)
-            return Array(h.finalize())
+        case .sha1: return Self.mac(Insecure.SHA1.self, key, before, body, after)
+        case .sha256: return Self.mac(SHA256.self, key, before, body, after)
+        case .sha512: return Self.mac(SHA512.self, key, before, body, after)
         }
+    }
+
+    private static func mac<H: HashFunction>(
+        _: H.Type, _ key: SymmetricKey, _ before: [UInt8], _ body: UnsafeRawBufferPointer, _ after: [UInt8]
+    ) -> [UInt8] {
+        var h = HMAC<H>(key: key)
+        h.update(data: before)
+        h.update(data: body)
+        h.update(data: after)
+        return Array(h.finalize())
     }
 }

@@ -93,19 +93,7 @@ struct HMACScheme: Sendable {
         case .stripe:
             // Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>][,v0=...]; v0 (test mode) is ignored.
             guard let header = headers.first(name: "stripe-signature") else { return .failure(HMACGuard.signatureMissing) }
-            var result = Extracted(signatures: [])
-            for pair in header.split(separator: ",") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingASCIISpaces() }
-                guard kv.count == 2 else { continue }
-                if kv[0] == "t" {
-                    result.timestampText = String(kv[1])
-                    result.timestamp = Int64(kv[1])
-                } else if kv[0] == "v1", let sig = SignatureCoding.hex(kv[1]) {
-                    result.signatures.append(sig)
-                }
-            }
-            guard result.timestamp != nil, !result.signatures.isEmpty else { return .failure(HMACGuard.signatureInvalid) }
-            return .success(result)
+            return Self.timestampedHexList(header, separator: ",", timestampKey: "t", signatureKey: "v1")
         case .github:
             guard let header = headers.first(name: "x-hub-signature-256") else { return .failure(HMACGuard.signatureMissing) }
             guard header.hasPrefix("sha256="), let sig = SignatureCoding.hex(header.dropFirst("sha256=".count)) else {
@@ -149,19 +137,7 @@ struct HMACScheme: Sendable {
         case .paddle:
             // Paddle-Signature: ts=<unix>;h1=<hex>[;h1=<hex>]
             guard let header = headers.first(name: "paddle-signature") else { return .failure(HMACGuard.signatureMissing) }
-            var result = Extracted(signatures: [])
-            for pair in header.split(separator: ";") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingASCIISpaces() }
-                guard kv.count == 2 else { continue }
-                if kv[0] == "ts" {
-                    result.timestampText = String(kv[1])
-                    result.timestamp = Int64(kv[1])
-                } else if kv[0] == "h1", let sig = SignatureCoding.hex(kv[1]) {
-                    result.signatures.append(sig)
-                }
-            }
-            guard result.timestamp != nil, !result.signatures.isEmpty else { return .failure(HMACGuard.signatureInvalid) }
-            return .success(result)
+            return Self.timestampedHexList(header, separator: ";", timestampKey: "ts", signatureKey: "h1")
         case .generic:
             guard let g = generic else { return .failure(HMACGuard.signatureInvalid) }
             guard let header = headers.first(name: g.header) else { return .failure(HMACGuard.signatureMissing) }
@@ -189,6 +165,26 @@ struct HMACScheme: Sendable {
             guard !result.signatures.isEmpty else { return .failure(HMACGuard.signatureInvalid) }
             return .success(result)
         }
+    }
+
+    /// `k=v` pairs such as Stripe's `t=…,v1=…,v1=…` and Paddle's `ts=…;h1=…`: one timestamp and any
+    /// number of hex signatures; other keys (Stripe's test-mode `v0`) are ignored.
+    private static func timestampedHexList(
+        _ header: String, separator: Character, timestampKey: String, signatureKey: String
+    ) -> Result<Extracted, RejectionCode> {
+        var result = Extracted(signatures: [])
+        for pair in header.split(separator: separator) {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingASCIISpaces() }
+            guard kv.count == 2 else { continue }
+            if kv[0] == timestampKey {
+                result.timestampText = String(kv[1])
+                result.timestamp = Int64(kv[1])
+            } else if kv[0] == signatureKey, let sig = SignatureCoding.hex(kv[1]) {
+                result.signatures.append(sig)
+            }
+        }
+        guard result.timestamp != nil, !result.signatures.isEmpty else { return .failure(HMACGuard.signatureInvalid) }
+        return .success(result)
     }
 
     /// The signed bytes are `before + raw body + after`.
