@@ -7,6 +7,8 @@
 #
 # Needs root (uprobes), perf (apt: linux-perf), nginx, python3.
 set -euo pipefail
+# bench/palisade-bench.yaml reads the webhook route's secret from the environment.
+export BENCH_WEBHOOK_SECRET="${BENCH_WEBHOOK_SECRET:-bench-webhook-secret-0123456789}"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PALISADE_BIN="${PALISADE_BIN:-.build/release/palisade}"
 REQUESTS="${REQUESTS:-4000}"

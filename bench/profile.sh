@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # CPU profile of Palisade under the `get` load of bench/run.sh. See bench/README.md.
 set -euo pipefail
+# bench/palisade-bench.yaml reads the webhook route's secret from the environment.
+export BENCH_WEBHOOK_SECRET="${BENCH_WEBHOOK_SECRET:-bench-webhook-secret-0123456789}"
 
 usage() {
   cat <<'EOF'

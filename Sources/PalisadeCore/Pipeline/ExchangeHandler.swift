@@ -495,6 +495,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 isChunked: facts.isChunked,
                 isWebSocketUpgrade: facts.isWebSocketUpgrade
             ),
+            bodyHint: facts.isChunked ? 1024 : (facts.contentLength ?? 0),
             allocator: loop.allocator
         )
         let pool = loop.pool

@@ -16,9 +16,12 @@ enum RequestWriter {
     /// `target` is the origin-form target (absolute-form is rewritten); `defaultHost` is sent as
     /// Host when the client sent none (HTTP/1.0), since HTTP/1.1 requires one.
     static func head(
-        _ head: HTTPRequestHead, target: String, defaultHost: String, _ c: Context, allocator: ByteBufferAllocator
+        _ head: HTTPRequestHead, target: String, defaultHost: String, _ c: Context, bodyHint: Int = 0,
+        allocator: ByteBufferAllocator
     ) -> ByteBuffer {
+        // Room for a small body too: it is appended to this buffer and leaves in the same write.
         var size = head.uri.utf8.count + 160 + c.requestID.utf8.count + c.clientAddress.utf8.count
+            + min(bodyHint, 8 * 1024) + 16
         var listed: [Substring] = []
         var previousForwardedFor: [String] = []
         var hasForwardedProto = false

@@ -79,9 +79,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         if outgoing == nil {
-            var first = bytes
-            first.reserveCapacity(minimumWritableBytes: Self.coalesceLimit)
-            outgoing = first
+            // The head buffer was sized for a small body already (RequestWriter): no copy here.
+            outgoing = bytes
         } else {
             var copy = bytes
             outgoing!.writeBuffer(&copy)
