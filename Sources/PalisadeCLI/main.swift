@@ -12,7 +12,7 @@ struct Palisade: AsyncParsableCommand {
         commandName: "palisade",
         abstract: "A security sidecar: a reverse proxy that enforces a YAML policy before requests reach your app.",
         version: PalisadeVersion.current,
-        subcommands: [Run.self, Check.self, Sign.self, Demo.self, Version.self]
+        subcommands: [Run.self, Check.self, Sign.self, Keygen.self, Demo.self, Version.self]
     )
 }
 
@@ -129,6 +129,28 @@ struct Sign: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a new API key: prints the key (give it to the client) and the line for the keys file (only its hash)."
+    )
+
+    @Option(help: "The key's id: what the app receives in x-api-key-id and what the access log shows.")
+    var id: String
+
+    func run() throws {
+        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != 0x22 }) else {
+            throw ValidationError("the id is 1-64 visible ASCII characters without quotes")
+        }
+        let (key, hash) = APIKeyMaker.make()
+        print("key: \(key)")
+        print("")
+        print("# add to the keys file:")
+        print("  - id: \"\(id)\"")
+        print("    sha256: \(hash)")
+        print("    state: enabled")
     }
 }
 

@@ -76,6 +76,19 @@ public final class GuardRequest {
     /// Store keys this request holds (reserved, not yet committed or released), so that
     /// `afterResponse` settles only what this request itself claimed.
     public var heldKeys: [String] = []
+    /// Fields guards add to the request sent to the app (a key id, claims), and names whose
+    /// client-sent copies must be dropped first so a client cannot pose as what a guard vouches for.
+    public private(set) var upstreamAdditions: [(String, String)] = []
+    public private(set) var upstreamRemovals: [String] = []
+
+    public func addUpstreamHeader(_ name: String, _ value: String) { upstreamAdditions.append((name, value)) }
+    public func removeUpstreamHeader(_ name: String) { upstreamRemovals.append(name) }
+
+    func resetUpstreamEdits() {
+        if !upstreamAdditions.isEmpty { upstreamAdditions = [] }
+        if !upstreamRemovals.isEmpty { upstreamRemovals = [] }
+    }
+
     /// When above zero, the app's answer is kept (status, end-to-end headers, body up to this
     /// many bytes) for guards that store it; set by such a guard's `check`.
     public var captureLimit = 0

@@ -288,6 +288,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         request.body = nil
         if !request.heldKeys.isEmpty { request.heldKeys = [] }
         if request.captureLimit > 0 { request.resetCapture() }
+        request.resetUpstreamEdits()
         request.clientIP = plan.clientIP.resolve(peer: peerAddress, headers: head.headers)
         exchange.clientIPText = request.clientIP == peerAddress ? peerText : request.clientIP.description
 
@@ -496,6 +497,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 isWebSocketUpgrade: facts.isWebSocketUpgrade
             ),
             bodyHint: facts.isChunked ? 1024 : (facts.contentLength ?? 0),
+            removals: request.upstreamRemovals, additions: request.upstreamAdditions,
             allocator: loop.allocator
         )
         let pool = loop.pool

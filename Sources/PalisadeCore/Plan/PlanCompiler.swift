@@ -18,6 +18,16 @@ public enum PlanCompiler {
             var signatureHeaders: [String] = []
             for guardSpec in routeSpec.guards {
                 if case .hmac(let hmac) = guardSpec.kind { signatureHeaders = HMACScheme(spec: hmac).signatureHeaders }
+                if case .apiKey(let apiKey) = guardSpec.kind {
+                    // Keys files load with the policy (start and reload), errors with their own positions.
+                    let result = APIKeyFile.decode(path: apiKey.keysFile)
+                    if !result.errors.isEmpty {
+                        errors += result.errors
+                        continue
+                    }
+                    guards.append(APIKeyGuard(spec: apiKey, entries: result.entries))
+                    continue
+                }
                 do {
                     let context = GuardContext(
                         routeName: routeSpec.name, secrets: secrets, store: store, signatureHeaders: signatureHeaders,
@@ -55,6 +65,9 @@ public enum PlanCompiler {
             return IPGuard(spec: ipSpec)
         case .hmac(let hmacSpec):
             return try HMACGuard(spec: hmacSpec, secrets: c.secrets[hmacSpec.secret] ?? [])
+        case .apiKey:
+            // Built by `compile`, which loads the keys file.
+            throw HMACConfigurationError(message: "api_key guards are compiled with their keys file")
         case .idempotency(let idempotencySpec):
             return IdempotencyGuard(spec: idempotencySpec, routeName: c.routeName, store: c.store, lease: c.lease)
         case .replay(let replaySpec):

@@ -89,9 +89,15 @@ public enum PolicyDecoder {
             if let kind = storeMap.required("kind")?.oneOf(["memory": StoreKind.memory]) { spec.storeKind = kind }
         }
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
-        // Every guard that names a secret must name one that is declared.
+        // Every guard that names a secret must name one that is declared; no credential header is logged.
         for route in spec.routes {
             for guardSpec in route.guards {
+                if case .apiKey(let apiKey) = guardSpec.kind, spec.log.headers.contains(apiKey.header) {
+                    root.diagnostics.error(
+                        "'\(apiKey.header)' carries API keys (the api_key guard reads it) and is never logged",
+                        at: guardSpec.position
+                    )
+                }
                 if case .hmac(let hmac) = guardSpec.kind, spec.secrets[hmac.secret] == nil {
                     root.diagnostics.error(
                         "secret '\(hmac.secret)' is not declared under secrets:", at: hmac.secretPosition

@@ -119,6 +119,7 @@ public struct GuardSpec: Sendable {
         case hmac(HMACGuardSpec)
         case replay(ReplayGuardSpec)
         case idempotency(IdempotencyGuardSpec)
+        case apiKey(APIKeyGuardSpec)
     }
 
     public var kind: Kind
@@ -131,6 +132,7 @@ public struct GuardSpec: Sendable {
         case .hmac: return "hmac"
         case .replay: return "replay"
         case .idempotency: return "idempotency"
+        case .apiKey: return "api_key"
         }
     }
 }

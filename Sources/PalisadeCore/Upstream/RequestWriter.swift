@@ -17,7 +17,7 @@ enum RequestWriter {
     /// Host when the client sent none (HTTP/1.0), since HTTP/1.1 requires one.
     static func head(
         _ head: HTTPRequestHead, target: String, defaultHost: String, _ c: Context, bodyHint: Int = 0,
-        allocator: ByteBufferAllocator
+        removals: [String] = [], additions: [(String, String)] = [], allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         // Room for a small body too: it is appended to this buffer and leaves in the same write.
         var size = head.uri.utf8.count + 160 + c.requestID.utf8.count + c.clientAddress.utf8.count
@@ -53,6 +53,7 @@ enum RequestWriter {
         for (name, value) in head.headers {
             if shouldDrop(name, trusted: c.peerIsTrustedProxy) { continue }
             if !listed.isEmpty, listed.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
+            if !removals.isEmpty, removals.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
             writeField(name, value, into: &out)
         }
         if host == nil { writeField("host", defaultHost, into: &out) }
@@ -69,6 +70,7 @@ enum RequestWriter {
         out.writeStaticString("\r\n")
         if !(c.peerIsTrustedProxy && hasForwardedProto) { out.writeStaticString("x-forwarded-proto: http\r\n") }
         if !(c.peerIsTrustedProxy && hasForwardedHost), let host { writeField("x-forwarded-host", host, into: &out) }
+        for (name, value) in additions { writeField(name, value, into: &out) }
         writeField("x-request-id", c.requestID, into: &out)
         out.writeStaticString("\r\n")
         return out

@@ -1,0 +1,51 @@
+import Crypto
+import Foundation
+
+/// Admits a request whose header carries a known, enabled, unexpired key. Keys are looked up by
+/// their SHA-256, so the file holds no usable secret and the lookup's timing depends on the hash,
+/// not on how much of a key an attacker got right. The key's id is forwarded to the app and
+/// logged; the key never is.
+public struct APIKeyGuard: Guard {
+    public var kind: String { "api_key" }
+
+    let header: String
+    let forwardHeader: String
+    /// Hex SHA-256 -> entry.
+    let entries: [String: APIKeyFile.Entry]
+    /// `key=ID` per entry, built once.
+    let details: [String: String]
+
+    public static let missing = RejectionCode("api_key_missing", status: .unauthorized)
+    public static let invalid = RejectionCode("api_key_invalid", status: .unauthorized)
+
+    init(spec: APIKeyGuardSpec, entries: [APIKeyFile.Entry]) {
+        header = spec.header
+        forwardHeader = spec.forwardHeader
+        var byHash: [String: APIKeyFile.Entry] = [:]
+        var details: [String: String] = [:]
+        for entry in entries {
+            byHash[Self.hex(entry.hash)] = entry
+            details[entry.id] = "key=\(entry.id)"
+        }
+        self.entries = byHash
+        self.details = details
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    public func check(_ request: GuardRequest) -> GuardDecision {
+        // A client must never choose the id the app sees.
+        request.removeUpstreamHeader(forwardHeader)
+        guard let presented = request.head.headers.first(name: header), !presented.isEmpty else {
+            return .reject(Self.missing)
+        }
+        let digest = Array(SHA256.hash(data: Array(presented.utf8)))
+        guard let entry = entries[Self.hex(digest)], SignatureCoding.constantTimeEquals(entry.hash, digest), !entry.revoked
+        else { return .reject(Self.invalid) }
+        if let expires = entry.expires, request.now.seconds >= expires { return .reject(Self.invalid) }
+        // The app learns who called, not the credential.
+        request.removeUpstreamHeader(header)
+        request.addUpstreamHeader(forwardHeader, entry.id)
+        return .allowDetailed(details[entry.id] ?? "key=\(entry.id)")
+    }
+}
