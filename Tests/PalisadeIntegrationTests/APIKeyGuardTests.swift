@@ -108,4 +108,20 @@ struct APIKeyGuardTests {
             #expect(try await Self.get(newKey, port: harness.proxyPort).status == 200)
         }
     }
+
+    @Test("a change of the keys file alone is picked up by the file watcher")
+    func keysFileWatched() async throws {
+        try await Self.withHarness { harness, keysPath in
+            let service = PolicyReloadService(runtime: harness.runtime, path: harness.policyPath, pollInterval: .milliseconds(100))
+            let task = Task { try await service.run() }
+            defer { task.cancel() }
+            try await Task.sleep(for: .milliseconds(250))
+            let newKey = "pk_live_watched_key"
+            try "keys:\n  - id: watched\n    sha256: \(try Self.sha256(newKey))\n".write(toFile: keysPath, atomically: true, encoding: .utf8)
+            let picked = try await TestSupport.eventually(timeout: .seconds(3)) {
+                try await Self.get(newKey, port: harness.proxyPort).status == 200
+            }
+            #expect(picked)
+        }
+    }
 }

@@ -18,6 +18,15 @@ public final class RuntimePlan: Sendable {
     public let loggedHeaders: [String]
     /// Shared state (replay ids, idempotency records); the same store survives reloads.
     public let store: any StateStore
+    /// Files besides the policy that the plan was built from (API keys files), watched for changes.
+    public var watchedFiles: [String] {
+        policy.routes.flatMap { route in
+            route.guards.compactMap { guardSpec -> String? in
+                if case .apiKey(let spec) = guardSpec.kind { return spec.keysFile }
+                return nil
+            }
+        }
+    }
 
     init(generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore) {
         self.store = store

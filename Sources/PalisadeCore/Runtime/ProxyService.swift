@@ -48,16 +48,20 @@ public struct PolicyReloadService: Service {
                 }
             }
             group.addTask {
-                var last = FileFingerprint(path: path)
+                // The policy file and the files it names (API keys files) are watched together.
+                func fingerprints() -> [FileFingerprint] {
+                    [FileFingerprint(path: path)] + runtime.currentPlan.watchedFiles.map { FileFingerprint(path: $0) }
+                }
+                var last = fingerprints()
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: pollInterval)
-                    let now = FileFingerprint(path: path)
+                    let now = fingerprints()
                     if now != last {
-                        last = now
-                        if now.exists {
-                            runtime.logger.info("policy file changed; reloading")
+                        if now[0].exists {
+                            runtime.logger.info("policy or keys file changed; reloading")
                             runtime.reload(path: path)
                         }
+                        last = fingerprints()
                     }
                 }
             }
