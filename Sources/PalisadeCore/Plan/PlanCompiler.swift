@@ -65,6 +65,16 @@ public enum PlanCompiler {
             return IPGuard(spec: ipSpec)
         case .hmac(let hmacSpec):
             return try HMACGuard(spec: hmacSpec, secrets: c.secrets[hmacSpec.secret] ?? [])
+        case .jwt(let jwtSpec):
+            var jwks: JWKSet?
+            if let file = jwtSpec.jwksFile {
+                do {
+                    jwks = try JWKSet.load(path: file)
+                } catch {
+                    switch error { case .message(let message): throw HMACConfigurationError(message: message) }
+                }
+            }
+            return JWTGuard(spec: jwtSpec, jwks: jwks, secrets: jwtSpec.secret.flatMap { c.secrets[$0] } ?? [])
         case .apiKey:
             // Built by `compile`, which loads the keys file.
             throw HMACConfigurationError(message: "api_key guards are compiled with their keys file")

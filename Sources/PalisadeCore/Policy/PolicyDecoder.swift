@@ -98,6 +98,11 @@ public enum PolicyDecoder {
                         at: guardSpec.position
                     )
                 }
+                if case .jwt(let jwt) = guardSpec.kind, let secret = jwt.secret, spec.secrets[secret] == nil {
+                    root.diagnostics.error(
+                        "secret '\(secret)' is not declared under secrets:", at: jwt.secretPosition ?? guardSpec.position
+                    )
+                }
                 if case .hmac(let hmac) = guardSpec.kind, spec.secrets[hmac.secret] == nil {
                     root.diagnostics.error(
                         "secret '\(hmac.secret)' is not declared under secrets:", at: hmac.secretPosition

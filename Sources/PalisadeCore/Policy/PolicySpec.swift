@@ -120,6 +120,7 @@ public struct GuardSpec: Sendable {
         case replay(ReplayGuardSpec)
         case idempotency(IdempotencyGuardSpec)
         case apiKey(APIKeyGuardSpec)
+        case jwt(JWTGuardSpec)
     }
 
     public var kind: Kind
@@ -133,6 +134,7 @@ public struct GuardSpec: Sendable {
         case .replay: return "replay"
         case .idempotency: return "idempotency"
         case .apiKey: return "api_key"
+        case .jwt: return "jwt"
         }
     }
 }

@@ -2,7 +2,7 @@
 enum RouteDecoder {
     static let routeKeys = ["name", "match", "guards", "mode"]
     static let matchKeys = ["path", "prefix", "methods", "host"]
-    static let guardKinds = ["ip", "hmac", "replay", "idempotency", "api_key"]
+    static let guardKinds = ["ip", "hmac", "replay", "idempotency", "api_key", "jwt"]
     static let modes: KeyValuePairs<String, EnforcementMode> = ["enforce": .enforce, "report": .report]
 
     static func decodeRoutes(_ node: PolicyNode) -> [RouteSpec] {
@@ -120,6 +120,8 @@ enum RouteDecoder {
             return HMACGuardSpec.decode(child).map { GuardSpec(kind: .hmac($0), mode: mode, position: child.position) }
         case "replay":
             return ReplayGuardSpec.decode(child).map { GuardSpec(kind: .replay($0), mode: mode, position: child.position) }
+        case "jwt":
+            return JWTGuardSpec.decode(child).map { GuardSpec(kind: .jwt($0), mode: mode, position: child.position) }
         case "api_key":
             return APIKeyGuardSpec.decode(child).map { GuardSpec(kind: .apiKey($0), mode: mode, position: child.position) }
         case "idempotency":

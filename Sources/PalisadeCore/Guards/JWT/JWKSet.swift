@@ -1,0 +1,98 @@
+import Crypto
+import Foundation
+import _CryptoExtras
+
+/// Public keys from a JWKS document, by `kid`, each bound to the algorithms it may verify.
+/// Keys are parsed once, when the policy loads, and used by every event loop.
+struct JWKSet: @unchecked Sendable {
+    enum Key {
+        case rsa(_RSA.Signing.PublicKey)
+        case p256(P256.Signing.PublicKey)
+        case p384(P384.Signing.PublicKey)
+        case ed25519(Curve25519.Signing.PublicKey)
+    }
+
+    struct Entry {
+        var key: Key
+        /// The JWK's `alg`, when it names one: the key then verifies only that algorithm.
+        var alg: String?
+    }
+
+    var keys: [String: Entry] = [:]
+
+    enum LoadError: Error { case message(String) }
+
+    static func load(path: String) throws(LoadError) -> JWKSet {
+        guard let data = FileManager.default.contents(atPath: path),
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let list = root["keys"] as? [[String: Any]]
+        else { throw .message("\(path) is not a JWKS document ({\"keys\": [...]})") }
+        var set = JWKSet()
+        for (index, jwk) in list.enumerated() {
+            guard let kid = jwk["kid"] as? String, !kid.isEmpty else { throw .message("key \(index) in \(path) has no kid") }
+            if let use = jwk["use"] as? String, use != "sig" { continue }
+            func field(_ name: String) throws(LoadError) -> [UInt8] {
+                guard let text = jwk[name] as? String, let bytes = CompactJWS.base64url(Substring(text)) else {
+                    throw .message("key '\(kid)': '\(name)' is missing or not base64url")
+                }
+                return bytes
+            }
+            let key: Key
+            switch (jwk["kty"] as? String, jwk["crv"] as? String) {
+            case ("RSA", _):
+                guard let rsa = try? _RSA.Signing.PublicKey(n: try field("n"), e: try field("e")) else {
+                    throw .message("key '\(kid)' is not a usable RSA key (2048 bits or more)")
+                }
+                key = .rsa(rsa)
+            case ("EC", "P-256"):
+                guard let ec = try? P256.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
+                    throw .message("key '\(kid)' is not a P-256 point")
+                }
+                key = .p256(ec)
+            case ("EC", "P-384"):
+                guard let ec = try? P384.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
+                    throw .message("key '\(kid)' is not a P-384 point")
+                }
+                key = .p384(ec)
+            case ("OKP", "Ed25519"):
+                guard let ed = try? Curve25519.Signing.PublicKey(rawRepresentation: try field("x")) else {
+                    throw .message("key '\(kid)' is not an Ed25519 key")
+                }
+                key = .ed25519(ed)
+            default:
+                throw .message("key '\(kid)': unsupported kty/crv")
+            }
+            set.keys[kid] = Entry(key: key, alg: jwk["alg"] as? String)
+        }
+        return set
+    }
+
+    /// Whether `signature` over `input` verifies with `key` under `alg`; a key never verifies an
+    /// algorithm of another family (an RSA key is never an HMAC secret).
+    static func verify(_ alg: String, key: Key, input: [UInt8], signature: [UInt8]) -> Bool {
+        switch (alg, key) {
+        case ("RS256", .rsa(let k)):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
+        case ("RS384", .rsa(let k)):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA384.hash(data: input), padding: .insecurePKCS1v1_5)
+        case ("RS512", .rsa(let k)):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA512.hash(data: input), padding: .insecurePKCS1v1_5)
+        case ("PS256", .rsa(let k)):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .PSS)
+        case ("PS384", .rsa(let k)):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA384.hash(data: input), padding: .PSS)
+        case ("PS512", .rsa(let k)):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA512.hash(data: input), padding: .PSS)
+        case ("ES256", .p256(let k)):
+            guard signature.count == 64, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return k.isValidSignature(sig, for: SHA256.hash(data: input))
+        case ("ES384", .p384(let k)):
+            guard signature.count == 96, let sig = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return k.isValidSignature(sig, for: SHA384.hash(data: input))
+        case ("EdDSA", .ed25519(let k)):
+            return k.isValidSignature(signature, for: input)
+        default:
+            return false
+        }
+    }
+}
