@@ -75,9 +75,10 @@ struct IdempotencyGuardTests {
     @Test("a concurrent request with the same key gets 409 idempotency_in_flight")
     func concurrent() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
-            async let slow = RawClient.send(Self.post("/slow?ms=600", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
-            try await Task.sleep(for: .milliseconds(150))
-            let second = try await RawClient.send(Self.post("/slow?ms=600", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            async let slow = RawClient.send(Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            // The first is in flight once the app has it (it answers 1.5 s later).
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
+            let second = try await RawClient.send(Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             #expect(second.first?.status == 409)
             #expect(second.first?.json?["error"] as? String == "idempotency_in_flight")
             #expect(try await slow.first?.status == 200)

@@ -67,9 +67,10 @@ struct ReplayGuardTests {
     func concurrentDuplicate() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
             let body = #"{"data":{"id":"evt_concurrent"}}"#
-            async let slow = RawClient.send(Self.post("/slow?ms=600", body: body, port: harness.proxyPort), port: harness.proxyPort)
-            try await Task.sleep(for: .milliseconds(150))
-            let duplicate = try await RawClient.send(Self.post("/slow?ms=600", body: body, port: harness.proxyPort), port: harness.proxyPort)
+            async let slow = RawClient.send(Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
+            // The first is in flight once the app has it (it answers 1.5 s later).
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
+            let duplicate = try await RawClient.send(Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
             #expect(duplicate.first?.status == 409)
             #expect(duplicate.first?.json?["error"] as? String == "replay_in_flight")
             #expect(try await slow.first?.status == 200)

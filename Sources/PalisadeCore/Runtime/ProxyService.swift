@@ -30,10 +30,20 @@ public struct PolicyReloadService: Service {
     let path: String
     let pollInterval: Duration
 
+    /// The files as they were when the service was made (right after the policy loaded), so a
+    /// change made before `run` starts is not missed.
+    private let initial: [FileFingerprint]
+
     public init(runtime: ProxyRuntime, path: String, pollInterval: Duration = .seconds(1)) {
         self.runtime = runtime
         self.path = path
         self.pollInterval = pollInterval
+        self.initial = Self.fingerprints(path: path, runtime: runtime)
+    }
+
+    static func fingerprints(path: String, runtime: ProxyRuntime) -> [FileFingerprint] {
+        // The policy file and the files it names (API keys files) are watched together.
+        [FileFingerprint(path: path)] + runtime.currentPlan.watchedFiles.map { FileFingerprint(path: $0) }
     }
 
     public func run() async throws {
@@ -47,12 +57,10 @@ public struct PolicyReloadService: Service {
                     runtime.reload(path: path)
                 }
             }
+            let initial = self.initial
             group.addTask {
-                // The policy file and the files it names (API keys files) are watched together.
-                func fingerprints() -> [FileFingerprint] {
-                    [FileFingerprint(path: path)] + runtime.currentPlan.watchedFiles.map { FileFingerprint(path: $0) }
-                }
-                var last = fingerprints()
+                func fingerprints() -> [FileFingerprint] { Self.fingerprints(path: path, runtime: runtime) }
+                var last = initial
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: pollInterval)
                     let now = fingerprints()

@@ -31,6 +31,8 @@ struct JWKSet: @unchecked Sendable {
         for (index, jwk) in list.enumerated() {
             guard let kid = jwk["kid"] as? String, !kid.isEmpty else { throw .message("key \(index) in \(path) has no kid") }
             if let use = jwk["use"] as? String, use != "sig" { continue }
+            // RFC 7517 4.3: a key whose key_ops do not include verify must not verify.
+            if let ops = jwk["key_ops"] as? [String], !ops.contains("verify") { continue }
             func field(_ name: String) throws(LoadError) -> [UInt8] {
                 guard let text = jwk[name] as? String, let bytes = CompactJWS.base64url(Substring(text)) else {
                     throw .message("key '\(kid)': '\(name)' is missing or not base64url")
