@@ -59,25 +59,9 @@ public enum PythonSigner {
 
     /// The headers the sender would send for this body, as (name, value) pairs.
     public static func sign(_ request: Request) throws -> [(String, String)] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONEncoder().encode(request))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let object = try JSONSerialization.jsonObject(with: data) as? [String: String]
-        else {
-            throw SignerError(message: String(decoding: problem, as: UTF8.self))
+        let text = try Python.run(script, input: try JSONEncoder().encode(request))
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
+            throw SignerError(message: "unexpected output: \(text)")
         }
         return object.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }

@@ -7,17 +7,7 @@ import Testing
 /// Python's hashlib), the key id forwarded to the app, the key itself neither forwarded nor logged.
 @Suite("API key guard", .serialized)
 struct APIKeyGuardTests {
-    static func sha256(_ text: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())", text]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        process.waitUntilExit()
-        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    static func sha256(_ text: String) throws -> String { try Python.sha256Hex(text) }
 
     static let goodKey = "pk_live_4f0c2b8e9a71d3c5"
     static let revokedKey = "pk_live_revoked_000111"

@@ -105,18 +105,10 @@ struct JWTGuardTests {
     }
 
     static func hmacB64url(_ key: String, _ message: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", "-c",
+        try Python.run(
             "import base64,hashlib,hmac,sys; print(base64.urlsafe_b64encode(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).digest()).decode().rstrip('='))",
-            key, message,
-        ]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        process.waitUntilExit()
-        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            arguments: [key, message]
+        )
     }
 
     static func b64url(_ text: String) -> String {

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Runs a Python snippet (`python3 -c`) with arguments and optional standard input and returns
+/// its standard output, trimmed. Tests use it for independent implementations: hashlib, hmac,
+/// PyJWT and the webhook senders' SDKs.
+public enum Python {
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { "python failed: \(message)" }
+    }
+
+    public static func run(_ script: String, arguments: [String] = [], input: Data? = nil) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(input) }
+        try stdin.fileHandleForWriting.close()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Failure(message: String(decoding: err, as: UTF8.self)) }
+        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Hex SHA-256 of a string's UTF-8 bytes, by hashlib.
+    public static func sha256Hex(_ text: String) throws -> String {
+        try run("import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())", arguments: [text])
+    }
+}
