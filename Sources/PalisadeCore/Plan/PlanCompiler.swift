@@ -74,7 +74,15 @@ public enum PlanCompiler {
                     switch error { case .message(let message): throw HMACConfigurationError(message: message) }
                 }
             }
-            return JWTGuard(spec: jwtSpec, jwks: jwks, secrets: jwtSpec.secret.flatMap { c.secrets[$0] } ?? [])
+            let secrets = jwtSpec.secret.flatMap { c.secrets[$0] } ?? []
+            // RFC 7518 3.2: an HMAC key at least as long as the hash output.
+            let needed = jwtSpec.algorithms.contains("HS512") ? 64 : jwtSpec.algorithms.contains("HS384") ? 48 : 32
+            if jwtSpec.algorithms.contains(where: { $0.hasPrefix("HS") }),
+                secrets.contains(where: { $0.bytes.count < needed })
+            {
+                throw HMACConfigurationError(message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
+            }
+            return JWTGuard(spec: jwtSpec, jwks: jwks, secrets: secrets)
         case .apiKey:
             // Built by `compile`, which loads the keys file.
             throw HMACConfigurationError(message: "api_key guards are compiled with their keys file")

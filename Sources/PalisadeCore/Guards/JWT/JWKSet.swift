@@ -64,6 +64,8 @@ struct JWKSet: @unchecked Sendable {
             default:
                 throw .message("key '\(kid)': unsupported kty/crv")
             }
+            // Two keys under one kid make "the key this token names" ambiguous.
+            guard set.keys[kid] == nil else { throw .message("kid '\(kid)' is listed twice in \(path)") }
             set.keys[kid] = Entry(key: key, alg: jwk["alg"] as? String)
         }
         return set
