@@ -72,14 +72,23 @@ public enum RawClient {
     }
 
     /// A GET with `Connection: close`, the common case in tests.
-    public static func get(
-        _ path: String, port: Int, headers: [(String, String)] = [], method: String = "GET", body: String? = nil
-    ) async throws -> WireResponse {
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+    /// The bytes of one well-formed request with `Connection: close` (and `Content-Length` when
+    /// there is a body), for tests that then send them as they are.
+    public static func request(
+        _ method: String, _ path: String, host: String = "127.0.0.1", headers: [(String, String)] = [], body: String? = nil
+    ) -> [UInt8] {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (n, v) in headers { text += "\(n): \(v)\r\n" }
         if let body { text += "Content-Length: \(body.utf8.count)\r\n" }
         text += "\r\n" + (body ?? "")
-        let outcome = try await send(Array(text.utf8), port: port, requestMethods: [method])
+        return Array(text.utf8)
+    }
+
+    public static func get(
+        _ path: String, port: Int, headers: [(String, String)] = [], method: String = "GET", body: String? = nil
+    ) async throws -> WireResponse {
+        let bytes = request(method, path, host: "127.0.0.1:\(port)", headers: headers, body: body)
+        let outcome = try await send(bytes, port: port, requestMethods: [method])
         guard let response = outcome.first else { throw ParseFailure.noResponse(String(decoding: outcome.raw, as: UTF8.self)) }
         return response
     }

@@ -21,10 +21,8 @@ struct IdempotencyGuardTests {
         """
 
     static func post(_ path: String, key: String?, body: String, port: Int) -> [UInt8] {
-        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        if let key { text += "Idempotency-Key: \(key)\r\n" }
-        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        return Array(text.utf8)
+        let keyHeader = key.map { [("Idempotency-Key", $0)] } ?? []
+        return RawClient.request("POST", path, headers: [("Content-Type", "application/json")] + keyHeader, body: body)
     }
 
     @Test("the first answer is kept and replayed for the same key, marked, without reaching the app")

@@ -31,10 +31,8 @@ struct ReplayGuardTests {
         """
 
     static func post(_ path: String, id: String? = nil, body: String = "{}", port: Int) -> [UInt8] {
-        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        if let id { text += "webhook-id: \(id)\r\n" }
-        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        return Array(text.utf8)
+        let idHeader = id.map { [("webhook-id", $0)] } ?? []
+        return RawClient.request("POST", path, headers: [("Content-Type", "application/json")] + idHeader, body: body)
     }
 
     @Test("a committed id is refused 409 replay_detected; the app saw it once")

@@ -89,10 +89,7 @@ struct WebhookSignatureTests {
     }
 
     static func post(_ path: String, headers: [(String, String)], body: String, port: Int) -> [UInt8] {
-        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "Content-Length: \(body.utf8.count)\r\n\r\n" + body
-        return Array(text.utf8)
+        RawClient.request("POST", path, host: "127.0.0.1:\(port)", headers: [("Content-Type", "application/json")] + headers, body: body)
     }
 
     static func withHarness(rotation: [String: [String]] = [:], _ body: (ProxyHarness) async throws -> Void) async throws {
@@ -233,10 +230,7 @@ struct TwilioSignatureTests {
         """
 
     static func post(_ target: String, contentType: String, headers: [(String, String)], body: String) -> [UInt8] {
-        var text = "POST \(target) HTTP/1.1\r\nHost: hooks.example.com\r\nConnection: close\r\nContent-Type: \(contentType)\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        return Array(text.utf8)
+        RawClient.request("POST", target, host: "hooks.example.com", headers: [("Content-Type", contentType)] + headers, body: body)
     }
 
     @Test("form deliveries verify; a changed field or a wrong token does not")
