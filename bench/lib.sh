@@ -304,7 +304,9 @@ start_haproxy() {
 
 start_palisade() {
   local cfg="${PALISADE_CONFIG:-$BENCH_DIR/palisade-bench.yaml}"
-  start_server palisade "$PALISADE_BIN" run --config "$cfg"
+  local threads=()
+  [[ -n "${PALISADE_THREADS:-}" ]] && threads=(--threads "$PALISADE_THREADS")
+  start_server palisade "$PALISADE_BIN" run --config "$cfg" ${threads[@]+"${threads[@]}"}
   wait_http palisade "http://127.0.0.1:$PALISADE_PORT/small" "${PALISADE_START_TIMEOUT:-30}"
   wait_http palisade "http://127.0.0.1:$PALISADE_ADMIN_PORT/" 10
 }

@@ -31,6 +31,7 @@ Environment (defaults in brackets):
   PALISADE_BIN      Palisade binary [.build/release/palisade]; started as
                     "$PALISADE_BIN run --config $PALISADE_CONFIG"
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
+  PALISADE_THREADS  event loops of Palisade (--threads) [unset: one per core]
   DURATION          seconds per measured wrk run [8]
   WARMUP            seconds of warm-up wrk run before each measurement [2]
   ROUNDS            rounds [3]

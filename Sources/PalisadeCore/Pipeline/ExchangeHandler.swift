@@ -6,7 +6,7 @@ import NIOHTTP1
 /// connect (and, later, store answers). Reads from the client are withheld while the request
 /// cannot move on (connecting, app not writable), which is all the backpressure needed.
 final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -37,14 +37,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingParts = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
     private var readPending = false
     private var writer = ResponseWriter()
-    /// Pipelined input that arrived before the current exchange finished: parts of later requests,
-    /// or a parse error the decoder reported after them. Replayed in order; most clients never
-    /// pipeline, so this stays empty and costs nothing. Unlike NIO's HTTPServerPipelineHandler,
-    /// reads are not paused for every response (that costs two epoll_ctl calls per request), only
-    /// when this queue grows past `maxQueuedParts`.
-    private var queued = CircularBuffer<QueuedInput>(initialCapacity: 0)
-    private var isReplaying = false
-    private static let maxQueuedParts = 64
+    private var parser: ClientRequestParser
+    /// Bytes read from the client and not yet parsed. Parsing stops at the end of a request
+    /// until its exchange is finished, so pipelined requests simply wait here, in order, and a
+    /// malformed one is only noticed once those before it are answered. Unlike NIO's
+    /// HTTPServerPipelineHandler, reads are not paused for every response (that costs two
+    /// epoll_ctl calls per request), only when more than `maxBufferedInput` bytes wait.
+    private var inbound: ByteBuffer?
+    private var isDrainingInbound = false
+    private static let maxBufferedInput = 64 * 1024
+    private static let noBytes = ByteBuffer()
     /// Set by a quiesce event (SIGTERM drain): close once the current response is complete.
     private var quiescing = false
     private var upstreamNeedsFlush = false
@@ -61,6 +63,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(loop: LoopContext, eventLoop: any EventLoop) {
         self.loop = loop
         self.request = GuardRequest(eventLoop: eventLoop)
+        self.parser = ClientRequestParser(maxHeadBytes: loop.plan.limits.maxHeaderBytes)
     }
 
     // MARK: connection lifecycle
@@ -104,7 +107,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if queued.count >= Self.maxQueuedParts {
+        if (inbound?.readableBytes ?? 0) >= Self.maxBufferedInput {
             readPending = true
             return
         }
@@ -128,12 +131,13 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadBurst = true
-        let part = unwrapInboundIn(data)
-        if !queued.isEmpty || acceptsOnlyQueuedInput {
-            queued.append(.part(part))
-            return
+        var bytes = unwrapInboundIn(data)
+        if inbound == nil {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
         }
-        handle(part, context: context)
+        drainInbound()
     }
 
     /// True once the current request has been read in full but its exchange is not finished: what
@@ -147,61 +151,66 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head):
-            receivedHead(head, context: context)
-        case .body(let buffer):
-            receivedBody(buffer)
-        case .end:
-            receivedEnd()
-        }
-    }
-
-    /// Feeds queued input to the connection once it is idle again, request by request.
-    private func replayQueued() {
-        guard !isReplaying, let context else { return }
-        isReplaying = true
-        defer { isReplaying = false }
-        replay: while let next = queued.first {
-            switch next {
-            case .part(let part):
-                guard state == .idle || (!acceptsOnlyQueuedInput && state != .replied) else { break replay }
-                queued.removeFirst()
-                handle(part, context: context)
-            case .parserError(let error):
-                guard state == .idle else { break replay }
-                queued.removeAll()
-                protocolError(error)
-                return
+    /// Parses buffered bytes into request events for as long as the connection can take them.
+    private func drainInbound() {
+        guard !isDrainingInbound, context != nil else { return }
+        isDrainingInbound = true
+        defer { isDrainingInbound = false }
+        while true {
+            if state == .tunnelling || acceptsOnlyQueuedInput { break }
+            if state == .replied && exchange.closeAfterResponse {
+                // The connection closes after this answer: nothing more from it is parsed.
+                inbound = nil
+                break
+            }
+            // Taken out while parsing, so the slices handed on do not force a copy.
+            var buffer = inbound ?? Self.noBytes
+            inbound = nil
+            let event: ClientRequestParser.Event?
+            do {
+                event = try parser.next(&buffer)
+            } catch {
+                parserFailed(error as? HTTPParserError ?? .unknown)
+                break
+            }
+            if buffer.readableBytes > 0 { inbound = buffer }
+            guard let event else { break }
+            switch event {
+            case .head(let head):
+                receivedHead(head)
+            case .body(let part):
+                receivedBody(part)
+            case .end:
+                receivedEnd()
             }
         }
-        if queued.count < Self.maxQueuedParts { resumeClientReads() }
+        if readPending, let context, (inbound?.readableBytes ?? 0) < Self.maxBufferedInput {
+            readPending = false
+            read(context: context)
+        }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError else {
-            context.fireErrorCaught(error)
-            return
-        }
+    /// A parse error: the bytes cannot be resynchronised, so the connection ends after the answer.
+    private func parserFailed(_ error: HTTPParserError) {
+        inbound = nil
         if state == .replied && exchange.closeAfterResponse {
-            // Already answered (a refusal that closes the connection): the parser's later
-            // complaint about the same bytes must not produce a second answer.
+            // Already answered (a refusal that closes the connection): no second answer.
             return
         }
-        if !queued.isEmpty || acceptsOnlyQueuedInput {
-            // The bad bytes follow a complete request: answer that one first, in order.
-            queued.append(.parserError(parserError))
-        } else if state != .idle && state != .replied {
+        if state != .idle && state != .replied {
             // The request being handled is itself malformed (a bad chunk in its body, say): the app
             // must not see the rest, and the client gets its answer now.
             // Head already accepted, so the fault is in the body; name it for chunked bodies.
             let code = exchange.facts.isChunked
-                ? RejectionCode("invalid_chunked_body", status: .badRequest) : ProtocolErrorCodes.code(for: parserError)
+                ? RejectionCode("invalid_chunked_body", status: .badRequest) : ProtocolErrorCodes.code(for: error)
             failCurrentRequest(code)
         } else {
-            protocolError(parserError)
+            protocolError(error)
         }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
     }
 
     /// The parser cannot resynchronise: answer 400 (431 for oversized heads) and close.
@@ -246,7 +255,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             quiescing = true
-            if state == .idle && queued.isEmpty && headStartedAt == nil { context.close(promise: nil) }
+            if state == .idle && inbound == nil && headStartedAt == nil { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -259,13 +268,15 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             upstreamNeedsFlush = false
             upstream?.flush()
         }
-        // Bytes arrived but no head came of them: the header-read clock starts now.
-        if state == .idle, headStartedAt == nil, !headSeenThisRead, queued.isEmpty { headStartedAt = lastActivity }
+        // Bytes arrived but no whole head came of them: the header-read clock starts now.
+        if state == .idle, headStartedAt == nil, !headSeenThisRead, (inbound?.readableBytes ?? 0) > 0 {
+            headStartedAt = lastActivity
+        }
         headSeenThisRead = false
         context.fireChannelReadComplete()
     }
 
-    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func receivedHead(_ head: HTTPRequestHead) {
         let plan = loop.plan
         lastActivity = .now()
         headSeenThisRead = true
@@ -459,7 +470,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         writer.body(context.channel.allocator.buffer(bytes: stored.body), context: context)
         if close {
-            queued.removeAll()
+            inbound = nil
             finishExchange(status: stored.status)
             writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 context.close(promise: nil)
@@ -715,7 +726,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.closeAfterResponse = close
         exchange.responseComplete = true
         state = .replied
-        if close { queued.removeAll() }
+        if close { inbound = nil }
         writer.head(head, bodyless: exchange.method == .HEAD, chunked: false, allocator: context.channel.allocator)
         writer.body(body, context: context)
         if close {
@@ -760,10 +771,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if quiescing {
                 state = .replied
                 context?.close(promise: nil)
-            } else if !queued.isEmpty {
-                // Replay after the reply's writes have been issued, not in the middle of them.
+            } else if inbound != nil && !isDrainingInbound {
+                // The next pipelined request is parsed after this reply's writes are issued, not
+                // in the middle of them.
                 let bound = NIOLoopBound(self, eventLoop: request.eventLoop)
-                request.eventLoop.execute { bound.value.replayQueued() }
+                request.eventLoop.execute { bound.value.drainInbound() }
             }
         }
     }
@@ -804,7 +816,10 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         writer.writePending(context: context)
         context.flush()
         finishExchange(status: 101)
-        TunnelSplicer.splice(client: context, exchangeHandler: self, upstream: connection)
+        // Bytes the client sent after its upgrade request were not parsed; they go to the app.
+        let early = inbound
+        inbound = nil
+        TunnelSplicer.splice(client: context, exchangeHandler: self, upstream: connection, clientBytes: early)
     }
 
     // MARK: timeouts
@@ -881,12 +896,6 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension ExchangeHandler: Sendable {}
-
-/// Input held back while an earlier request on the connection is still being answered.
-enum QueuedInput {
-    case part(HTTPServerRequestPart)
-    case parserError(HTTPParserError)
-}
 
 /// The per-request bookkeeping of one exchange; reset for each request on a kept-alive connection.
 struct Exchange {

@@ -125,44 +125,65 @@ extension ResponseWriter {
         }
         suppressBody = c.bodyless
         chunked = reChunk
-        var buffer = pending ?? allocator.buffer(capacity: head.headerBlock.readableBytes + head.reason.readableBytes + 256)
-        buffer.writeStaticString(c.clientVersion == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        buffer.writeString(String(status))
-        buffer.writeStaticString(" ")
-        var reason = head.reason
-        buffer.writeBuffer(&reason)
-        buffer.writeStaticString("\r\n")
-        let block = head.headerBlock
-        // The block was validated when parsed; this pass only decides which lines to keep.
-        try? HeaderLines.forEach(in: block) { name, value in
-            if HeaderLines.isHopByHop(name) { return }
-            if name.count == 12 && HeaderLines.equals(name, "x-request-id") { return }
-            if dropLength && name.count == 14 && HeaderLines.equals(name, "content-length") { return }
-            if !head.connectionListed.isEmpty,
-                head.connectionListed.contains(where: { HeaderLines.equals(name, ignoringCase: $0) })
-            {
-                return
+        var headBound = head.headerBlock.readableBytes + head.reason.readableBytes
+            + HeadBytes.fieldSize("x-request-id", c.requestID) + 96  // status line, framing and connection lines
+        for (name, value) in c.extraHeaders { headBound += HeadBytes.fieldSize(name, value) }
+        var buffer = pending ?? allocator.buffer(capacity: headBound + 512)
+        buffer.writeHead(maxBytes: headBound) { w in
+            w.append(c.clientVersion == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            w.append(decimal: status)
+            w.append(" ")
+            head.reason.withUnsafeReadableBytes { w.append($0) }
+            w.append("\r\n")
+            // The block was validated when parsed; this pass only decides which lines to keep.
+            // Kept lines are copied as the app sent them, consecutive ones in a single copy.
+            head.headerBlock.withUnsafeReadableBytes { block in
+                var run = block.startIndex..<block.startIndex
+                try? HeaderLines.forEach(block) { name, value in
+                    let line = name.startIndex..<(value.endIndex + 2)
+                    if Self.keeps(name, head: head, dropLength: dropLength, extraHeaders: c.extraHeaders) {
+                        if run.upperBound == line.lowerBound {
+                            run = run.lowerBound..<line.upperBound
+                        } else {
+                            w.append(block[run])
+                            run = line
+                        }
+                    }
+                }
+                w.append(block[run])
             }
-            for (extra, _) in c.extraHeaders where extra.utf8.count == name.count {
-                if HeaderLines.equals(name, ignoringCase: extra) { return }
+            if reChunk { w.append("transfer-encoding: chunked\r\n") }
+            if c.isWebSocketUpgrade && status == 101 {
+                w.append("connection: upgrade\r\nupgrade: websocket\r\n")
+            } else if c.closeAfter || closeDelimited {
+                w.append("connection: close\r\n")
+            } else if c.clientVersion == .http1_0 {
+                w.append("connection: keep-alive\r\n")
             }
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: name))
-            buffer.writeStaticString(":")
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: value))
-            buffer.writeStaticString("\r\n")
+            for (name, value) in c.extraHeaders { w.appendField(name, value) }
+            w.appendField("x-request-id", c.requestID)
+            w.append("\r\n")
         }
-        if reChunk { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        if c.isWebSocketUpgrade && status == 101 {
-            buffer.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n")
-        } else if c.closeAfter || closeDelimited {
-            buffer.writeStaticString("connection: close\r\n")
-        } else if c.clientVersion == .http1_0 {
-            buffer.writeStaticString("connection: keep-alive\r\n")
-        }
-        for (name, value) in c.extraHeaders { RequestWriter.writeField(name, value, into: &buffer) }
-        RequestWriter.writeField("x-request-id", c.requestID, into: &buffer)
-        buffer.writeStaticString("\r\n")
         pending = buffer
         return closeDelimited
+    }
+
+    /// Whether one of the app's response fields goes on to the client as it is.
+    @inline(__always)
+    private static func keeps(
+        _ name: HeaderLines.Bytes, head: UpstreamResponseHead, dropLength: Bool, extraHeaders: [(String, String)]
+    ) -> Bool {
+        if HeaderLines.isHopByHop(name) { return false }
+        if name.count == 12 && HeaderLines.equals(name, "x-request-id") { return false }
+        if dropLength && name.count == 14 && HeaderLines.equals(name, "content-length") { return false }
+        if !head.connectionListed.isEmpty,
+            head.connectionListed.contains(where: { HeaderLines.equals(name, ignoringCase: $0) })
+        {
+            return false
+        }
+        for (extra, _) in extraHeaders where extra.utf8.count == name.count {
+            if HeaderLines.equals(name, ignoringCase: extra) { return false }
+        }
+        return true
     }
 }

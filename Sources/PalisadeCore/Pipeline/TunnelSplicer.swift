@@ -4,7 +4,9 @@ import NIOHTTP1
 /// Turns an upgraded exchange into a byte tunnel: the HTTP handlers leave both pipelines and a
 /// pair of `TunnelHandler`s copy bytes across, each reading only while its partner can write.
 enum TunnelSplicer {
-    static func splice(client: ChannelHandlerContext, exchangeHandler: ExchangeHandler, upstream: UpstreamHandler) {
+    static func splice(
+        client: ChannelHandlerContext, exchangeHandler: ExchangeHandler, upstream: UpstreamHandler, clientBytes: ByteBuffer?
+    ) {
         guard let upstreamContext = upstream.context else {
             client.close(promise: nil)
             return
@@ -16,19 +18,15 @@ enum TunnelSplicer {
         do {
             let clientPipeline = client.pipeline.syncOperations
             try clientPipeline.addHandler(clientSide)
-            // Leftover bytes held by a decoder are forwarded to the tunnel handler when it is removed.
-            let clientHandlers: [any RemovableChannelHandler] = [
-                exchangeHandler,
-                try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
-            ]
-            for handler in clientHandlers {
-                clientPipeline.removeHandler(handler, promise: nil)
-            }
+            clientPipeline.removeHandler(exchangeHandler, promise: nil)
             // Bytes the app sent right after its 101 belong to the tunnel.
             if let early = upstream.takeTunnelBytes() { client.writeAndFlush(NIOAny(early), promise: nil) }
             let upstreamPipeline = upstreamContext.pipeline.syncOperations
             try upstreamPipeline.addHandler(upstreamSide)
             upstreamPipeline.removeHandler(upstream, promise: nil)
+            if let clientBytes, clientBytes.readableBytes > 0 {
+                upstreamContext.channel.writeAndFlush(clientBytes, promise: nil)
+            }
         } catch {
             client.close(promise: nil)
             upstreamContext.close(promise: nil)

@@ -19,16 +19,14 @@ enum RequestWriter {
         _ head: HTTPRequestHead, target: String, defaultHost: String, _ c: Context, bodyHint: Int = 0,
         removals: [String] = [], additions: [(String, String)] = [], allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        // Room for a small body too: it is appended to this buffer and leaves in the same write.
-        var size = head.uri.utf8.count + 160 + c.requestID.utf8.count + c.clientAddress.utf8.count
-            + min(bodyHint, 8 * 1024) + 16
+        var headBound = head.method.rawValue.utf8.count + target.utf8.count + 16
         var listed: [Substring] = []
         var previousForwardedFor: [String] = []
         var hasForwardedProto = false
         var hasForwardedHost = false
         var host: String?
         for (name, value) in head.headers {
-            size += name.utf8.count + value.utf8.count + 4
+            headBound += HeadBytes.fieldSize(name, value)
             switch name.utf8.count {
             case 4 where ASCII.equalsLowercased(name, "host"):
                 host = value
@@ -36,6 +34,7 @@ enum RequestWriter {
                 listed += connectionOptions(value)
             case 15 where ASCII.equalsLowercased(name, "x-forwarded-for"):
                 previousForwardedFor.append(value)
+                headBound += value.utf8.count + 2
             case 16 where ASCII.equalsLowercased(name, "x-forwarded-host"):
                 hasForwardedHost = true
             case 17 where ASCII.equalsLowercased(name, "x-forwarded-proto"):
@@ -44,35 +43,42 @@ enum RequestWriter {
                 break
             }
         }
-        var out = allocator.buffer(capacity: size)
-        out.writeString(head.method.rawValue)
-        out.writeStaticString(" ")
-        out.writeString(target)
-        // HTTP/1.1 to the app always: keep-alive and chunked framing are then available.
-        out.writeStaticString(" HTTP/1.1\r\n")
-        for (name, value) in head.headers {
-            if shouldDrop(name, trusted: c.peerIsTrustedProxy) { continue }
-            if !listed.isEmpty, listed.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
-            if !removals.isEmpty, removals.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
-            writeField(name, value, into: &out)
-        }
-        if host == nil { writeField("host", defaultHost, into: &out) }
-        if c.isChunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
-        if c.isWebSocketUpgrade { out.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n") }
-        out.writeStaticString("x-forwarded-for: ")
-        if c.peerIsTrustedProxy && !previousForwardedFor.isEmpty {
-            for previous in previousForwardedFor {
-                out.writeString(previous)
-                out.writeStaticString(", ")
+        headBound += HeadBytes.fieldSize("host", defaultHost) + HeadBytes.fieldSize("x-forwarded-host", host ?? "")
+            + HeadBytes.fieldSize("x-forwarded-for", c.clientAddress) + HeadBytes.fieldSize("x-request-id", c.requestID)
+            + 128  // fixed lines: transfer-encoding, connection/upgrade, x-forwarded-proto, final CRLF
+        for (name, value) in additions { headBound += HeadBytes.fieldSize(name, value) }
+        // Room for a small body too: it is appended to this buffer and leaves in the same write.
+        var out = allocator.buffer(capacity: headBound + min(bodyHint, 8 * 1024))
+        out.writeHead(maxBytes: headBound) { w in
+            w.append(head.method.rawValue)
+            w.append(" ")
+            w.append(target)
+            // HTTP/1.1 to the app always: keep-alive and chunked framing are then available.
+            w.append(" HTTP/1.1\r\n")
+            for (name, value) in head.headers {
+                if shouldDrop(name, trusted: c.peerIsTrustedProxy) { continue }
+                if !listed.isEmpty, listed.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
+                if !removals.isEmpty, removals.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
+                w.appendField(name, value)
             }
+            if host == nil { w.appendField("host", defaultHost) }
+            if c.isChunked { w.append("transfer-encoding: chunked\r\n") }
+            if c.isWebSocketUpgrade { w.append("connection: upgrade\r\nupgrade: websocket\r\n") }
+            w.append("x-forwarded-for: ")
+            if c.peerIsTrustedProxy && !previousForwardedFor.isEmpty {
+                for previous in previousForwardedFor {
+                    w.append(previous)
+                    w.append(", ")
+                }
+            }
+            w.append(c.clientAddress)
+            w.append("\r\n")
+            if !(c.peerIsTrustedProxy && hasForwardedProto) { w.append("x-forwarded-proto: http\r\n") }
+            if !(c.peerIsTrustedProxy && hasForwardedHost), let host { w.appendField("x-forwarded-host", host) }
+            for (name, value) in additions { w.appendField(name, value) }
+            w.appendField("x-request-id", c.requestID)
+            w.append("\r\n")
         }
-        out.writeString(c.clientAddress)
-        out.writeStaticString("\r\n")
-        if !(c.peerIsTrustedProxy && hasForwardedProto) { out.writeStaticString("x-forwarded-proto: http\r\n") }
-        if !(c.peerIsTrustedProxy && hasForwardedHost), let host { writeField("x-forwarded-host", host, into: &out) }
-        for (name, value) in additions { writeField(name, value, into: &out) }
-        writeField("x-request-id", c.requestID, into: &out)
-        out.writeStaticString("\r\n")
         return out
     }
 
@@ -113,14 +119,6 @@ enum RequestWriter {
             result.append(option)
         }
         return result
-    }
-
-    @inline(__always)
-    static func writeField(_ name: String, _ value: String, into out: inout ByteBuffer) {
-        out.writeString(name)
-        out.writeStaticString(": ")
-        out.writeString(value)
-        out.writeStaticString("\r\n")
     }
 
     /// Frames one part of the request body as the head announced it.

@@ -14,7 +14,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The exchange whose response ended during this read burst; it still needs the flush that
     /// `channelReadComplete` gives, although it no longer owns the connection.
     private var finishedExchange: ExchangeHandler?
-    private weak var pool: UpstreamPool?
+    // Strong: a weak reference moves the pool's refcount to a side table, which made every
+    // retain of it on the request path take the slow path. Pools are per loop and outlive this.
+    private let pool: UpstreamPool
     private var parser = UpstreamResponseParser()
     /// Bytes received but not yet parsed (an incomplete line), or bytes after a 101.
     private var inbound: ByteBuffer?
@@ -51,7 +53,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange = nil
         responseDeadline = nil
         requestsServed += 1
-        if reusable, isActive, parser.isIdle, let pool {
+        if reusable, isActive, parser.isIdle {
             pool.release(self)
         } else {
             close()
@@ -150,7 +152,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             inbound = bytes.readableBytes > 0 ? bytes : nil
         } catch {
-            pool?.remove(self)
+            pool.remove(self)
             fail(.protocolError)
         }
     }
@@ -170,7 +172,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         isActive = false
-        pool?.remove(self)
+        pool.remove(self)
         if let exchange {
             if parser.connectionClosed() {
                 // The body was delimited by the close: the response is complete.

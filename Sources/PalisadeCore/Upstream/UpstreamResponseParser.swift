@@ -286,7 +286,7 @@ enum HeaderLines {
         try block.withUnsafeReadableBytes { view in try forEach(view, body) }
     }
 
-    private static func forEach(_ view: UnsafeRawBufferPointer, _ body: (Bytes, Bytes) throws -> Void) throws {
+    static func forEach(_ view: UnsafeRawBufferPointer, _ body: (Bytes, Bytes) throws -> Void) throws {
         var lineStart = view.startIndex
         while lineStart < view.endIndex {
             guard let cr = view[lineStart...].firstIndex(of: 0x0d), cr + 1 < view.endIndex, view[cr + 1] == 0x0a else {
