@@ -225,16 +225,19 @@ struct ClientRequestParser {
     static func field(
         _ line: UnsafeRawBufferPointer.SubSequence
     ) throws -> (UnsafeRawBufferPointer.SubSequence, UnsafeRawBufferPointer.SubSequence) {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
+        let bytes = line.base
+        let end = line.endIndex
+        let colon = FieldBytes.endOfToken(bytes, from: line.startIndex, to: end)
+        guard colon > line.startIndex, colon < end, bytes[colon] == UInt8(ascii: ":") else {
             throw HTTPParserError.invalidHeaderToken
         }
-        let name = line[line.startIndex..<colon]
-        guard name.allSatisfy(HTTPToken.isTokenByte) else { throw HTTPParserError.invalidHeaderToken }
-        var value = line[(colon + 1)...]
-        while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
-        while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
-        guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) }) else { throw HTTPParserError.invalidHeaderToken }
-        return (name, value)
+        var valueStart = colon + 1
+        let valueEnd = FieldBytes.endOfValue(bytes, from: valueStart, to: end)
+        guard valueEnd == end else { throw HTTPParserError.invalidHeaderToken }
+        var trimmedEnd = valueEnd
+        while valueStart < trimmedEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+        while trimmedEnd > valueStart, bytes[trimmedEnd - 1] == 0x20 || bytes[trimmedEnd - 1] == 0x09 { trimmedEnd -= 1 }
+        return (bytes[line.startIndex..<colon], bytes[valueStart..<trimmedEnd])
     }
 
     /// The number a Content-Length value starts with; RequestValidator checks the whole value.

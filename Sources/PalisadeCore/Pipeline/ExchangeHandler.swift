@@ -131,6 +131,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadBurst = true
+        // One clock read per read event: the request start, the app's deadline and the idle
+        // clocks all use it.
+        lastActivity = .now()
         var bytes = unwrapInboundIn(data)
         if inbound == nil {
             inbound = bytes
@@ -263,7 +266,6 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
-        lastActivity = .now()
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
             upstream?.flush()
@@ -278,13 +280,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func receivedHead(_ head: HTTPRequestHead) {
         let plan = loop.plan
-        lastActivity = .now()
         headSeenThisRead = true
         headStartedAt = nil
         exchange = Exchange()
         exchange.plan = plan
         exchange.start = lastActivity
-        exchange.startWall = WallClock.now()
+        exchange.startWall = loop.wallTime(at: lastActivity)
         exchange.keepAlive = head.isKeepAlive
         exchange.version = head.version
         exchange.method = head.method
@@ -372,7 +373,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwarding:
             writeEndUpstream()
             upstreamNeedsFlush = true
-            armResponseDeadline()
+            armResponseDeadline(from: lastActivity)
         case .connecting, .awaitingGuard:
             pendingParts.append(.end(nil))
         case .bufferingBody:
@@ -513,7 +514,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         let pool = loop.pool
         if let connection = pool.takeIdle() {
-            attach(connection)
+            attach(connection, at: lastActivity)
         } else {
             connectFresh(pool: pool)
         }
@@ -530,18 +531,18 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             switch result {
             case .success(let connection):
-                self.attach(connection)
+                self.attach(connection, at: .now())
             case .failure(let failure):
                 self.upstreamUnavailable(failure)
             }
         }
     }
 
-    private func attach(_ connection: UpstreamHandler) {
+    private func attach(_ connection: UpstreamHandler, at now: NIODeadline) {
         upstream = connection
         connection.lease(to: self, expectingHeadResponse: exchange.method == .HEAD)
         state = .forwarding
-        exchange.upstreamStart = .now()
+        exchange.upstreamStart = now
         if let head = exchange.upstreamHead { connection.write(head) }
         while let part = pendingParts.popFirst() {
             switch part {
@@ -553,7 +554,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 break
             }
         }
-        if exchange.requestComplete { armResponseDeadline() }
+        if exchange.requestComplete { armResponseDeadline(from: now) }
         if inReadBurst {
             // More of this request (a body) may be in the same read: one write at read-complete.
             upstreamNeedsFlush = true
@@ -578,10 +579,10 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange.facts.isChunked { upstream?.write(ByteBuffer(staticString: "0\r\n\r\n")) }
     }
 
-    private func armResponseDeadline() {
+    private func armResponseDeadline(from now: NIODeadline) {
         exchange.endWritten = true
         guard let upstream, let plan = exchange.plan, !exchange.responseStarted else { return }
-        upstream.responseDeadline = .now() + plan.upstream.responseTimeout
+        upstream.responseDeadline = now + plan.upstream.responseTimeout
     }
 
     func upstreamBecameWritable() { resumeClientReads() }
@@ -590,7 +591,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, let plan = exchange.plan else { return }
         exchange.responseStarted = true
         exchange.upstreamStatus = head.status
-        exchange.upstreamFirstByte = .now()
+        exchange.upstreamFirstByte = lastActivity
         if request.captureLimit > 0 { request.capture(head: head) }
         // After an upgrade request the app's parser state is unknown unless it switched: never reuse.
         exchange.upstreamReusable = !head.connectionClose && !exchange.facts.isWebSocketUpgrade
@@ -637,7 +638,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.responseComplete = true
         // Finish before the last write: with a close, the write can complete (and the channel go
         // inactive) synchronously, and the exchange must already count as done by then.
-        finishExchange(status: exchange.status)
+        finishExchange(status: exchange.status, at: lastActivity)
         if exchange.closeAfterResponse {
             writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 context.close(promise: nil)
@@ -647,9 +648,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// The app's connection has bytes: one clock read for everything this read event does.
+    func upstreamReadBegan() { lastActivity = .now() }
+
     func upstreamReadComplete() {
         guard let context else { return }
-        lastActivity = .now()
         if exchange.upgrading, state == .forwarding, let connection = upstream {
             startTunnel(context: context, upstream: connection)
             return
@@ -744,10 +747,10 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: completion
 
     /// Runs exactly once per request on every path: after-response hooks, counters, access line.
-    private func finishExchange(status: Int) {
+    private func finishExchange(status: Int, at time: NIODeadline? = nil) {
         guard !exchange.finished else { return }
         exchange.finished = true
-        let now = NIODeadline.now()
+        let now = time ?? NIODeadline.now()
         let duration = (now - exchange.start).nanoseconds
         if let route = exchange.route, exchange.guardsRun > 0 {
             let responseStatus = HTTPResponseStatus(statusCode: status)

@@ -135,22 +135,18 @@ extension ResponseWriter {
             w.append(" ")
             head.reason.withUnsafeReadableBytes { w.append($0) }
             w.append("\r\n")
-            // The block was validated when parsed; this pass only decides which lines to keep.
-            // Kept lines are copied as the app sent them, consecutive ones in a single copy.
-            head.headerBlock.withUnsafeReadableBytes { block in
-                var run = block.startIndex..<block.startIndex
-                try? HeaderLines.forEach(block) { name, value in
-                    let line = name.startIndex..<(value.endIndex + 2)
-                    if Self.keeps(name, head: head, dropLength: dropLength, extraHeaders: c.extraHeaders) {
-                        if run.upperBound == line.lowerBound {
-                            run = run.lowerBound..<line.upperBound
-                        } else {
-                            w.append(block[run])
-                            run = line
-                        }
+            if head.connectionListed.isEmpty && c.extraHeaders.isEmpty && !head.droppedLines.overflowed {
+                // The common case: the parser already knows the lines to leave out.
+                head.headerBlock.withUnsafeReadableBytes { block in
+                    var from = block.startIndex
+                    head.droppedLines.forEach { dropped in
+                        w.append(block[from..<dropped.lowerBound])
+                        from = dropped.upperBound
                     }
+                    w.append(block[from...])
                 }
-                w.append(block[run])
+            } else {
+                Self.copyKeptLines(head, dropLength: dropLength, extraHeaders: c.extraHeaders, into: &w)
             }
             if reChunk { w.append("transfer-encoding: chunked\r\n") }
             if c.isWebSocketUpgrade && status == 101 {
@@ -166,6 +162,28 @@ extension ResponseWriter {
         }
         pending = buffer
         return closeDelimited
+    }
+
+    /// Walks the app's lines and copies those that go on, consecutive ones in a single copy.
+    /// The block was validated when parsed; this pass only decides which lines to keep.
+    private static func copyKeptLines(
+        _ head: UpstreamResponseHead, dropLength: Bool, extraHeaders: [(String, String)], into w: inout HeadBytes
+    ) {
+        head.headerBlock.withUnsafeReadableBytes { block in
+            var run = block.startIndex..<block.startIndex
+            try? HeaderLines.forEach(block) { name, value in
+                let line = name.startIndex..<(value.endIndex + 2)
+                if keeps(name, head: head, dropLength: dropLength, extraHeaders: extraHeaders) {
+                    if run.upperBound == line.lowerBound {
+                        run = run.lowerBound..<line.upperBound
+                    } else {
+                        w.append(block[run])
+                        run = line
+                    }
+                }
+            }
+            w.append(block[run])
+        }
     }
 
     /// Whether one of the app's response fields goes on to the client as it is.

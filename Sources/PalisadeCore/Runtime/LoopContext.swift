@@ -63,7 +63,20 @@ final class LoopContext {
         }
     }
 
+    /// Wall-clock time of a monotonic instant, from an offset refreshed by each sweep: a request
+    /// then costs one clock read instead of two, and a wall-clock step shows within 50 ms.
+    func wallTime(at instant: NIODeadline) -> WallClock.Instant {
+        WallClock.Instant(nanosecondsSinceEpoch: Int64(instant.uptimeNanoseconds) &+ wallOffset)
+    }
+
+    private var wallOffset = LoopContext.measureWallOffset()
+
+    private static func measureWallOffset() -> Int64 {
+        WallClock.now().nanosecondsSinceEpoch &- Int64(NIODeadline.now().uptimeNanoseconds)
+    }
+
     private func sweep() {
+        wallOffset = Self.measureWallOffset()
         guard !connections.isEmpty else { return }
         let now = NIODeadline.now()
         for connection in Array(connections.values) { connection.checkDeadlines(now: now) }

@@ -135,6 +135,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         inbound = nil
+        exchange?.upstreamReadBegan()
         do {
             while let event = try parser.next(&bytes) {
                 guard let exchange else {

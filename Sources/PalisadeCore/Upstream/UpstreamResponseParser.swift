@@ -18,6 +18,38 @@ struct UpstreamResponseHead {
     /// The body ends when the app closes the connection.
     var delimitedByClose: Bool
     var hasBody: Bool
+    /// Lines of `headerBlock` never forwarded whatever the policy says (hop-by-hop fields, the
+    /// app's X-Request-ID, Content-Length on a 1xx/204), found while parsing so the response
+    /// writer need not walk the block a second time.
+    var droppedLines = LineRanges()
+}
+
+/// Up to four byte ranges kept inline (no allocation); more than that is only flagged, and the
+/// reader falls back to walking the lines itself.
+struct LineRanges {
+    private var storage: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0, 0..<0)
+    private(set) var count = 0
+    private(set) var overflowed = false
+
+    mutating func append(_ range: Range<Int>) {
+        switch count {
+        case 0: storage.0 = range
+        case 1: storage.1 = range
+        case 2: storage.2 = range
+        case 3: storage.3 = range
+        default:
+            overflowed = true
+            return
+        }
+        count += 1
+    }
+
+    func forEach(_ body: (Range<Int>) -> Void) {
+        if count > 0 { body(storage.0) }
+        if count > 1 { body(storage.1) }
+        if count > 2 { body(storage.2) }
+        if count > 3 { body(storage.3) }
+    }
 }
 
 /// A strict, allocation-light HTTP/1.1 response parser for the app side of the proxy. The app is
@@ -225,7 +257,13 @@ struct UpstreamResponseParser {
             chunked: false, connectionClose: !isHTTP11, connectionListed: [], delimitedByClose: false, hasBody: true
         )
         var sawTransferEncoding = false
+        let dropLength = status == 204 || (status >= 100 && status < 200)
         try HeaderLines.forEach(in: head) { name, value in
+            if HeaderLines.isHopByHop(name) || (name.count == 12 && HeaderLines.equals(name, "x-request-id"))
+                || (dropLength && name.count == 14 && HeaderLines.equals(name, "content-length"))
+            {
+                info.droppedLines.append(name.startIndex..<(value.endIndex + 2))
+            }
             switch name.count {
             case 14 where HeaderLines.equals(name, "content-length"):
                 var length = 0
@@ -287,28 +325,28 @@ enum HeaderLines {
     }
 
     static func forEach(_ view: UnsafeRawBufferPointer, _ body: (Bytes, Bytes) throws -> Void) throws {
-        var lineStart = view.startIndex
-        while lineStart < view.endIndex {
-            guard let cr = view[lineStart...].firstIndex(of: 0x0d), cr + 1 < view.endIndex, view[cr + 1] == 0x0a else {
-                throw UpstreamResponseParser.ParseError.malformed("header line without CRLF")
+        // One pass per line: token bytes up to the colon, value bytes up to CRLF.
+        var i = view.startIndex
+        let end = view.endIndex
+        while i < end {
+            let lineStart = i
+            i = FieldBytes.endOfToken(view, from: i, to: end)
+            guard i > lineStart, i < end, view[i] == UInt8(ascii: ":") else {
+                let first = view[lineStart]
+                let problem = first == 0x20 || first == 0x09 || first == 0x0d
+                    ? "obs-fold or empty field line" : i == lineStart ? "field line without name" : "invalid field name"
+                throw UpstreamResponseParser.ParseError.malformed(problem)
             }
-            let line = view[lineStart..<cr]
-            guard let first = line.first, first != 0x20, first != 0x09 else {
-                throw UpstreamResponseParser.ParseError.malformed("obs-fold or empty field line")
+            let name = view[lineStart..<i]
+            let valueStart = i + 1
+            i = FieldBytes.endOfValue(view, from: valueStart, to: end)
+            guard i + 1 < end, view[i] == 0x0d, view[i + 1] == 0x0a else {
+                throw UpstreamResponseParser.ParseError.malformed(
+                    i < end && view[i] != 0x0d ? "invalid field value" : "header line without CRLF"
+                )
             }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
-                throw UpstreamResponseParser.ParseError.malformed("field line without name")
-            }
-            let name = line[line.startIndex..<colon]
-            guard name.allSatisfy(HTTPToken.isTokenByte) else {
-                throw UpstreamResponseParser.ParseError.malformed("invalid field name")
-            }
-            let value = line[(colon + 1)...]
-            guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) }) else {
-                throw UpstreamResponseParser.ParseError.malformed("invalid field value")
-            }
-            try body(name, value)
-            lineStart = cr + 2
+            try body(name, view[valueStart..<i])
+            i += 2
         }
     }
 
