@@ -304,8 +304,10 @@ start_haproxy() {
 
 start_palisade() {
   local cfg="${PALISADE_CONFIG:-$BENCH_DIR/palisade-bench.yaml}"
+  # One event loop by default, like the nginx proxy's single worker; PALISADE_THREADS=0 leaves
+  # the choice to Palisade (one loop per core).
   local threads=()
-  [[ -n "${PALISADE_THREADS:-}" ]] && threads=(--threads "$PALISADE_THREADS")
+  [[ "${PALISADE_THREADS:-1}" != 0 ]] && threads=(--threads "${PALISADE_THREADS:-1}")
   start_server palisade "$PALISADE_BIN" run --config "$cfg" ${threads[@]+"${threads[@]}"}
   wait_http palisade "http://127.0.0.1:$PALISADE_PORT/small" "${PALISADE_START_TIMEOUT:-30}"
   wait_http palisade "http://127.0.0.1:$PALISADE_ADMIN_PORT/" 10

@@ -31,7 +31,8 @@ Environment (defaults in brackets):
   PALISADE_BIN      Palisade binary [.build/release/palisade]; started as
                     "$PALISADE_BIN run --config $PALISADE_CONFIG"
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
-  PALISADE_THREADS  event loops of Palisade (--threads) [unset: one per core]
+  PALISADE_THREADS  event loops of Palisade (--threads) [1, like the nginx proxy's
+                    worker_processes 1; 0 = Palisade's default, one per core]
   DURATION          seconds per measured wrk run [8]
   WARMUP            seconds of warm-up wrk run before each measurement [2]
   ROUNDS            rounds [3]
@@ -246,7 +247,7 @@ pin_desc="none (scheduler decides)"
   echo "- kernel: $kernel"
   echo "- palisade: $pal_info; repo commit $git_rev"
   echo "- load: \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency\`, ${WARMUP}s warm-up per target, $ROUNDS round(s), target order rotated per round"
-  echo "- servers: upstream nginx worker_processes $UPSTREAM_WORKERS; nginx proxy worker_processes $NGINX_WORKERS, upstream keepalive 64; HAProxy nbthread $HAPROXY_THREADS, http-reuse always; pinning: $pin_desc"
+  echo "- servers: upstream nginx worker_processes $UPSTREAM_WORKERS; nginx proxy worker_processes $NGINX_WORKERS, upstream keepalive 64; HAProxy nbthread $HAPROXY_THREADS, http-reuse always; Palisade --threads ${PALISADE_THREADS:-1} (0 = one per core); pinning: $pin_desc"
   bg_max="$(awk -F'\t' '$9 != "n/a" && $9 + 0 > m { m = $9 + 0 } END { print m + 0 }' "$RESULTS_TSV")"
   if ((BUSY_AT_START > 10 || bg_max > 10)); then
     echo "- **warning**: other processes were using CPU (${BUSY_AT_START}% busy at start, up to ${bg_max}% during the idle gaps between runs) — numbers are noisy; rerun on a quiet machine"
