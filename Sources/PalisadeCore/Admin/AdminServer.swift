@@ -55,8 +55,20 @@ final class AdminHandler: ChannelInboundHandler {
             if runtime.isDraining {
                 write(context, head, .serviceUnavailable, "application/json", #"{"status":"draining"}"#)
             } else {
-                let generation = runtime.currentPlan.generation
-                write(context, head, .ok, "application/json", #"{"status":"ready","policy_generation":\#(generation)}"#)
+                let plan = runtime.currentPlan
+                // Routes that verify tokens against a JWKS URL cannot serve until its keys are in.
+                let usedURLs = Set(plan.usedRemoteKeys.map(\.url))
+                let keySets = plan.remoteKeys.statuses.filter { usedURLs.contains($0.url) }
+                let missing = keySets.filter { !$0.loaded }
+                let jwks = keySets.map { status in
+                    var fields = [#""url":\#(JSONText.quoted(status.url))"#, #""loaded":\#(status.loaded)"#, #""keys":\#(status.keys)"#]
+                    if let age = status.ageSeconds { fields.append(#""age_seconds":\#(age)"#) }
+                    if let error = status.lastError { fields.append(#""last_error":\#(JSONText.quoted(error))"#) }
+                    return "{" + fields.joined(separator: ",") + "}"
+                }
+                let body = #"{"status":"\#(missing.isEmpty ? "ready" : "keys_not_loaded")","policy_generation":\#(plan.generation)"#
+                    + (jwks.isEmpty ? "" : #","jwks":[\#(jwks.joined(separator: ","))]"#) + "}"
+                write(context, head, missing.isEmpty ? .ok : .serviceUnavailable, "application/json", body)
             }
         case "/metrics":
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

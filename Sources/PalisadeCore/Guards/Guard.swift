@@ -134,9 +134,12 @@ public final class GuardRequest {
         capturedResponse = response
     }
     public let eventLoop: any EventLoop
+    /// Per-loop state of `jwt` guards (key-set copies, verified tokens).
+    let jwtCache: JWTLoopCache
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, jwtCache: JWTLoopCache = JWTLoopCache()) {
         self.eventLoop = eventLoop
+        self.jwtCache = jwtCache
         self.head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
         self.path = "/"
         self.clientIP = IPAddressBytes(ipv4: 0)

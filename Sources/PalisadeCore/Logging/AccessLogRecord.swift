@@ -131,3 +131,12 @@ func writeJSONString<S: StringProtocol>(_ value: S, into buffer: inout ByteBuffe
     }
     buffer.writeStaticString("\"")
 }
+
+/// A JSON string literal for small documents built as text (admin answers).
+enum JSONText {
+    static func quoted<S: StringProtocol>(_ value: S) -> String {
+        var buffer = ByteBuffer()
+        writeJSONString(value, into: &buffer)
+        return String(buffer: buffer)
+    }
+}

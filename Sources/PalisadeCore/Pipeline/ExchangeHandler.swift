@@ -62,7 +62,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(loop: LoopContext, eventLoop: any EventLoop) {
         self.loop = loop
-        self.request = GuardRequest(eventLoop: eventLoop)
+        self.request = GuardRequest(eventLoop: eventLoop, jwtCache: loop.jwtCache)
         self.parser = ClientRequestParser(maxHeadBytes: loop.plan.limits.maxHeaderBytes)
     }
 

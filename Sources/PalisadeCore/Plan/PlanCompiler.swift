@@ -2,8 +2,10 @@
 public enum PlanCompiler {
     /// `store` carries shared state across reloads; a new in-memory store is made when none is given.
     public static func compile(
-        _ policy: PolicySpec, sourceFile: String, generation: Int, store givenStore: (any StateStore)? = nil
+        _ policy: PolicySpec, sourceFile: String, generation: Int, store givenStore: (any StateStore)? = nil,
+        remoteKeys givenRemoteKeys: RemoteJWKSRegistry? = nil
     ) throws -> RuntimePlan {
+        let remoteKeys = givenRemoteKeys ?? RemoteJWKSRegistry()
         let store: any StateStore
         switch policy.storeKind {
         case .memory: store = givenStore ?? MemoryStore()
@@ -31,7 +33,7 @@ public enum PlanCompiler {
                 do {
                     let context = GuardContext(
                         routeName: routeSpec.name, secrets: secrets, store: store, signatureHeaders: signatureHeaders,
-                        lease: lease
+                        lease: lease, remoteKeys: remoteKeys
                     )
                     guards.append(try makeGuard(guardSpec, context))
                 } catch {
@@ -41,12 +43,18 @@ public enum PlanCompiler {
             routes.append(CompiledRoute(spec: routeSpec, index: index, guards: guards))
         }
         if !errors.isEmpty { throw PolicyLoadError(diagnostics: errors) }
+        let usedRemoteKeys = Set(policy.routes.flatMap(\.guards).compactMap { guardSpec -> RemoteJWKSSpec? in
+            if case .jwt(let jwt) = guardSpec.kind, case .url(let remote) = jwt.keySource { return remote }
+            return nil
+        })
         return RuntimePlan(
             generation: generation,
             sourceFile: sourceFile,
             policy: policy,
             routes: RouteTable(routes: routes),
-            store: store
+            store: store,
+            remoteKeys: remoteKeys,
+            usedRemoteKeys: usedRemoteKeys
         )
     }
 
@@ -57,6 +65,7 @@ public enum PlanCompiler {
         var store: any StateStore
         var signatureHeaders: [String]
         var lease: Int64
+        var remoteKeys: RemoteJWKSRegistry
     }
 
     static func makeGuard(_ spec: GuardSpec, _ c: GuardContext) throws(HMACConfigurationError) -> any Guard {
@@ -66,13 +75,20 @@ public enum PlanCompiler {
         case .hmac(let hmacSpec):
             return try HMACGuard(spec: hmacSpec, secrets: c.secrets[hmacSpec.secret] ?? [])
         case .jwt(let jwtSpec):
-            var jwks: JWKSet?
-            if let file = jwtSpec.jwksFile {
-                do {
-                    jwks = try JWKSet.load(path: file)
-                } catch {
-                    switch error { case .message(let message): throw HMACConfigurationError(message: message) }
+            let keys: JWTGuard.Keys
+            do throws(JWKSet.LoadError) {
+                switch jwtSpec.keySource {
+                case .file(let path): keys = .fixed(try JWKSet.load(path: path))
+                case .pem(let path): keys = .fixed(try JWKSet.loadPEM(path: path))
+                case .url(let remote):
+                    guard let source = try? c.remoteKeys.source(for: remote) else {
+                        throw JWKSet.LoadError.message("jwks.url \(remote.url): cannot set up TLS (is ca_file a PEM certificate?)")
+                    }
+                    keys = .remote(source)
+                case nil: keys = .none
                 }
+            } catch {
+                switch error { case .message(let message): throw HMACConfigurationError(message: message) }
             }
             let secrets = jwtSpec.secret.flatMap { c.secrets[$0] } ?? []
             // RFC 7518 3.2: an HMAC key at least as long as the hash output.
@@ -82,7 +98,7 @@ public enum PlanCompiler {
             {
                 throw HMACConfigurationError(message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
             }
-            return JWTGuard(spec: jwtSpec, jwks: jwks, secrets: secrets)
+            return JWTGuard(spec: jwtSpec, keys: keys, secrets: secrets)
         case .apiKey:
             // Built by `compile`, which loads the keys file.
             throw HMACConfigurationError(message: "api_key guards are compiled with their keys file")
@@ -98,18 +114,21 @@ public enum PlanCompiler {
 
     /// Reads, decodes and compiles a policy file; every problem comes back in the thrown error.
     public static func load(
-        path: String, generation: Int, store: (any StateStore)? = nil
+        path: String, generation: Int, store: (any StateStore)? = nil, remoteKeys: RemoteJWKSRegistry? = nil
     ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(contentsOf: path)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
-        return (try compile(policy, sourceFile: path, generation: generation, store: store), result.warnings)
+        let plan = try compile(policy, sourceFile: path, generation: generation, store: store, remoteKeys: remoteKeys)
+        return (plan, result.warnings)
     }
 
     public static func load(
-        yaml: String, file: String, generation: Int, store: (any StateStore)? = nil
+        yaml: String, file: String, generation: Int, store: (any StateStore)? = nil,
+        remoteKeys: RemoteJWKSRegistry? = nil
     ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(yaml: yaml, file: file)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
-        return (try compile(policy, sourceFile: file, generation: generation, store: store), result.warnings)
+        let plan = try compile(policy, sourceFile: file, generation: generation, store: store, remoteKeys: remoteKeys)
+        return (plan, result.warnings)
     }
 }

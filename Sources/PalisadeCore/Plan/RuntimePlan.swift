@@ -18,6 +18,10 @@ public final class RuntimePlan: Sendable {
     public let loggedHeaders: [String]
     /// Shared state (replay ids, idempotency records); the same store survives reloads.
     public let store: any StateStore
+    /// Key sets fetched from JWKS URLs; like the store, the registry survives reloads.
+    public let remoteKeys: RemoteJWKSRegistry
+    /// The URLs this plan's guards use: started when the plan is put in force (not by `check`).
+    let usedRemoteKeys: Set<RemoteJWKSSpec>
     /// Files besides the policy that the plan was built from (API keys files), watched for changes.
     public var watchedFiles: [String] {
         policy.routes.flatMap { route in
@@ -28,8 +32,13 @@ public final class RuntimePlan: Sendable {
         }
     }
 
-    init(generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore) {
+    init(
+        generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore,
+        remoteKeys: RemoteJWKSRegistry, usedRemoteKeys: Set<RemoteJWKSSpec>
+    ) {
         self.store = store
+        self.remoteKeys = remoteKeys
+        self.usedRemoteKeys = usedRemoteKeys
         self.generation = generation
         self.sourceFile = sourceFile
         self.policy = policy

@@ -15,6 +15,7 @@ final class LoopContext {
     let accessLog: AccessLogWriter
     var requestIDs = RequestIDGenerator()
     let allocator = ByteBufferAllocator()
+    let jwtCache = JWTLoopCache()
     private var connections: [ObjectIdentifier: ExchangeHandler] = [:]
     private var sweepTask: RepeatedTask?
     private(set) var isDraining = false

@@ -42,6 +42,7 @@ public final class ProxyRuntime: Sendable {
         accessLogSink: AccessLogSink = .stdout
     ) async throws -> ProxyRuntime {
         let eventLoopGroup = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        plan.remoteKeys.activate(only: plan.usedRemoteKeys)
         var contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let bound = try await loop.submit {
@@ -135,6 +136,7 @@ public final class ProxyRuntime: Sendable {
         if changedListen {
             logger.warning("listen or admin.listen changed; the new addresses take effect after a restart")
         }
+        plan.remoteKeys.activate(only: plan.usedRemoteKeys)
         for bound in contexts.values {
             bound.eventLoop.execute { bound.value.install(plan) }
         }
@@ -149,7 +151,10 @@ public final class ProxyRuntime: Sendable {
     public func reload(path: String) -> Result<RuntimePlan, PolicyLoadError> {
         let generation = currentPlan.generation + 1
         do {
-            let (plan, warnings) = try PlanCompiler.load(path: path, generation: generation, store: currentPlan.store)
+            let current = currentPlan
+            let (plan, warnings) = try PlanCompiler.load(
+                path: path, generation: generation, store: current.store, remoteKeys: current.remoteKeys
+            )
             for warning in warnings { logger.warning("policy warning", metadata: ["diagnostic": "\(warning)"]) }
             apply(plan)
             logger.info("policy reloaded", metadata: ["policy": "\(path)", "generation": "\(generation)"])
@@ -216,6 +221,7 @@ public final class ProxyRuntime: Sendable {
             deadline.cancel()
         }
         try? await admin?.close()
+        currentPlan.remoteKeys.stopAll()
         quiescing.withLockedValue { $0 = nil }
         for bound in contexts.values {
             try? await bound.eventLoop.submit { bound.value.stop() }.get()

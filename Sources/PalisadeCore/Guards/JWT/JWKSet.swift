@@ -19,12 +19,61 @@ struct JWKSet: @unchecked Sendable {
     }
 
     var keys: [String: Entry] = [:]
+    /// A key configured on its own (a PEM file): it verifies whatever `kid` a token names, or none.
+    var soleKey: Entry?
 
     enum LoadError: Error { case message(String) }
 
+    /// The key a token's header selects: by `kid` only, never a fallback to another key.
+    func entry(kid: String?) -> Entry? {
+        if let soleKey { return soleKey }
+        guard let kid else { return nil }
+        return keys[kid]
+    }
+
     static func load(path: String) throws(LoadError) -> JWKSet {
-        guard let data = FileManager.default.contents(atPath: path),
-            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        guard let data = FileManager.default.contents(atPath: path) else { throw .message("cannot read \(path)") }
+        return try parse(Array(data), source: path)
+    }
+
+    /// One public key from a PEM file (SubjectPublicKeyInfo): RSA, P-256, P-384 or Ed25519.
+    static func loadPEM(path: String) throws(LoadError) -> JWKSet {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw .message("cannot read \(path)")
+        }
+        let key: Key
+        if let rsa = try? _RSA.Signing.PublicKey(pemRepresentation: text) {
+            guard rsa.keySizeInBits >= 2048 else { throw .message("the RSA key in \(path) is shorter than 2048 bits") }
+            key = .rsa(rsa)
+        } else if let ec = try? P256.Signing.PublicKey(pemRepresentation: text) {
+            key = .p256(ec)
+        } else if let ec = try? P384.Signing.PublicKey(pemRepresentation: text) {
+            key = .p384(ec)
+        } else if let ed = ed25519(fromPEM: text) {
+            key = .ed25519(ed)
+        } else {
+            throw .message("\(path) holds no RSA, P-256, P-384 or Ed25519 public key in PEM (BEGIN PUBLIC KEY)")
+        }
+        var set = JWKSet()
+        set.soleKey = Entry(key: key, alg: nil)
+        return set
+    }
+
+    /// Ed25519 SubjectPublicKeyInfo is a fixed 12-byte DER prefix (RFC 8410) and the 32-byte key.
+    private static func ed25519(fromPEM text: String) -> Curve25519.Signing.PublicKey? {
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let begin = lines.firstIndex(of: "-----BEGIN PUBLIC KEY-----"),
+            let end = lines.firstIndex(of: "-----END PUBLIC KEY-----"), begin < end,
+            let der = Data(base64Encoded: lines[(begin + 1)..<end].joined())
+        else { return nil }
+        let prefix: [UInt8] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]
+        guard der.count == 44, Array(der.prefix(12)) == prefix else { return nil }
+        return try? Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32))
+    }
+
+    /// A JWKS document (`{"keys": [...]}`) from a file or a URL; `source` names it in errors.
+    static func parse(_ bytes: [UInt8], source path: String) throws(LoadError) -> JWKSet {
+        guard let root = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
             let list = root["keys"] as? [[String: Any]]
         else { throw .message("\(path) is not a JWKS document ({\"keys\": [...]})") }
         var set = JWKSet()

@@ -2,17 +2,28 @@ import Crypto
 import Foundation
 import NIOHTTP1
 
-/// Verifies a bearer JWT on the event loop with keys parsed when the policy loaded: only the
-/// policy's algorithms, the key named by `kid` (never a default key, never keys the token carries),
-/// registered claims with leeway, required claims, and chosen claims forwarded as headers whose
-/// client-sent copies are removed first.
+/// Verifies a bearer JWT on the event loop: only the policy's algorithms, the key named by `kid`
+/// (never a default key, never keys the token carries), registered claims with leeway, required
+/// claims, and chosen claims forwarded as headers whose client-sent copies are removed first.
+/// A token whose signature verified is remembered per loop (`VerifiedTokens`), so a client that
+/// sends the same token again costs a lookup, not a signature check.
 public struct JWTGuard: Guard {
     public var kind: String { "jwt" }
 
+    /// Where the public keys come from: parsed with the policy, or fetched from a URL.
+    enum Keys: Sendable {
+        case fixed(JWKSet)
+        case remote(RemoteJWKS)
+        case none
+    }
+
     let spec: JWTGuardSpec
-    let jwks: JWKSet?
+    let keys: Keys
     let hmacKeys: [HMACKey]
     let leeway: Int64
+    /// Identity of this guard's per-loop token cache; a reload builds new guards, hence new caches.
+    private let cacheOwner = CacheOwner()
+    final class CacheOwner: Sendable {}
 
     public static let tokenMissing = RejectionCode(
         "token_missing", status: .unauthorized, headers: [("www-authenticate", "Bearer")]
@@ -24,6 +35,8 @@ public struct JWTGuard: Guard {
         "token_expired", status: .unauthorized,
         headers: [("www-authenticate", #"Bearer error="invalid_token", error_description="the token has expired""#)]
     )
+    /// The issuer's keys have not been fetched yet (or never could be): not the client's fault.
+    public static let keysUnavailable = RejectionCode("jwt_keys_unavailable", status: .serviceUnavailable)
     public static let claimRequirementFailed = RejectionCode(
         "claim_requirement_failed", status: .forbidden, headers: [("www-authenticate", #"Bearer error="insufficient_scope""#)]
     )
@@ -31,9 +44,9 @@ public struct JWTGuard: Guard {
     /// Header fields a token must not carry: they point at keys the token chooses itself.
     static let forbiddenHeaderFields = ["jku", "x5u", "jwk", "x5c", "crit"]
 
-    init(spec: JWTGuardSpec, jwks: JWKSet?, secrets: [Secret]) {
+    init(spec: JWTGuardSpec, keys: Keys, secrets: [Secret]) {
         self.spec = spec
-        self.jwks = jwks
+        self.keys = keys
         self.hmacKeys = secrets.map { HMACKey(key: SymmetricKey(data: $0.bytes)) }
         self.leeway = spec.leeway.nanoseconds / 1_000_000_000
     }
@@ -55,14 +68,51 @@ public struct JWTGuard: Guard {
     }
 
     public func check(_ request: GuardRequest) -> GuardDecision {
+        decide(request, mayRefetch: true)
+    }
+
+    private func decide(_ request: GuardRequest, mayRefetch: Bool) -> GuardDecision {
         for (_, header) in spec.forward { request.removeUpstreamHeader(header) }
         guard let token = token(from: request), !token.isEmpty else { return .reject(Self.tokenMissing) }
-        guard let jws = CompactJWS(token), let alg = jws.header["alg"] as? String, spec.algorithms.contains(alg),
-            !Self.forbiddenHeaderFields.contains(where: { jws.header[$0] != nil }), verifySignature(jws, alg: alg)
-        else { return .reject(Self.tokenInvalid) }
-
         let now = request.now.seconds
-        let claims = jws.payload
+        let keySet: JWKSet?
+        let keyVersion: Int
+        switch keys {
+        case .fixed(let set):
+            (keySet, keyVersion) = (set, 0)
+        case .remote(let source):
+            let current = request.jwtCache.keys(of: source)
+            guard current.keys != nil else { return .reject(Self.keysUnavailable) }
+            (keySet, keyVersion) = (current.keys, current.version)
+        case .none:
+            (keySet, keyVersion) = (nil, 0)
+        }
+        let tokenText = String(token)
+        let cache = request.jwtCache.tokens(for: cacheOwner)
+        let claims: [String: Any]
+        if let known = cache.lookup(tokenText, keyVersion: keyVersion, now: now) {
+            claims = known
+        } else {
+            guard let jws = CompactJWS(token), let alg = jws.header["alg"] as? String, spec.algorithms.contains(alg),
+                !Self.forbiddenHeaderFields.contains(where: { jws.header[$0] != nil })
+            else { return .reject(Self.tokenInvalid) }
+            if !alg.hasPrefix("HS"), case .remote(let source) = keys, mayRefetch,
+                keySet?.entry(kid: jws.header["kid"] as? String) == nil, jws.header["kid"] is String,
+                let fetch = source.refetchForUnknownKid()
+            {
+                // A kid the set lacks may be a key the issuer has just rotated in: fetch (rate
+                // limited) and decide once the answer is in, on this request's loop.
+                return .pending(
+                    fetch.hop(to: request.eventLoop).assumeIsolatedUnsafeUnchecked()
+                        .map { _ in self.decide(request, mayRefetch: false) }.nonisolated()
+                )
+            }
+            guard verifySignature(jws, alg: alg, keys: keySet) else { return .reject(Self.tokenInvalid) }
+            claims = jws.payload
+            cache.insert(
+                tokenText, claims: claims, keyVersion: keyVersion, expires: claims["exp"].flatMap(Self.seconds), now: now
+            )
+        }
         if let exp = claims["exp"] {
             guard let value = Self.seconds(exp) else { return .reject(Self.tokenInvalid) }
             if now > value + leeway { return .reject(Self.tokenExpired) }
@@ -97,7 +147,7 @@ public struct JWTGuard: Guard {
         return .allow
     }
 
-    private func verifySignature(_ jws: CompactJWS, alg: String) -> Bool {
+    private func verifySignature(_ jws: CompactJWS, alg: String, keys keySet: JWKSet?) -> Bool {
         if alg.hasPrefix("HS") {
             for key in hmacKeys {
                 let mac: [UInt8]
@@ -112,7 +162,8 @@ public struct JWTGuard: Guard {
             return false
         }
         // The key named by kid, or nothing: an unknown kid never falls back to another key.
-        guard let kid = jws.header["kid"] as? String, let entry = jwks?.keys[kid] else { return false }
+        if let kid = jws.header["kid"], !(kid is String) { return false }
+        guard let entry = keySet?.entry(kid: jws.header["kid"] as? String) else { return false }
         if let bound = entry.alg, bound != alg { return false }
         return JWKSet.verify(alg, key: entry.key, input: jws.signingInput, signature: jws.signature)
     }
