@@ -302,8 +302,35 @@ start_haproxy() {
   wait_http haproxy "http://127.0.0.1:$HAPROXY_PORT/small"
 }
 
+# Keys for the jwt-es256/jwt-rs256 routes: made by Python's cryptography, tokens signed by
+# PyJWT (pip install 'pyjwt[crypto]'), the JWKS written where the bench policy expects it.
+write_jwt_material() {
+  mkdir -p "$TMPD/jwt"
+  python3 - "$TMPD/jwt" <<'PY'
+import json, sys, time, jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+out = sys.argv[1]
+keys = {"es256": ("ES256", ec.generate_private_key(ec.SECP256R1())),
+        "rs256": ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))}
+jwks = []
+for kid, (alg, key) in keys.items():
+    j = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(key.public_key()))
+    j.update(kid=kid, alg=alg, use="sig")
+    jwks.append(j)
+    now = int(time.time())
+    claims = {"iss": "https://issuer.bench/", "aud": "bench", "sub": "bench-user", "iat": now, "exp": now + 86400}
+    with open(f"{out}/{kid}.token", "w") as f:
+        f.write(jwt.encode(claims, key, algorithm=alg, headers={"kid": kid}))
+with open(f"{out}/jwks.json", "w") as f:
+    json.dump({"keys": jwks}, f)
+PY
+}
+
 start_palisade() {
-  local cfg="${PALISADE_CONFIG:-$BENCH_DIR/palisade-bench.yaml}"
+  local template="${PALISADE_CONFIG:-$BENCH_DIR/palisade-bench.yaml}" cfg="$TMPD/palisade.yaml"
+  write_jwt_material
+  # The policy names files by absolute path; the bench's live in this run's temp dir.
+  sed "s|__BENCH_TMP__|$TMPD|g" "$template" >"$cfg"
   # One event loop by default, like the nginx proxy's single worker; PALISADE_THREADS=0 leaves
   # the choice to Palisade (one loop per core).
   local threads=()

@@ -28,7 +28,10 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:18080; location / { default_type application/json; return 200 '{"ok":true,"service":"bench"}'; } } }
 CONF
 nginx -p "$tmp" -c "$tmp/nginx.conf" & ngx=$!
-"$PALISADE_BIN" run --config bench/palisade-bench.yaml --threads 1 >/dev/null 2>"$tmp/palisade.err" & pal=$!
+# The bench policy's jwt routes name a JWKS in the run's temp dir; an empty set serves here.
+mkdir -p "$tmp/jwt" && echo '{"keys":[]}' >"$tmp/jwt/jwks.json"
+sed "s|__BENCH_TMP__|$tmp|g" bench/palisade-bench.yaml >"$tmp/palisade.yaml"
+"$PALISADE_BIN" run --config "$tmp/palisade.yaml" --threads 1 >/dev/null 2>"$tmp/palisade.err" & pal=$!
 for _ in $(seq 1 50); do curl -fs -o /dev/null http://127.0.0.1:18083/small && break; sleep 0.1; done
 
 drive() {

@@ -74,7 +74,7 @@ UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-1}"
 HAPROXY_THREADS="${HAPROXY_THREADS:-2}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 read -r -a TARGET_LIST <<<"${TARGETS:-direct nginx haproxy palisade}"
-read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k}"
+read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256}"
 
 for v in DURATION WARMUP ROUNDS THREADS CONNECTIONS COOLDOWN; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')" 64
@@ -85,9 +85,12 @@ for t in "${TARGET_LIST[@]}"; do
   case "$t" in direct|nginx|haproxy|palisade) ;; *) die "unknown target '$t'" 64 ;; esac
 done
 for s in "${SCENARIO_LIST[@]}"; do
-  case "$s" in get|post1k|webhook1k) ;; *) die "unknown scenario '$s'" 64 ;; esac
+  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256) ;; *) die "unknown scenario '$s'" 64 ;; esac
 done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
+has_scenario() { local x; for x in "${SCENARIO_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
+# Scenarios only Palisade runs: the other targets verify nothing.
+palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* ]]; }
 
 # The webhook1k route's secret, and the signature of the fixed body made with Python's hmac.
 export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
@@ -135,6 +138,10 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
     get) url="http://127.0.0.1:$port/small" ;;
     post1k) url="http://127.0.0.1:$port/post"; script=(-s "$BENCH_DIR/post1k.lua") ;;
     webhook1k) url="http://127.0.0.1:$port/hook"; script=(-s "$BENCH_DIR/webhook1k.lua") ;;
+    # One token per connection, verified once and then served from the per-loop cache, as a
+    # client that reuses its access token is.
+    jwt-es256) url="http://127.0.0.1:$port/jwt/es256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/es256.token")") ;;
+    jwt-rs256) url="http://127.0.0.1:$port/jwt/rs256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/rs256.token")") ;;
   esac
   # Background + wait so that INT/TERM traps fire at once (cleanup kills wrk).
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency \
@@ -172,7 +179,9 @@ RESULTS_TSV="$TMPD/results.tsv"   # round scenario target rps p50 p99 non2xx soc
 : >"$RESULTS_TSV"
 n_t=${#TARGET_LIST[@]}
 total=$((ROUNDS * ${#SCENARIO_LIST[@]} * n_t))
-if [[ " ${SCENARIO_LIST[*]} " == *" webhook1k "* ]]; then total=$((total - ROUNDS * (n_t - 1))); fi
+for s in "${SCENARIO_LIST[@]}"; do
+  if palisade_only "$s"; then total=$((total - ROUNDS * (n_t - 1))); fi
+done
 est=$((total * (DURATION + WARMUP + COOLDOWN)))
 log "running $total measurements (~${est}s): rounds=$ROUNDS targets=${TARGET_LIST[*]} scenarios=${SCENARIO_LIST[*]}"
 i=0
@@ -182,7 +191,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for s in "${SCENARIO_LIST[@]}"; do
     for t in "${order[@]}"; do
       # Only Palisade verifies signatures; the other targets have nothing to compare here.
-      [[ "$s" == webhook1k && "$t" != palisade ]] && continue
+      palisade_only "$s" && [[ "$t" != palisade ]] && continue
       i=$((i + 1))
       if ((WARMUP > 0)); then run_wrk "$t" "$s" "$WARMUP" "$TMPD/raw/warmup.txt"; fi
       out="$TMPD/raw/r$r-$s-$t.txt"
@@ -270,10 +279,16 @@ pin_desc="none (scheduler decides)"
         "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(ratio "$med" "$ref_nginx")" "$(ratio "$med" "$ref_haproxy")" "$non" "$se"
     done
   done
-  if has_target palisade && [[ " ${SCENARIO_LIST[*]} " == *" webhook1k "* && " ${SCENARIO_LIST[*]} " == *" post1k "* ]]; then
+  if has_target palisade && has_scenario webhook1k && has_scenario post1k; then
     echo
     echo "Signed webhook route (HMAC-SHA256 over the 1 KiB body, verified per request) against Palisade's own 1 KiB pass-through: $(ratio "$(col webhook1k palisade 4 | median)" "$(col post1k palisade 4 | median)")"
   fi
+  for s in jwt-es256 jwt-rs256; do
+    if has_target palisade && has_scenario "$s" && has_scenario get; then
+      echo
+      echo "JWT route ($s, JWKS file, token reused per connection) against Palisade's own GET pass-through: $(ratio "$(col "$s" palisade 4 | median)" "$(col get palisade 4 | median)")"
+    fi
+  done
   echo
   echo "Ratios are the target's median req/s divided by the median req/s of nginx proxy_pass / HAProxy in the same scenario (higher is better; the direct row shows the upstream's own ceiling). p50/p99 are medians over rounds of wrk's per-run latency percentiles. non-2xx and socket errors are summed over all measured runs and should be 0."
   echo
