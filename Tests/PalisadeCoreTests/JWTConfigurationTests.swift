@@ -1,5 +1,5 @@
 import Foundation
-import PalisadeCore
+@testable import PalisadeCore
 import Testing
 
 /// Key material a jwt guard refuses when the policy loads.
@@ -59,5 +59,57 @@ struct JWTConfigurationTests {
             Issue.record("a JWKS with one Ed25519 key was refused")
             return
         }
+    }
+
+    @Test(
+        "key-source mistakes are refused at load, each with its reason",
+        arguments: [
+            ("jwt: { jwks: { url: ftp://issuer.example/jwks }, algorithms: [ES256] }", "is not an http(s)://"),
+            ("jwt: { jwks: { url: http://issuer.example/jwks }, algorithms: [ES256] }", "use https"),
+            ("jwt: { jwks: { url: https://issuer.example/jwks, ca_file: ca.pem }, algorithms: [ES256] }", "absolute path"),
+            ("jwt: { jwks: { url: http://127.0.0.1:9/jwks, ca_file: /ca.pem }, algorithms: [ES256] }", "applies to https"),
+            ("jwt: { jwks: { url: https://issuer.example/jwks, refresh: 5s }, algorithms: [ES256] }", "at least"),
+            ("jwt: { jwks: { url: https://issuer.example/jwks, retry: 5s }, algorithms: [ES256] }", "retry"),
+            ("jwt: { jwks: { file: /etc/jwks.json, url: https://issuer.example/jwks }, algorithms: [ES256] }", "not both"),
+            ("jwt: { jwks: { file: /etc/jwks.json, refresh: 5m }, algorithms: [ES256] }", "jwks.url only"),
+            ("jwt: { jwks: { url: https://user@issuer.example/jwks }, algorithms: [ES256] }", "is not an http(s)://"),
+            ("jwt: { pem: issuer.pem, algorithms: [RS256] }", "absolute path"),
+            ("jwt: { jwks: { url: https://issuer.example/jwks }, pem: /k.pem, algorithms: [RS256] }", "not both"),
+            ("jwt: { jwks: { url: https://issuer.example/jwks, ca_file: /nonexistent/ca.pem }, algorithms: [ES256] }", "cannot set up TLS"),
+        ]
+    )
+    func keySourceMistakes(yaml: String, reason: String) {
+        guard case .failure(let error) = Self.load(yaml) else {
+            Issue.record("accepted: \(yaml)")
+            return
+        }
+        #expect(error.description.contains(reason), "\(error.description)")
+        // Every refusal names the file and a line:column.
+        #expect(error.description.contains("jwt.yaml:"))
+    }
+
+    @Test("https and loopback-http JWKS URLs load without fetching anything; allow_http opts in to other hosts")
+    func acceptedURLs() {
+        for yaml in [
+            "jwt: { jwks: { url: https://issuer.example/.well-known/jwks.json }, algorithms: [ES256] }",
+            "jwt: { jwks: { url: \"https://[::1]:8443/jwks?tenant=a\", refresh: 10m, timeout: 2s }, algorithms: [RS256] }",
+            "jwt: { jwks: { url: http://127.0.0.1:8080/jwks }, algorithms: [ES256] }",
+            "jwt: { jwks: { url: http://keycloak.auth.svc:8080/certs, allow_http: true }, algorithms: [RS256] }",
+        ] {
+            guard case .success = Self.load(yaml) else {
+                Issue.record("refused: \(yaml)")
+                continue
+            }
+        }
+    }
+
+    @Test("URL parts: scheme, host, port (default and explicit, IPv6) and the target with its query")
+    func urlParts() {
+        let parts = RemoteJWKSSpec.parse("https://[::1]:8443/jwks?tenant=a")
+        #expect(parts?.isTLS == true && parts?.host == "::1" && parts?.port == 8443 && parts?.target == "/jwks?tenant=a")
+        let plain = RemoteJWKSSpec.parse("http://issuer.example")
+        #expect(plain?.isTLS == false && plain?.host == "issuer.example" && plain?.port == 80 && plain?.target == "/")
+        #expect(RemoteJWKSSpec.parse("https://issuer.example:0/x") == nil)
+        #expect(RemoteJWKSSpec.parse("https://issuer.example/x#frag") == nil)
     }
 }

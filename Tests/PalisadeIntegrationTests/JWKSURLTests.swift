@@ -211,4 +211,29 @@ struct JWKSURLTests {
             #expect(try await Self.call(es, harness.proxyPort).status == 401)
         }
     }
+
+    @Test("https: the key set comes over TLS from a server Python runs, trusted through ca_file; without it the certificate is refused")
+    func overTLS() async throws {
+        let keys = try PythonJWT.keys()
+        let issuer = try PythonTLSServer(document: keys.jwksJSON)
+        defer { issuer.stop() }
+        let url = "https://localhost:\(issuer.port)/.well-known/jwks.json"
+        let token = try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims())
+
+        let trusted = Self.policy(url: url, extra: ", ca_file: \(issuer.caFile)")
+        try await ProxyHarness.with(yaml: trusted) { (harness: ProxyHarness) async throws -> Void in
+            #expect(try await Self.eventually(5) { try await Self.readyz(harness).status == 200 })
+            #expect(try await Self.call(token, harness.proxyPort).status == 200)
+        }
+        // The same server with only the system's trust roots: its private CA is not trusted.
+        try await ProxyHarness.with(yaml: Self.policy(url: url)) { (harness: ProxyHarness) async throws -> Void in
+            try await Task.sleep(for: .milliseconds(700))
+            let ready = try await Self.readyz(harness)
+            #expect(ready.status == 503)
+            let jwks = (ready.json?["jwks"] as? [[String: Any]])?.first
+            #expect(jwks?["loaded"] as? Bool == false)
+            #expect((jwks?["last_error"] as? String)?.isEmpty == false)
+            #expect(try await Self.call(token, harness.proxyPort).status == 503)
+        }
+    }
 }
