@@ -109,10 +109,15 @@ struct JWKSURLTests {
             let old = try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims())
             #expect(try await Self.call(old, harness.proxyPort).status == 200)
 
+            // Tokens are minted first: minting is slow on a loaded machine and the steps below must
+            // fall inside one min_refetch_interval.
+            let fresh = try PythonJWT.mint(alg: "ES256", pem: next.pems["ec"], kid: "ec-2", claims: Self.claims())
+            let unknowns = try (0..<5).map { i in
+                try PythonJWT.mint(alg: "ES256", pem: next.pems["ec"], kid: "made-up-\(i)", claims: Self.claims())
+            }
             // The issuer rotates: only the new keys are published.
             issuer.serve(try Self.renamingKids(next.jwksJSON, suffix: "-2"))
             try await Task.sleep(for: .milliseconds(1100))  // past min_refetch_interval
-            let fresh = try PythonJWT.mint(alg: "ES256", pem: next.pems["ec"], kid: "ec-2", claims: Self.claims())
             let first = try await Self.call(fresh, harness.proxyPort)
             #expect(first.status == 200, "the new kid was not fetched: \(first.bodyText)")
             #expect(issuer.fetches == 2)
@@ -120,8 +125,7 @@ struct JWKSURLTests {
             // The old token was verified (and cached) under the old set: it is refused now.
             #expect(try await Self.call(old, harness.proxyPort).status == 401)
             // Unknown kids right after a fetch are refused without asking the issuer again.
-            for i in 0..<5 {
-                let unknown = try PythonJWT.mint(alg: "ES256", pem: next.pems["ec"], kid: "made-up-\(i)", claims: Self.claims())
+            for unknown in unknowns {
                 #expect(try await Self.call(unknown, harness.proxyPort).status == 401)
             }
             #expect(issuer.fetches == 2)
@@ -235,5 +239,29 @@ struct JWKSURLTests {
             #expect((jwks?["last_error"] as? String)?.isEmpty == false)
             #expect(try await Self.call(token, harness.proxyPort).status == 503)
         }
+    }
+
+    @Test("a fetched set with unusable keys (a P-521 key, a kid listed twice) still serves its good keys")
+    func unusableKeysSkipped() async throws {
+        let keys = try PythonJWT.keys()
+        var object = try JSONSerialization.jsonObject(with: Data(keys.jwksJSON.utf8)) as! [String: Any]
+        var list = object["keys"] as! [[String: Any]]
+        list.append(["kty": "EC", "crv": "P-521", "kid": "p521", "x": "AQ", "y": "AQ"])
+        list.append(list.first { $0["kid"] as? String == "rsa" }!)  // "rsa" twice: ambiguous, left out
+        object["keys"] = list
+        let document = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let issuer = try await JWKSServer.start(document: document, group: group)
+        try await ProxyHarness.with(yaml: Self.policy(url: issuer.url)) { harness in
+            #expect(try await Self.eventually(5) { try await Self.readyz(harness).status == 200 })
+            let jwks = (try await Self.readyz(harness).json?["jwks"] as? [[String: Any]])?.first
+            #expect(jwks?["keys"] as? Int == 2)  // ec and ed
+            let ec = try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims())
+            #expect(try await Self.call(ec, harness.proxyPort).status == 200)
+            let rsa = try PythonJWT.mint(alg: "RS256", pem: keys.pems["rsa"], kid: "rsa", claims: Self.claims())
+            #expect(try await Self.call(rsa, harness.proxyPort).status == 401)
+        }
+        await issuer.stop()
+        try await group.shutdownGracefully()
     }
 }

@@ -21,6 +21,8 @@ struct JWKSet: @unchecked Sendable {
     var keys: [String: Entry] = [:]
     /// A key configured on its own (a PEM file): it verifies whatever `kid` a token names, or none.
     var soleKey: Entry?
+    /// Keys of a fetched set that were left out, with the reason (see `parse`).
+    var skipped: [String] = []
 
     enum LoadError: Error { case message(String) }
 
@@ -44,6 +46,10 @@ struct JWKSet: @unchecked Sendable {
         let key: Key
         if let rsa = try? _RSA.Signing.PublicKey(pemRepresentation: text) {
             guard rsa.keySizeInBits >= 2048 else { throw .message("the RSA key in \(path) is shorter than 2048 bits") }
+            guard let primitives = try? rsa.getKeyPrimitives() else { throw .message("cannot read the RSA key in \(path)") }
+            if let weakness = rsaWeakness(modulus: primitives.modulus, exponent: primitives.publicExponent) {
+                throw .message("the RSA key in \(path): \(weakness)")
+            }
             key = .rsa(rsa)
         } else if let ec = try? P256.Signing.PublicKey(pemRepresentation: text) {
             key = .p256(ec)
@@ -72,52 +78,102 @@ struct JWKSet: @unchecked Sendable {
     }
 
     /// A JWKS document (`{"keys": [...]}`) from a file or a URL; `source` names it in errors.
-    static func parse(_ bytes: [UInt8], source path: String) throws(LoadError) -> JWKSet {
+    /// A file's set is the operator's own, so any unusable key refuses it (and the policy). A set
+    /// fetched from an issuer is not: with `skippingUnusableKeys` a key Palisade cannot use (a
+    /// P-521 key, a weak RSA key) or a kid listed twice is left out and noted in `skipped`,
+    /// rather than one odd key taking every other key down with it.
+    static func parse(_ bytes: [UInt8], source path: String, skippingUnusableKeys: Bool = false) throws(LoadError) -> JWKSet {
         guard let root = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
             let list = root["keys"] as? [[String: Any]]
         else { throw .message("\(path) is not a JWKS document ({\"keys\": [...]})") }
         var set = JWKSet()
+        var ambiguous: Set<String> = []
         for (index, jwk) in list.enumerated() {
-            guard let kid = jwk["kid"] as? String, !kid.isEmpty else { throw .message("key \(index) in \(path) has no kid") }
-            if let use = jwk["use"] as? String, use != "sig" { continue }
-            // RFC 7517 4.3: a key whose key_ops do not include verify must not verify.
-            if let ops = jwk["key_ops"] as? [String], !ops.contains("verify") { continue }
-            func field(_ name: String) throws(LoadError) -> [UInt8] {
-                guard let text = jwk[name] as? String, let bytes = CompactJWS.base64url(Substring(text)) else {
-                    throw .message("key '\(kid)': '\(name)' is missing or not base64url")
-                }
-                return bytes
+            let parsed: (kid: String, entry: Entry)?
+            do {
+                parsed = try parseKey(jwk, index: index, source: path)
+            } catch {
+                guard skippingUnusableKeys else { throw error }
+                if case .message(let reason) = error { set.skipped.append(reason) }
+                continue
             }
-            let key: Key
-            switch (jwk["kty"] as? String, jwk["crv"] as? String) {
-            case ("RSA", _):
-                guard let rsa = try? _RSA.Signing.PublicKey(n: try field("n"), e: try field("e")) else {
-                    throw .message("key '\(kid)' is not a usable RSA key (2048 bits or more)")
-                }
-                key = .rsa(rsa)
-            case ("EC", "P-256"):
-                guard let ec = try? P256.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
-                    throw .message("key '\(kid)' is not a P-256 point")
-                }
-                key = .p256(ec)
-            case ("EC", "P-384"):
-                guard let ec = try? P384.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
-                    throw .message("key '\(kid)' is not a P-384 point")
-                }
-                key = .p384(ec)
-            case ("OKP", "Ed25519"):
-                guard let ed = try? Curve25519.Signing.PublicKey(rawRepresentation: try field("x")) else {
-                    throw .message("key '\(kid)' is not an Ed25519 key")
-                }
-                key = .ed25519(ed)
-            default:
-                throw .message("key '\(kid)': unsupported kty/crv")
-            }
+            guard let (kid, entry) = parsed else { continue }
             // Two keys under one kid make "the key this token names" ambiguous.
-            guard set.keys[kid] == nil else { throw .message("kid '\(kid)' is listed twice in \(path)") }
-            set.keys[kid] = Entry(key: key, alg: jwk["alg"] as? String)
+            guard set.keys[kid] == nil, !ambiguous.contains(kid) else {
+                guard skippingUnusableKeys else { throw .message("kid '\(kid)' is listed twice in \(path)") }
+                set.keys[kid] = nil
+                ambiguous.insert(kid)
+                set.skipped.append("kid '\(kid)' is listed twice; no key is used for it")
+                continue
+            }
+            set.keys[kid] = entry
         }
         return set
+    }
+
+    /// One JWK, or nil when it is not for verifying signatures (`use`, `key_ops`).
+    private static func parseKey(
+        _ jwk: [String: Any], index: Int, source path: String
+    ) throws(LoadError) -> (kid: String, entry: Entry)? {
+        guard let kid = jwk["kid"] as? String, !kid.isEmpty else { throw .message("key \(index) in \(path) has no kid") }
+        if let use = jwk["use"] as? String, use != "sig" { return nil }
+        // RFC 7517 4.3: a key whose key_ops do not include verify must not verify.
+        if let ops = jwk["key_ops"] as? [String], !ops.contains("verify") { return nil }
+        func field(_ name: String) throws(LoadError) -> [UInt8] {
+            guard let text = jwk[name] as? String, let bytes = CompactJWS.base64url(Substring(text)) else {
+                throw .message("key '\(kid)': '\(name)' is missing or not base64url")
+            }
+            return bytes
+        }
+        let key: Key
+        switch (jwk["kty"] as? String, jwk["crv"] as? String) {
+        case ("RSA", _):
+            let (n, e) = (try field("n"), try field("e"))
+            if let weakness = rsaWeakness(modulus: n, exponent: e) { throw .message("key '\(kid)': \(weakness)") }
+            guard let rsa = try? _RSA.Signing.PublicKey(n: n, e: e) else {
+                throw .message("key '\(kid)' is not a usable RSA key (2048 bits or more)")
+            }
+            // Unlike its PEM reader, swift-crypto's init(n:e:) takes 1024-bit keys.
+            guard rsa.keySizeInBits >= 2048 else {
+                throw .message("key '\(kid)' is a \(rsa.keySizeInBits)-bit RSA key; 2048 bits or more are needed")
+            }
+            key = .rsa(rsa)
+        case ("EC", "P-256"):
+            guard let ec = try? P256.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
+                throw .message("key '\(kid)' is not a P-256 point")
+            }
+            key = .p256(ec)
+        case ("EC", "P-384"):
+            guard let ec = try? P384.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
+                throw .message("key '\(kid)' is not a P-384 point")
+            }
+            key = .p384(ec)
+        case ("OKP", "Ed25519"):
+            guard let ed = try? Curve25519.Signing.PublicKey(rawRepresentation: try field("x")) else {
+                throw .message("key '\(kid)' is not an Ed25519 key")
+            }
+            key = .ed25519(ed)
+        default:
+            throw .message("key '\(kid)': unsupported kty/crv")
+        }
+        return (kid, Entry(key: key, alg: jwk["alg"] as? String))
+    }
+
+    /// Why an RSA key is unfit to verify with, or nil. BoringSSL happens to refuse such exponents
+    /// too, without saying why, but Darwin reads PEM keys with Security, and no backend looks for
+    /// ROCA: so the rule is Palisade's own, with a reason an operator can act on.
+    static func rsaWeakness(modulus: some Collection<UInt8>, exponent: some Collection<UInt8>) -> String? {
+        let e = Array(exponent.drop(while: { $0 == 0 }))
+        // With e = 1 a signature is the padded message itself, which anyone can write; an even e
+        // shares the factor 2 with (p-1)(q-1), so no private key exists to have signed anything.
+        guard let low = e.last, low & 1 == 1, e.count > 1 || low >= 3 else {
+            return "the public exponent is not an odd number of 3 or more"
+        }
+        if ROCAFingerprint.matches(modulus: modulus) {
+            return "the modulus has the ROCA fingerprint (CVE-2017-15361, an Infineon RSALib key): its private key "
+                + "can be computed from the public key, so the key must be replaced"
+        }
+        return nil
     }
 
     /// Whether `signature` over `input` verifies with `key` under `alg`; a key never verifies an

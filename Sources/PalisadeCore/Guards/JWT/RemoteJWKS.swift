@@ -137,8 +137,13 @@ final class RemoteJWKS: Sendable {
         switch result {
         case .success(let bytes):
             do {
-                let set = try JWKSet.parse(bytes, source: spec.url)
-                parsed = set.keys.isEmpty ? .failure(.message("\(spec.url) lists no usable signing key")) : .success(set)
+                let set = try JWKSet.parse(bytes, source: spec.url, skippingUnusableKeys: true)
+                if set.keys.isEmpty {
+                    let reasons = set.skipped.isEmpty ? "" : ": " + set.skipped.joined(separator: "; ")
+                    parsed = .failure(.message("\(spec.url) lists no usable signing key\(reasons)"))
+                } else {
+                    parsed = .success(set)
+                }
             } catch {
                 parsed = .failure(error)
             }
@@ -175,6 +180,11 @@ final class RemoteJWKS: Sendable {
             )
         } else {
             logger.info("jwks loaded", metadata: ["url": "\(spec.url)", "keys": "\(status.keys)"])
+            if case .success(let set) = parsed, !set.skipped.isEmpty {
+                logger.warning(
+                    "jwks keys left out", metadata: ["url": "\(spec.url)", "reasons": "\(set.skipped.joined(separator: "; "))"]
+                )
+            }
         }
         let task = loop.scheduleTask(in: delay) { _ = self.fetch() }
         let stopped = state.withLock { s -> Bool in
