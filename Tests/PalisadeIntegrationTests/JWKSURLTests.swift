@@ -93,6 +93,10 @@ struct JWKSURLTests {
             #expect(try await Self.call(forged, harness.proxyPort).status == 401)
             // One fetch at start; refusing a forged token with a known kid fetches nothing.
             #expect(issuer.fetches == 1)
+            let metrics = try await RawClient.get("/metrics", port: harness.adminPort!).bodyText
+            #expect(metrics.contains("palisade_jwks_keys{url=\"\(issuer.url)\"} 3"))
+            #expect(metrics.contains("palisade_jwks_fetches_total{url=\"\(issuer.url)\",result=\"success\"} 1"))
+            #expect(metrics.contains("palisade_jwks_age_seconds{url=\"\(issuer.url)\"}"))
         }
         await issuer.stop()
         try await group.shutdownGracefully()

@@ -11,6 +11,8 @@ enum PrometheusRenderer {
         var draining = false
         var startTimeSeconds: Int64 = 0
         var version = ""
+        /// Key sets fetched from JWKS URLs (the URL is the label: one per configured issuer).
+        var jwks: [RemoteJWKS.Status] = []
     }
 
     static func render(_ s: StatsSnapshot, process: ProcessValues) -> String {
@@ -68,6 +70,19 @@ enum PrometheusRenderer {
         out += "palisade_policy_generation \(process.planGeneration)\n"
         family("palisade_draining", "gauge", "1 while shutting down.")
         out += "palisade_draining \(process.draining ? 1 : 0)\n"
+        if !process.jwks.isEmpty {
+            family("palisade_jwks_keys", "gauge", "Usable keys in the set last fetched from a JWKS URL (0 until one fetch succeeds).")
+            for set in process.jwks { out += "palisade_jwks_keys{url=\"\(escape(set.url))\"} \(set.keys)\n" }
+            family("palisade_jwks_fetches_total", "counter", "Fetches of a JWKS URL by result; a failure keeps the last good set.")
+            for set in process.jwks {
+                out += "palisade_jwks_fetches_total{url=\"\(escape(set.url))\",result=\"success\"} \(set.successes)\n"
+                out += "palisade_jwks_fetches_total{url=\"\(escape(set.url))\",result=\"failure\"} \(set.failures)\n"
+            }
+            family("palisade_jwks_age_seconds", "gauge", "Seconds since the key set in use was fetched.")
+            for set in process.jwks {
+                if let age = set.ageSeconds { out += "palisade_jwks_age_seconds{url=\"\(escape(set.url))\"} \(age)\n" }
+            }
+        }
         family("palisade_build_info", "gauge", "Palisade version.")
         out += "palisade_build_info{version=\"\(escape(process.version))\"} 1\n"
         family("palisade_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.")

@@ -184,7 +184,7 @@ public final class ProxyRuntime: Sendable {
                 merged.merge(snapshot)
             }
         }
-        let process = state.withLockedValue { s in
+        var process = state.withLockedValue { s in
             PrometheusRenderer.ProcessValues(
                 reloadsSucceeded: s.reloadsSucceeded,
                 reloadsFailed: s.reloadsFailed,
@@ -194,6 +194,9 @@ public final class ProxyRuntime: Sendable {
                 version: PalisadeVersion.current
             )
         }
+        let plan = currentPlan
+        let usedURLs = Set(plan.usedRemoteKeys.map(\.url))
+        process.jwks = plan.remoteKeys.statuses.filter { usedURLs.contains($0.url) }
         return PrometheusRenderer.render(merged, process: process)
     }
 

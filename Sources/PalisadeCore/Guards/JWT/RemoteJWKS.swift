@@ -32,6 +32,7 @@ final class RemoteJWKS: Sendable {
         var scheduled: Scheduled<Void>?
         var stopped = false
         var fetches = 0
+        var successes = 0
         var failures = 0
     }
 
@@ -43,6 +44,7 @@ final class RemoteJWKS: Sendable {
         var ageSeconds: Int64?
         var lastError: String?
         var fetches: Int
+        var successes: Int
         var failures: Int
     }
 
@@ -71,7 +73,7 @@ final class RemoteJWKS: Sendable {
             Status(
                 url: spec.url, loaded: s.keys != nil, keys: s.keyCount,
                 ageSeconds: s.fetchedAt.map { WallClock.now().seconds - $0.seconds }, lastError: s.lastError,
-                fetches: s.fetches, failures: s.failures
+                fetches: s.fetches, successes: s.successes, failures: s.failures
             )
         }
     }
@@ -160,6 +162,7 @@ final class RemoteJWKS: Sendable {
                 s.fetchedAt = WallClock.now()
                 s.lastError = nil
                 s.consecutiveFailures = 0
+                s.successes += 1
                 version.add(1, ordering: .releasing)
                 // ±10% around the refresh interval.
                 let jitter = Int64.random(in: -(refresh / 10)...(refresh / 10))
