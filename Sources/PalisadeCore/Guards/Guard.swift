@@ -85,8 +85,9 @@ public final class GuardRequest {
     public func removeUpstreamHeader(_ name: String) { upstreamRemovals.append(name) }
 
     func resetUpstreamEdits() {
-        if !upstreamAdditions.isEmpty { upstreamAdditions = [] }
-        if !upstreamRemovals.isEmpty { upstreamRemovals = [] }
+        // Capacity kept: a guard that adds headers does so on every request of its route.
+        if !upstreamAdditions.isEmpty { upstreamAdditions.removeAll(keepingCapacity: true) }
+        if !upstreamRemovals.isEmpty { upstreamRemovals.removeAll(keepingCapacity: true) }
     }
 
     /// When above zero, the app's answer is kept (status, end-to-end headers, body up to this

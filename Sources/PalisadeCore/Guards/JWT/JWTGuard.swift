@@ -53,8 +53,13 @@ public struct JWTGuard: Guard {
 
     private func token(from request: GuardRequest) -> Substring? {
         if let authorization = request.head.headers.first(name: "authorization") {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return parts[1].trimmingASCIISpaces() }
+            // `Bearer` SP token, the scheme in any case (RFC 6750 2.1), read without copying.
+            let value = Substring(authorization)
+            if value.utf8.count > 7, ASCII.equalsLowercased(value.prefix(6), "bearer"),
+                value.utf8[value.utf8.index(value.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
+            {
+                return value.dropFirst(7).trimmingASCIISpaces()
+            }
         }
         if let cookieName = spec.cookie {
             for cookieHeader in request.head.headers[canonicalForm: "cookie"] {
@@ -87,11 +92,10 @@ public struct JWTGuard: Guard {
         case .none:
             (keySet, keyVersion) = (nil, 0)
         }
-        let tokenText = String(token)
         let cache = request.jwtCache.tokens(for: cacheOwner)
-        let claims: [String: Any]
-        if let known = cache.lookup(tokenText, keyVersion: keyVersion, now: now) {
-            claims = known
+        let facts: TokenFacts
+        if let known = cache.lookup(token, keyVersion: keyVersion, now: now) {
+            facts = known
         } else {
             guard let jws = CompactJWS(token), let alg = jws.header["alg"] as? String, spec.algorithms.contains(alg),
                 !Self.forbiddenHeaderFields.contains(where: { jws.header[$0] != nil })
@@ -108,41 +112,27 @@ public struct JWTGuard: Guard {
                 )
             }
             guard verifySignature(jws, alg: alg, keys: keySet) else { return .reject(Self.tokenInvalid) }
-            claims = jws.payload
-            cache.insert(
-                tokenText, claims: claims, keyVersion: keyVersion, expires: claims["exp"].flatMap(Self.seconds), now: now
-            )
+            facts = TokenFacts(claims: jws.payload, spec: spec)
+            cache.insert(token, facts: facts, keyVersion: keyVersion, now: now)
         }
-        if let exp = claims["exp"] {
-            guard let value = Self.seconds(exp) else { return .reject(Self.tokenInvalid) }
-            if now > value + leeway { return .reject(Self.tokenExpired) }
+        // Time moves on between requests with the same token: these are checked every time.
+        switch facts.exp {
+        case .malformed: return .reject(Self.tokenInvalid)
+        case .value(let exp) where now > exp + leeway: return .reject(Self.tokenExpired)
+        default: break
         }
-        if let nbf = claims["nbf"] {
-            guard let value = Self.seconds(nbf), now + leeway >= value else { return .reject(Self.tokenInvalid) }
+        switch facts.nbf {
+        case .malformed: return .reject(Self.tokenInvalid)
+        case .value(let nbf) where now + leeway < nbf: return .reject(Self.tokenInvalid)
+        default: break
         }
-        if let iat = claims["iat"] {
-            guard let value = Self.seconds(iat), value <= now + leeway else { return .reject(Self.tokenInvalid) }
+        switch facts.iat {
+        case .malformed: return .reject(Self.tokenInvalid)
+        case .value(let iat) where iat > now + leeway: return .reject(Self.tokenInvalid)
+        default: break
         }
-        if let issuer = spec.issuer, claims["iss"] as? String != issuer { return .reject(Self.tokenInvalid) }
-        if !spec.audience.isEmpty {
-            let audiences: [String]
-            switch claims["aud"] {
-            case let single as String: audiences = [single]
-            case let list as [Any]:
-                guard let strings = list as? [String] else { return .reject(Self.tokenInvalid) }
-                audiences = strings
-            default: return .reject(Self.tokenInvalid)
-            }
-            guard audiences.contains(where: spec.audience.contains) else { return .reject(Self.tokenInvalid) }
-        }
-        for (path, wanted) in spec.require where !Self.claim(at: path, in: claims, contains: wanted) {
-            return .reject(Self.claimRequirementFailed)
-        }
-        for (path, header) in spec.forward {
-            if let value = Self.claimText(at: path, in: claims), HTTPToken.isFieldValue(value) {
-                request.addUpstreamHeader(header, value)
-            }
-        }
+        if let refusal = facts.refusal { return .reject(refusal) }
+        for (header, value) in facts.forwards { request.addUpstreamHeader(header, value) }
         if spec.stripToken { request.removeUpstreamHeader("authorization") }
         return .allow
     }
@@ -202,5 +192,66 @@ public struct JWTGuard: Guard {
             return strings.count == list.count ? strings.joined(separator: ",") : nil
         default: return nil
         }
+    }
+}
+
+/// What a verified token's claims decide, worked out once when its signature is checked: the
+/// time claims (checked on every request), the verdict of the claim rules that do not change
+/// with time (issuer, audience, `require`), and the headers `forward` sends.
+struct TokenFacts {
+    enum Time {
+        case absent
+        case value(Int64)
+        /// Present but not a number: the token is invalid.
+        case malformed
+    }
+
+    var exp: Time
+    var nbf: Time
+    var iat: Time
+    var refusal: RejectionCode?
+    var forwards: [(String, String)]
+
+    init(claims: [String: Any], spec: JWTGuardSpec) {
+        func time(_ name: String) -> Time {
+            guard let value = claims[name] else { return .absent }
+            return JWTGuard.seconds(value).map(Time.value) ?? .malformed
+        }
+        exp = time("exp")
+        nbf = time("nbf")
+        iat = time("iat")
+        refusal = Self.refusal(claims, spec: spec)
+        forwards = []
+        if refusal == nil {
+            for (path, header) in spec.forward {
+                if let value = JWTGuard.claimText(at: path, in: claims), HTTPToken.isFieldValue(value) {
+                    forwards.append((header, value))
+                }
+            }
+        }
+    }
+
+    var expiry: Int64? {
+        if case .value(let exp) = exp { return exp }
+        return nil
+    }
+
+    private static func refusal(_ claims: [String: Any], spec: JWTGuardSpec) -> RejectionCode? {
+        if let issuer = spec.issuer, claims["iss"] as? String != issuer { return JWTGuard.tokenInvalid }
+        if !spec.audience.isEmpty {
+            let audiences: [String]
+            switch claims["aud"] {
+            case let single as String: audiences = [single]
+            case let list as [Any]:
+                guard let strings = list as? [String] else { return JWTGuard.tokenInvalid }
+                audiences = strings
+            default: return JWTGuard.tokenInvalid
+            }
+            guard audiences.contains(where: spec.audience.contains) else { return JWTGuard.tokenInvalid }
+        }
+        for (path, wanted) in spec.require where !JWTGuard.claim(at: path, in: claims, contains: wanted) {
+            return JWTGuard.claimRequirementFailed
+        }
+        return nil
     }
 }

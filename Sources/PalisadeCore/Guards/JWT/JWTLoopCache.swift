@@ -25,38 +25,40 @@ final class JWTLoopCache {
     }
 }
 
-/// Tokens whose signature one guard has verified, by their exact text, with their claims. An
-/// entry is used only with the key-set version it was verified under and only until the token
-/// expires (five minutes at most), so a rotated-out key or an expired token is never served from
-/// here. Time-dependent claims are still checked on every request.
+/// Tokens whose signature one guard has verified, by their exact text, with what their claims
+/// decide. An entry is used only with the key-set version it was verified under and only until
+/// the token expires (five minutes at most), so a rotated-out key or an expired token is never
+/// served from here. Time-dependent claims are still checked on every request. Keys are the
+/// token as found in the request (a Substring of its header), so a lookup copies nothing.
 final class VerifiedTokens {
     struct Entry {
-        var claims: [String: Any]
+        var facts: TokenFacts
         var keyVersion: Int
         var validUntil: Int64
     }
 
-    private var entries: [String: Entry] = [:]
+    private var entries: [Substring: Entry] = [:]
     static let capacity = 4096
     static let maxAge: Int64 = 300
 
-    func lookup(_ token: String, keyVersion: Int, now: Int64) -> [String: Any]? {
+    func lookup(_ token: Substring, keyVersion: Int, now: Int64) -> TokenFacts? {
         guard let entry = entries[token] else { return nil }
         guard entry.keyVersion == keyVersion, now <= entry.validUntil else {
             entries[token] = nil
             return nil
         }
-        return entry.claims
+        return entry.facts
     }
 
-    func insert(_ token: String, claims: [String: Any], keyVersion: Int, expires: Int64?, now: Int64) {
+    func insert(_ token: Substring, facts: TokenFacts, keyVersion: Int, now: Int64) {
         if entries.count >= Self.capacity {
             entries = entries.filter { $0.value.validUntil >= now }
             // Still full of live tokens: start over rather than grow without bound.
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
         }
-        let until = min(expires ?? (now + Self.maxAge), now + Self.maxAge)
-        entries[token] = Entry(claims: claims, keyVersion: keyVersion, validUntil: until)
+        let until = min(facts.expiry ?? (now + Self.maxAge), now + Self.maxAge)
+        // A copy of its own: the key must not keep the whole request header alive.
+        entries[Substring(String(token))] = Entry(facts: facts, keyVersion: keyVersion, validUntil: until)
     }
 
     var count: Int { entries.count }
