@@ -6,8 +6,16 @@ import NIOPosix
 /// A real HTTP server on 127.0.0.1 serving a JWKS document that a test can swap (key rotation),
 /// take down (issuer outage) and bring back on the same port. Counts the fetches it answers.
 public final class JWKSServer: Sendable {
+    /// How the server answers: the document, another status, or nothing at all (a hung issuer).
+    public enum Behaviour: Sendable {
+        case document
+        case status(Int)
+        case stall
+    }
+
     private struct State {
         var document: String
+        var behaviour = Behaviour.document
         var fetches = 0
         var channel: (any Channel)?
     }
@@ -35,7 +43,14 @@ public final class JWKSServer: Sendable {
         self.port = port
     }
 
-    public func serve(_ document: String) { state.withLockedValue { $0.document = document } }
+    public func serve(_ document: String) {
+        state.withLockedValue {
+            $0.document = document
+            $0.behaviour = .document
+        }
+    }
+
+    public func behave(_ behaviour: Behaviour) { state.withLockedValue { $0.behaviour = behaviour } }
 
     /// Starts answering again on the same port.
     public func resume() async throws {
@@ -60,10 +75,10 @@ public final class JWKSServer: Sendable {
         try? await channel?.close()
     }
 
-    fileprivate func answer() -> String {
+    fileprivate func answer() -> (Behaviour, String) {
         state.withLockedValue { s in
             s.fetches += 1
-            return s.document
+            return (s.behaviour, s.document)
         }
     }
 }
@@ -77,11 +92,18 @@ private final class JWKSHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .end = unwrapInboundIn(data) else { return }
-        let body = server.answer()
+        let (behaviour, document) = server.answer()
+        let status: HTTPResponseStatus
+        let body: String
+        switch behaviour {
+        case .stall: return
+        case .status(let code): (status, body) = (HTTPResponseStatus(statusCode: code), #"{"error":"test"}"#)
+        case .document: (status, body) = (.ok, document)
+        }
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.utf8.count))
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }

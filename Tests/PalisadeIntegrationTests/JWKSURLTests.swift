@@ -268,4 +268,43 @@ struct JWKSURLTests {
         await issuer.stop()
         try await group.shutdownGracefully()
     }
+
+    @Test(
+        "a fetch that fails is reported and leaves no keys: an error status, a hung issuer, a document over 1 MiB, not JSON",
+        arguments: ["status", "stall", "huge", "garbage"]
+    )
+    func failedFetches(mode: String) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let issuer = try await JWKSServer.start(document: "{}", group: group)
+        let expected: String
+        switch mode {
+        case "status":
+            issuer.behave(.status(500))
+            expected = "answered 500"
+        case "stall":
+            issuer.behave(.stall)
+            expected = "no complete answer within"
+        case "huge":
+            issuer.serve(#"{"keys":[],"pad":""# + String(repeating: "x", count: 1 << 20) + #""}"#)
+            expected = "larger than 1 MiB"
+        default:
+            issuer.serve("<html>not json</html>")
+            expected = "is not a JWKS document"
+        }
+        let yaml = Self.policy(url: issuer.url, extra: ", timeout: 300ms")
+        try await ProxyHarness.with(yaml: yaml) { (harness: ProxyHarness) async throws -> Void in
+            let reported = try await Self.eventually(3) {
+                let jwks = (try await Self.readyz(harness).json?["jwks"] as? [[String: Any]])?.first
+                return (jwks?["last_error"] as? String)?.contains(expected) == true
+            }
+            #expect(reported, "last_error never said '\(expected)'")
+            let ready = try await Self.readyz(harness)
+            #expect(ready.status == 503)
+            let metrics = try await RawClient.get("/metrics", port: harness.adminPort!).bodyText
+            #expect(metrics.contains("palisade_jwks_fetches_total{url=\"\(issuer.url)\",result=\"failure\"}"))
+            #expect(metrics.contains("palisade_jwks_keys{url=\"\(issuer.url)\"} 0"))
+        }
+        await issuer.stop()
+        try await group.shutdownGracefully()
+    }
 }
