@@ -113,11 +113,11 @@ struct ClientRequestParser {
     // MARK: head
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> HTTPRequestHead? {
-        // Empty lines before a request line are ignored (RFC 9112 2.2).
-        while headScanned == 0, buffer.readableBytes >= 2,
-            buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0d0a
-        {
+        // Empty lines before a request line are ignored (RFC 9112 2.2). A head cannot start with
+        // CR, so a CRLF at the front is always such a line, however the bytes were split.
+        while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0d0a {
             buffer.moveReaderIndex(forwardBy: 2)
+            headScanned = max(headScanned - 2, 0)
         }
         guard buffer.readableBytes > 0 else { return nil }
         let scanFrom = headScanned
