@@ -1,5 +1,5 @@
 import Foundation
-import PalisadeCore
+@testable import PalisadeCore
 import Testing
 
 /// The shipped policies: the demo's embedded copy matches the file users read, and every policy
@@ -65,5 +65,15 @@ struct DemoPolicyTests {
                 #expect(throws: Never.self) { try PlanCompiler.load(path: path, generation: 1) }
             }
         }
+    }
+
+    @Test("oidc-api.yaml: two jwt guards with the same jwks settings share one key set, and check fetches nothing")
+    func sharedKeySet() throws {
+        let path = Self.repoRoot.appendingPathComponent("policies/oidc-api.yaml").path
+        let (plan, _) = try PlanCompiler.load(path: path, generation: 1)
+        #expect(plan.usedRemoteKeys.count == 1)
+        #expect(plan.usedRemoteKeys.first?.url == "https://login.example.com/.well-known/jwks.json")
+        // Compiling (what `palisade check` does) starts no fetch: no attempt is recorded.
+        #expect(plan.remoteKeys.statuses.map(\.fetches) == [0])
     }
 }
