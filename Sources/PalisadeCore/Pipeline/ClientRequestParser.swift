@@ -23,10 +23,7 @@ struct ClientRequestParser {
     private enum State {
         case head
         case fixed(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers(bytesSeen: Int)
+        case chunked(ChunkedBodyDecoder)
         case endPending
         /// After a request that asks to switch protocols: what follows is not HTTP.
         case stopped
@@ -38,7 +35,6 @@ struct ClientRequestParser {
     /// rescanned from its start on every read.
     private var headScanned = 0
     var maxHeadBytes: Int
-    static let maxChunkLineBytes = 4096
 
     init(maxHeadBytes: Int) {
         self.maxHeadBytes = maxHeadBytes
@@ -75,36 +71,18 @@ struct ClientRequestParser {
                 let n = min(remaining, buffer.readableBytes)
                 state = remaining == n ? .endPending : .fixed(remaining: remaining - n)
                 return .body(buffer.readSlice(length: n)!)
-            case .chunkSize:
-                guard let line = try Self.readLine(&buffer, limit: Self.maxChunkLineBytes) else { return nil }
-                let size = try Self.chunkSize(line)
-                state = size == 0 ? .trailers(bytesSeen: 0) : .chunkData(remaining: size)
-            case .chunkData(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let n = min(remaining, buffer.readableBytes)
-                state = remaining == n ? .chunkDataEnd : .chunkData(remaining: remaining - n)
-                return .body(buffer.readSlice(length: n)!)
-            case .chunkDataEnd:
-                guard buffer.readableBytes >= 2 else {
-                    if buffer.readableBytes == 1, buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) != 0x0d {
-                        throw HTTPParserError.invalidChunkSize
-                    }
-                    return nil
+            case .chunked(var decoder):
+                let event: ChunkedBodyDecoder.Event?
+                do {
+                    event = try decoder.next(&buffer)
+                } catch let failure as ChunkedBodyDecoder.Failure {
+                    throw failure == .lineEnding ? HTTPParserError.lfExpected : HTTPParserError.invalidChunkSize
                 }
-                guard buffer.readInteger(as: UInt16.self) == 0x0d0a else { throw HTTPParserError.invalidChunkSize }
-                state = .chunkSize
-            case .trailers(let seen):
-                // Trailer fields are checked like header fields, then dropped: forwarding them
-                // would need the same vetting as a head, and apps behind a sidecar rarely read them.
-                let limit = maxHeadBytes - seen
-                guard let line = try Self.readLine(&buffer, limit: max(limit, 0)) else { return nil }
-                if line.readableBytes == 0 {
-                    state = .endPending
-                } else {
-                    try line.withUnsafeReadableBytes { bytes throws in
-                        _ = try Self.field(bytes[...])
-                    }
-                    state = .trailers(bytesSeen: seen + line.readableBytes + 2)
+                state = .chunked(decoder)
+                switch event {
+                case nil: return nil
+                case .data(let part): return .body(part)
+                case .end: state = .endPending
                 }
             }
         }
@@ -185,7 +163,8 @@ struct ClientRequestParser {
         }
         stopAfterRequest = upgrade && connectionUpgrade
         if chunked {
-            state = .chunkSize
+            // Trailers count against the same limit as the head.
+            state = .chunked(ChunkedBodyDecoder(maxTrailerBytes: maxHeadBytes))
         } else if let contentLength, contentLength > 0 {
             state = .fixed(remaining: contentLength)
         } else {
@@ -220,24 +199,12 @@ struct ClientRequestParser {
         return (method, String(decoding: targetBytes, as: UTF8.self), version)
     }
 
-    /// One field line: a token name, a colon, and a value of visible characters, spaces, tabs or
-    /// obs-text, with the optional whitespace around it removed.
+    /// One field line, split and checked (`FieldBytes.split`).
     static func field(
         _ line: UnsafeRawBufferPointer.SubSequence
     ) throws -> (UnsafeRawBufferPointer.SubSequence, UnsafeRawBufferPointer.SubSequence) {
-        let bytes = line.base
-        let end = line.endIndex
-        let colon = FieldBytes.endOfToken(bytes, from: line.startIndex, to: end)
-        guard colon > line.startIndex, colon < end, bytes[colon] == UInt8(ascii: ":") else {
-            throw HTTPParserError.invalidHeaderToken
-        }
-        var valueStart = colon + 1
-        let valueEnd = FieldBytes.endOfValue(bytes, from: valueStart, to: end)
-        guard valueEnd == end else { throw HTTPParserError.invalidHeaderToken }
-        var trimmedEnd = valueEnd
-        while valueStart < trimmedEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
-        while trimmedEnd > valueStart, bytes[trimmedEnd - 1] == 0x20 || bytes[trimmedEnd - 1] == 0x09 { trimmedEnd -= 1 }
-        return (bytes[line.startIndex..<colon], bytes[valueStart..<trimmedEnd])
+        guard let parts = FieldBytes.split(line) else { throw HTTPParserError.invalidHeaderToken }
+        return parts
     }
 
     /// The number a Content-Length value starts with; RequestValidator checks the whole value.
@@ -251,91 +218,6 @@ struct ClientRequestParser {
             digits += 1
         }
         return digits > 0 ? result : nil
-    }
-
-    // MARK: chunked framing
-
-    /// One CRLF-terminated line without its CRLF, or nil until it has arrived.
-    private static func readLine(_ buffer: inout ByteBuffer, limit: Int) throws -> ByteBuffer? {
-        let found: Int? = try buffer.withUnsafeReadableBytes { bytes throws -> Int? in
-            guard let lf = bytes.firstIndex(of: 0x0a) else { return nil }
-            guard lf > 0, bytes[lf - 1] == 0x0d else { throw HTTPParserError.lfExpected }
-            return lf
-        }
-        guard let lf = found else {
-            if buffer.readableBytes > limit { throw HTTPParserError.invalidChunkSize }
-            return nil
-        }
-        guard lf <= limit else { throw HTTPParserError.invalidChunkSize }
-        let line = buffer.readSlice(length: lf - 1)!
-        buffer.moveReaderIndex(forwardBy: 2)
-        return line
-    }
-
-    /// `chunk-size [ chunk-ext ]` (RFC 9112 7.1): hex digits only, then extensions that are
-    /// `;name` or `;name=token` or `;name="quoted"`, whitespace allowed only around `;` and `=`.
-    static func chunkSize(_ line: ByteBuffer) throws -> Int {
-        try line.withUnsafeReadableBytes { bytes throws -> Int in
-            var i = 0
-            var size = 0
-            while i < bytes.count, let digit = hexValue(bytes[i]) {
-                guard i < 15 else { throw HTTPParserError.invalidChunkSize }
-                size = size << 4 | digit
-                i += 1
-            }
-            guard i > 0 else { throw HTTPParserError.invalidChunkSize }
-            try checkExtensions(bytes[i...])
-            return size
-        }
-    }
-
-    private static func checkExtensions(_ rest: UnsafeRawBufferPointer.SubSequence) throws {
-        var i = rest.startIndex
-        let end = rest.endIndex
-        func skipWhitespace() { while i < end, rest[i] == 0x20 || rest[i] == 0x09 { i += 1 } }
-        while i < end {
-            skipWhitespace()
-            guard i < end, rest[i] == UInt8(ascii: ";") else { throw HTTPParserError.invalidChunkSize }
-            i += 1
-            skipWhitespace()
-            let nameStart = i
-            while i < end, HTTPToken.isTokenByte(rest[i]) { i += 1 }
-            guard i > nameStart else { throw HTTPParserError.invalidChunkSize }
-            skipWhitespace()
-            guard i < end, rest[i] == UInt8(ascii: "=") else { continue }
-            i += 1
-            skipWhitespace()
-            if i < end, rest[i] == UInt8(ascii: "\"") {
-                i += 1
-                var closed = false
-                while i < end {
-                    let byte = rest[i]
-                    if byte == UInt8(ascii: "\"") {
-                        closed = true
-                        i += 1
-                        break
-                    }
-                    if byte == UInt8(ascii: "\\") { i += 1 }
-                    guard i < end, rest[i] == 0x09 || (rest[i] >= 0x20 && rest[i] != 0x7f) else { throw HTTPParserError.invalidChunkSize }
-                    i += 1
-                }
-                guard closed else { throw HTTPParserError.invalidChunkSize }
-            } else {
-                let valueStart = i
-                while i < end, HTTPToken.isTokenByte(rest[i]) { i += 1 }
-                guard i > valueStart else { throw HTTPParserError.invalidChunkSize }
-            }
-        }
-    }
-
-    @inline(__always)
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte - 0x30)
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(byte - 0x61 + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(byte - 0x41 + 10)
-        default: return nil
-        }
     }
 }
 

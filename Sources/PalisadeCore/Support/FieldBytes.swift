@@ -30,4 +30,22 @@ enum FieldBytes {
         while i < end, isValue(bytes[i]) { i += 1 }
         return i
     }
+
+    /// One field line (without its CRLF): a token name, a colon, and a value of visible
+    /// characters, spaces, tabs or obs-text, with the optional whitespace around it removed.
+    /// Nil when the line is not such a line (obs-fold, a space before the colon, a control byte).
+    static func split(
+        _ line: UnsafeRawBufferPointer.SubSequence
+    ) -> (name: UnsafeRawBufferPointer.SubSequence, value: UnsafeRawBufferPointer.SubSequence)? {
+        let bytes = line.base
+        let end = line.endIndex
+        let colon = endOfToken(bytes, from: line.startIndex, to: end)
+        guard colon > line.startIndex, colon < end, bytes[colon] == UInt8(ascii: ":") else { return nil }
+        var valueStart = colon + 1
+        guard endOfValue(bytes, from: valueStart, to: end) == end else { return nil }
+        var valueEnd = end
+        while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+        while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+        return (bytes[line.startIndex..<colon], bytes[valueStart..<valueEnd])
+    }
 }

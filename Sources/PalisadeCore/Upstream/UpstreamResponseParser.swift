@@ -69,10 +69,7 @@ struct UpstreamResponseParser {
     private enum State {
         case head
         case fixed(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers
+        case chunked(ChunkedBodyDecoder)
         case untilClose
         case upgraded
         case endPending
@@ -113,7 +110,7 @@ struct UpstreamResponseParser {
                 } else if !head.hasBody {
                     state = .endPending
                 } else if head.chunked {
-                    state = .chunkSize
+                    state = .chunked(ChunkedBodyDecoder(maxTrailerBytes: 16 * 1024))
                 } else if let length = head.contentLength {
                     state = length == 0 ? .endPending : .fixed(remaining: length)
                 } else {
@@ -131,24 +128,19 @@ struct UpstreamResponseParser {
             case .untilClose:
                 guard buffer.readableBytes > 0 else { return nil }
                 return .body(buffer.readSlice(length: buffer.readableBytes)!)
-            case .chunkSize:
-                guard let line = try readLine(&buffer, limit: 4096) else { return nil }
-                let size = try Self.chunkSize(line)
-                state = size == 0 ? .trailers : .chunkData(remaining: size)
-            case .chunkData(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let n = min(remaining, buffer.readableBytes)
-                state = remaining == n ? .chunkDataEnd : .chunkData(remaining: remaining - n)
-                return .body(buffer.readSlice(length: n)!)
-            case .chunkDataEnd:
-                guard buffer.readableBytes >= 2 else { return nil }
-                guard buffer.readInteger(as: UInt16.self) == 0x0d0a else { throw ParseError.malformed("chunk not followed by CRLF") }
-                state = .chunkSize
-            case .trailers:
-                // Trailer fields are dropped: they would need the same vetting as a head and
-                // nothing downstream of a sidecar relies on them.
-                guard let line = try readLine(&buffer, limit: 16 * 1024) else { return nil }
-                if line.readableBytes == 0 { state = .endPending }
+            case .chunked(var decoder):
+                let event: ChunkedBodyDecoder.Event?
+                do {
+                    event = try decoder.next(&buffer)
+                } catch {
+                    throw ParseError.malformed("\(error)")
+                }
+                state = .chunked(decoder)
+                switch event {
+                case nil: return nil
+                case .data(let part): return .body(part)
+                case .end: state = .endPending
+                }
             }
         }
     }
@@ -160,47 +152,6 @@ struct UpstreamResponseParser {
             return true
         }
         return false
-    }
-
-    /// One CRLF-terminated line (without the CRLF), or nil when it has not fully arrived.
-    private func readLine(_ buffer: inout ByteBuffer, limit: Int) throws -> ByteBuffer? {
-        // Raw pointers rather than ByteBufferView: a view copy retains the storage, per call.
-        let found: Int? = buffer.withUnsafeReadableBytes { raw in raw.firstIndex(of: 0x0a) }
-        guard let lineLength = found else {
-            if buffer.readableBytes > limit { throw ParseError.malformed("line too long") }
-            return nil
-        }
-        let crBefore = lineLength >= 1 && buffer.getInteger(at: buffer.readerIndex + lineLength - 1, as: UInt8.self) == 0x0d
-        guard crBefore else { throw ParseError.malformed("bare LF") }
-        let line = buffer.readSlice(length: lineLength - 1)!
-        buffer.moveReaderIndex(forwardBy: 2)
-        return line
-    }
-
-    private static func chunkSize(_ line: ByteBuffer) throws -> Int {
-        let size: Int? = line.withUnsafeReadableBytes { bytes in
-            var size = 0
-            var digits = 0
-            for byte in bytes {
-                let value: Int
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - 0x30)
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - 0x61 + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - 0x41 + 10)
-                case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-                    // chunk-ext follows; its content is not interpreted
-                    return digits > 0 ? size : nil
-                default:
-                    return nil
-                }
-                digits += 1
-                guard digits <= 15 else { return nil }
-                size = size << 4 | value
-            }
-            return digits > 0 ? size : nil
-        }
-        guard let size else { throw ParseError.malformed("invalid chunk size line") }
-        return size
     }
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
