@@ -15,6 +15,14 @@ final class RouteStats {
     /// "kind\u{0}outcome" -> count; outcomes are rejection codes or "ok"/"reported:<code>".
     var guardOutcomes: [GuardOutcomeKey: Int] = [:]
 
+    /// Counts each guard's decision; a report-only refusal is counted as `reported:CODE`.
+    func record(guardNotes: [GuardNote]) {
+        for note in guardNotes {
+            let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
+            guardOutcomes[GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome, detail: note.detail ?? ""), default: 0] += 1
+        }
+    }
+
     func record(status: Int, durationNanos: Int64) {
         if status >= 100 && status < 600 { requestsByStatus[status] &+= 1 }
         var bucket = 0

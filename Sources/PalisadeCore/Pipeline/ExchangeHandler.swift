@@ -316,7 +316,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.facts = facts
         exchange.requestComplete = false
         exchange.bodyless = !facts.isChunked && (facts.contentLength ?? 0) == 0
-        request.path = RoutePath.forMatching(Self.path(of: facts.originForm ?? head.uri))
+        request.path = RoutePath.forMatching(RoutePath.path(of: facts.originForm ?? head.uri))
 
         guard let route = plan.routes.match(method: head.method, path: request.path, headers: head.headers) else {
             if plan.defaultAction == .deny {
@@ -760,13 +760,13 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let stats = exchange.routeStats ?? loop.unroutedStats
         stats.record(status: status, durationNanos: duration)
-        for note in exchange.guardNotes {
-            let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
-            let key = GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome, detail: note.detail ?? "")
-            stats.guardOutcomes[key, default: 0] += 1
-        }
+        if !exchange.guardNotes.isEmpty { stats.record(guardNotes: exchange.guardNotes) }
         if let plan = exchange.plan, plan.accessLogEnabled {
-            writeAccessLine(plan: plan, status: status, durationNanos: duration)
+            var logged: [(String, String)] = []
+            for name in plan.loggedHeaders {
+                if let value = request.head.headers.first(name: name) { logged.append((name, value)) }
+            }
+            loop.accessLog.append(exchange.accessLine(status: status, durationNanos: duration, headers: logged))
         }
         idleSince = now
         if state != .tunnelling { state = exchange.closeAfterResponse ? .replied : .idle }
@@ -781,33 +781,6 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 request.eventLoop.execute { bound.value.drainInbound() }
             }
         }
-    }
-
-    private func writeAccessLine(plan: RuntimePlan, status: Int, durationNanos: Int64) {
-        var logged: [(String, String)] = []
-        for name in plan.loggedHeaders {
-            if let value = request.head.headers.first(name: name) { logged.append((name, value)) }
-        }
-        let line = AccessLogLine(
-            startWall: exchange.startWall,
-            requestID: exchange.requestID,
-            clientIP: exchange.clientIPText,
-            method: exchange.unparsed ? nil : exchange.method.rawValue,
-            path: exchange.unparsed ? nil : Self.path(of: exchange.uri),
-            route: exchange.route?.name,
-            status: status,
-            upstreamStatus: exchange.upstreamStatus,
-            durationNanos: durationNanos,
-            upstreamNanos: exchange.upstreamFirstByte.flatMap { end in
-                exchange.upstreamStart.map { (end - $0).nanoseconds }
-            },
-            bytesIn: exchange.bytesIn,
-            bytesOut: exchange.bytesOut,
-            error: exchange.error,
-            guards: exchange.guardNotes,
-            headers: logged
-        )
-        loop.accessLog.append(line)
     }
 
     // MARK: WebSocket tunnel
@@ -879,67 +852,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
         }
     }
-
-    static func path(of uri: String) -> Substring {
-        // `OPTIONS *` asks about the server as a whole; it is routed like the root path.
-        let utf8 = uri.utf8
-        if utf8.count == 1 && utf8.first == UInt8(ascii: "*") { return "/" }
-        var target = Substring(uri)
-        if utf8.first != UInt8(ascii: "/") {
-            // absolute-form: drop scheme and authority
-            if let schemeEnd = target.range(of: "://") {
-                let afterScheme = target[schemeEnd.upperBound...]
-                target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
-            }
-        }
-        if let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<query] }
-        return target
-    }
 }
 
 @available(*, unavailable)
 extension ExchangeHandler: Sendable {}
-
-/// The per-request bookkeeping of one exchange; reset for each request on a kept-alive connection.
-struct Exchange {
-    var plan: RuntimePlan?
-    var route: CompiledRoute?
-    var routeStats: RouteStats?
-    var facts = RequestValidator.Facts()
-    var requestID = ""
-    var clientIPText = ""
-    var method: HTTPMethod = .GET
-    var uri = "/"
-    var version: HTTPVersion = .http1_1
-    var keepAlive = true
-    var start = NIODeadline.uptimeNanoseconds(0)
-    var startWall = WallClock.Instant(nanosecondsSinceEpoch: 0)
-    var upstreamStart: NIODeadline?
-    var upstreamFirstByte: NIODeadline?
-    var upstreamHead: ByteBuffer?
-    var upstreamStatus: Int?
-    var upstreamReusable = false
-    var status = 0
-    var bytesIn = 0
-    var bytesOut = 0
-    var bodyBytesForwarded = 0
-    var connectAttempts = 0
-    var requestComplete = false
-    /// No body follows the head (no Content-Length, or 0, and not chunked).
-    var bodyless = false
-    /// A refusal with no parsed request behind it: method and path are unknown.
-    var unparsed = false
-    /// How many of the route's guards ran (their afterResponse hooks run, the others' do not).
-    var guardsRun = 0
-    var endWritten = false
-    var responseStarted = false
-    var responseComplete = false
-    var closeAfterResponse = false
-    var continueSent = false
-    var upgrading = false
-    var finished = false
-    var error: String?
-    var guardNotes: [GuardNote] = []
-
-    mutating func note(_ note: GuardNote) { guardNotes.append(note) }
-}

@@ -2,6 +2,24 @@
 /// decoded, so `/%61dmin/` matches a route for `/admin/` exactly as the app will read it. Paths
 /// without `%` (nearly all) are returned as they are, without allocating.
 enum RoutePath {
+    /// The path of a request target, without its query: origin-form as is, absolute-form without
+    /// scheme and authority, and `*` (OPTIONS) as `/`.
+    static func path(of uri: String) -> Substring {
+        // `OPTIONS *` asks about the server as a whole; it is routed like the root path.
+        let utf8 = uri.utf8
+        if utf8.count == 1 && utf8.first == UInt8(ascii: "*") { return "/" }
+        var target = Substring(uri)
+        if utf8.first != UInt8(ascii: "/") {
+            // absolute-form: drop scheme and authority
+            if let schemeEnd = target.range(of: "://") {
+                let afterScheme = target[schemeEnd.upperBound...]
+                target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
+            }
+        }
+        if let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<query] }
+        return target
+    }
+
     static func forMatching(_ path: Substring) -> Substring {
         guard path.utf8.contains(UInt8(ascii: "%")) else { return path }
         var out: [UInt8] = []
