@@ -233,6 +233,14 @@ struct JWKSURLTests {
             #expect(try await Self.eventually(5) { try await Self.readyz(harness).status == 200 })
             #expect(try await Self.call(token, harness.proxyPort).status == 200)
         }
+        // By IP address: the certificate's IP SAN is checked against the address connected to.
+        let byAddress = Self.policy(
+            url: "https://127.0.0.1:\(issuer.port)/.well-known/jwks.json", extra: ", ca_file: \(issuer.caFile)"
+        )
+        try await ProxyHarness.with(yaml: byAddress) { (harness: ProxyHarness) async throws -> Void in
+            #expect(try await Self.eventually(5) { try await Self.readyz(harness).status == 200 })
+            #expect(try await Self.call(token, harness.proxyPort).status == 200)
+        }
         // The same server with only the system's trust roots: its private CA is not trusted.
         try await ProxyHarness.with(yaml: Self.policy(url: url)) { (harness: ProxyHarness) async throws -> Void in
             try await Task.sleep(for: .milliseconds(700))
