@@ -53,9 +53,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var peerAddress = IPAddressBytes(ipv4: 0)
     private var peerText = "0.0.0.0"
     // Connection timing for the loop's sweep.
-    private var idleSince = NIODeadline.now()
-    private var headStartedAt: NIODeadline?
-    private var lastActivity = NIODeadline.now()
+    private var clocks = ConnectionClocks(now: .now())
     private var headSeenThisRead = false
     /// Between channelRead and channelReadComplete: writes to the app can wait for the flush there.
     private var inReadBurst = false
@@ -133,7 +131,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         inReadBurst = true
         // One clock read per read event: the request start, the app's deadline and the idle
         // clocks all use it.
-        lastActivity = .now()
+        clocks.lastActivity = .now()
         var bytes = unwrapInboundIn(data)
         if inbound == nil {
             inbound = bytes
@@ -231,7 +229,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func beginUnparsedExchange() {
         exchange = Exchange()
         exchange.plan = loop.plan
-        exchange.start = lastActivity
+        exchange.start = clocks.lastActivity
         exchange.startWall = WallClock.now()
         exchange.clientIPText = peerText
         exchange.keepAlive = false
@@ -258,7 +256,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             quiescing = true
-            if state == .idle && inbound == nil && headStartedAt == nil { context.close(promise: nil) }
+            if state == .idle && inbound == nil && clocks.headStartedAt == nil { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -271,8 +269,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             upstream?.flush()
         }
         // Bytes arrived but no whole head came of them: the header-read clock starts now.
-        if state == .idle, headStartedAt == nil, !headSeenThisRead, (inbound?.readableBytes ?? 0) > 0 {
-            headStartedAt = lastActivity
+        if state == .idle, clocks.headStartedAt == nil, !headSeenThisRead, (inbound?.readableBytes ?? 0) > 0 {
+            clocks.headStartedAt = clocks.lastActivity
         }
         headSeenThisRead = false
         context.fireChannelReadComplete()
@@ -281,11 +279,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func receivedHead(_ head: HTTPRequestHead) {
         let plan = loop.plan
         headSeenThisRead = true
-        headStartedAt = nil
+        clocks.headStartedAt = nil
         exchange = Exchange()
         exchange.plan = plan
-        exchange.start = lastActivity
-        exchange.startWall = loop.wallTime(at: lastActivity)
+        exchange.start = clocks.lastActivity
+        exchange.startWall = loop.wallTime(at: clocks.lastActivity)
         exchange.keepAlive = head.isKeepAlive
         exchange.version = head.version
         exchange.method = head.method
@@ -373,7 +371,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwarding:
             writeEndUpstream()
             upstreamNeedsFlush = true
-            armResponseDeadline(from: lastActivity)
+            armResponseDeadline(from: clocks.lastActivity)
         case .connecting, .awaitingGuard:
             pendingParts.append(.end(nil))
         case .bufferingBody:
@@ -514,7 +512,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         let pool = loop.pool
         if let connection = pool.takeIdle() {
-            attach(connection, at: lastActivity)
+            attach(connection, at: clocks.lastActivity)
         } else {
             connectFresh(pool: pool)
         }
@@ -591,7 +589,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, let plan = exchange.plan else { return }
         exchange.responseStarted = true
         exchange.upstreamStatus = head.status
-        exchange.upstreamFirstByte = lastActivity
+        exchange.upstreamFirstByte = clocks.lastActivity
         if request.captureLimit > 0 { request.capture(head: head) }
         // After an upgrade request the app's parser state is unknown unless it switched: never reuse.
         exchange.upstreamReusable = !head.connectionClose && !exchange.facts.isWebSocketUpgrade
@@ -638,7 +636,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.responseComplete = true
         // Finish before the last write: with a close, the write can complete (and the channel go
         // inactive) synchronously, and the exchange must already count as done by then.
-        finishExchange(status: exchange.status, at: lastActivity)
+        finishExchange(status: exchange.status, at: clocks.lastActivity)
         if exchange.closeAfterResponse {
             writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 context.close(promise: nil)
@@ -649,7 +647,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The app's connection has bytes: one clock read for everything this read event does.
-    func upstreamReadBegan() { lastActivity = .now() }
+    func upstreamReadBegan() { clocks.lastActivity = .now() }
 
     func upstreamReadComplete() {
         guard let context else { return }
@@ -768,7 +766,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             loop.accessLog.append(exchange.accessLine(status: status, durationNanos: duration, headers: logged))
         }
-        idleSince = now
+        clocks.idleSince = now
         if state != .tunnelling { state = exchange.closeAfterResponse ? .replied : .idle }
         if state == .idle {
             if quiescing {
@@ -802,30 +800,34 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func checkDeadlines(now: NIODeadline) {
         guard let plan = exchange.plan ?? Optional(loop.plan) else { return }
+        let phase: ConnectionClocks.Phase
         switch state {
-        case .idle:
-            if let started = headStartedAt, now - started > plan.limits.headerReadTimeout {
-                headerReadTimedOut(plan: plan)
-            } else if headStartedAt == nil, now - idleSince > plan.limits.idleTimeout {
-                context?.close(promise: nil)
-            }
-        case .forwarding:
-            if let upstream, let deadline = upstream.responseDeadline, deadline <= now {
-                upstream.checkDeadline(now: now)
-            } else if now - lastActivity > plan.limits.idleTimeout {
-                // Neither side moved for idle_timeout (a stalled upload or a stalled answer).
-                exchange.error = "idle_timeout"
-                request.invalidateCapture()
-                upstream?.close()
-                upstream = nil
-                exchange.closeAfterResponse = true
-                finishExchange(status: exchange.responseStarted ? exchange.status : 408)
-                context?.close(promise: nil)
-            }
-        case .bufferingBody, .awaitingGuard, .connecting:
-            if now - lastActivity > plan.limits.idleTimeout { context?.close(promise: nil) }
-        case .replied, .tunnelling:
+        case .idle: phase = .idle
+        case .forwarding: phase = .forwarding
+        case .bufferingBody, .awaitingGuard, .connecting: phase = .waiting
+        case .replied, .tunnelling: phase = .settled
+        }
+        let verdict = clocks.verdict(
+            now: now, phase: phase, responseDeadline: upstream?.responseDeadline,
+            headerReadTimeout: plan.limits.headerReadTimeout, idleTimeout: plan.limits.idleTimeout
+        )
+        switch verdict {
+        case .none:
             break
+        case .headerReadTimeout:
+            headerReadTimedOut(plan: plan)
+        case .closeIdle:
+            context?.close(promise: nil)
+        case .responseOverdue:
+            upstream?.checkDeadline(now: now)
+        case .exchangeStalled:
+            exchange.error = "idle_timeout"
+            request.invalidateCapture()
+            upstream?.close()
+            upstream = nil
+            exchange.closeAfterResponse = true
+            finishExchange(status: exchange.responseStarted ? exchange.status : 408)
+            context?.close(promise: nil)
         }
     }
 
@@ -834,7 +836,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         let code = RejectionCode.headerReadTimeout
         beginUnparsedExchange()
-        exchange.start = headStartedAt ?? lastActivity
+        exchange.start = clocks.headStartedAt ?? clocks.lastActivity
         exchange.error = code.code
         exchange.closeAfterResponse = true
         state = .replied
