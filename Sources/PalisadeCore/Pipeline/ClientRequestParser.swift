@@ -40,18 +40,6 @@ struct ClientRequestParser {
         self.maxHeadBytes = maxHeadBytes
     }
 
-    /// True between requests: no part of one has been parsed.
-    var isAtRequestBoundary: Bool {
-        if case .head = state { return headScanned == 0 }
-        return false
-    }
-
-    /// True once a request that switches protocols has ended; later bytes belong to the tunnel.
-    var isStopped: Bool {
-        if case .stopped = state { return true }
-        return false
-    }
-
     /// The next event from `buffer`, or nil when more bytes are needed. Bytes are consumed only
     /// for the event returned.
     mutating func next(_ buffer: inout ByteBuffer) throws -> Event? {

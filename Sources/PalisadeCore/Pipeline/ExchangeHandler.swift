@@ -143,7 +143,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// True once the current request has been read in full but its exchange is not finished: what
     /// arrives now belongs to the next request and waits its turn.
-    private var acceptsOnlyQueuedInput: Bool {
+    private var nextRequestWaits: Bool {
         switch state {
         case .idle: return false
         case .replied: return exchange.requestComplete
@@ -158,7 +158,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         isDrainingInbound = true
         defer { isDrainingInbound = false }
         while true {
-            if state == .tunnelling || acceptsOnlyQueuedInput { break }
+            if state == .tunnelling || nextRequestWaits { break }
             if state == .replied && exchange.closeAfterResponse {
                 // The connection closes after this answer: nothing more from it is parsed.
                 inbound = nil

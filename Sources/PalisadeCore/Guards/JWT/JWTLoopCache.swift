@@ -60,6 +60,4 @@ final class VerifiedTokens {
         // A copy of its own: the key must not keep the whole request header alive.
         entries[Substring(String(token))] = Entry(facts: facts, keyVersion: keyVersion, validUntil: until)
     }
-
-    var count: Int { entries.count }
 }
