@@ -143,6 +143,40 @@ struct ProxyingTests {
         }
     }
 
+    @Test("a client that stops reading slows the app down: Palisade holds no more than socket buffers, then resumes")
+    func responseBackpressure() async throws {
+        let size = 128 << 20
+        let app = try PythonStreamingApp(bodyBytes: size)
+        defer { app.stop() }
+        let yaml = """
+            version: 1
+            listen: 127.0.0.1:0
+            upstream: { url: "http://127.0.0.1:\(app.port)", response_timeout: 5s }
+            routes:
+              - name: all
+                match: { prefix: / }
+            default: deny
+            """
+        try await ProxyHarness.with(yaml: yaml) { (harness: ProxyHarness) async throws -> Void in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            defer { connection.close() }
+            await connection.send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+            // The client reads nothing. Without backpressure Palisade would read the whole body
+            // from the app into memory; with it, the app stalls once the kernel buffers between
+            // the three parties are full (a few MiB each on loopback).
+            try await Task.sleep(for: .milliseconds(1500))
+            let stalled = try await app.bytesSent()
+            try await Task.sleep(for: .milliseconds(500))
+            let stillStalled = try await app.bytesSent()
+            #expect(stalled < 64 << 20, "the app wrote \(stalled) bytes to a client that read none")
+            #expect(stillStalled - stalled < 1 << 20, "the app kept writing: \(stalled) -> \(stillStalled)")
+            // Reading again lets the app go on.
+            let read = await connection.readBytes(32 << 20, timeoutMilliseconds: 20_000)
+            #expect(read.count == 32 << 20)
+            #expect(try await app.bytesSent() > stalled + (8 << 20))
+        }
+    }
+
     @Test("a 2 MB request body sent in pieces arrives identical")
     func largeRequestBody() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
