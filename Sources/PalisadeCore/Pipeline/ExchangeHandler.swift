@@ -97,10 +97,13 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+    /// Kept from writability events, so the app side can ask on every read without reaching
+    /// through the channel (each `context.channel` costs a retain and a release).
+    private(set) var clientIsWritable = true
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { upstream?.resumeReading() }
+        clientIsWritable = context.channel.isWritable
+        if clientIsWritable { upstream?.resumeReading() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -465,9 +468,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .replied
         writer.head(
             HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: stored.status), headers: headers),
-            bodyless: exchange.method == .HEAD, chunked: false, allocator: context.channel.allocator
+            bodyless: exchange.method == .HEAD, chunked: false, allocator: loop.allocator
         )
-        writer.body(context.channel.allocator.buffer(bytes: stored.body), context: context)
+        writer.body(loop.allocator.buffer(bytes: stored.body), context: context)
         if close {
             inbound = nil
             finishExchange(status: stored.status)
@@ -586,7 +589,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func upstreamBecameWritable() { resumeClientReads() }
 
     func upstreamHead(_ head: UpstreamResponseHead) {
-        guard let context, let plan = exchange.plan else { return }
+        guard context != nil, let plan = exchange.plan else { return }
         exchange.responseStarted = true
         exchange.upstreamStatus = head.status
         exchange.upstreamFirstByte = clocks.lastActivity
@@ -614,7 +617,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 extraHeaders: plan.responseHeaders,
                 bodyless: bodyless
             ),
-            allocator: context.channel.allocator
+            allocator: loop.allocator
         )
         exchange.closeAfterResponse = closeAfter || closeDelimited
         exchange.status = code
@@ -698,7 +701,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func sendContinue() {
         guard let context, !exchange.continueSent else { return }
         exchange.continueSent = true
-        context.writeAndFlush(wrapOutboundOut(ResponseWriter.interim(.continue, allocator: context.channel.allocator)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(ResponseWriter.interim(.continue, allocator: loop.allocator)), promise: nil)
     }
 
     /// Answers with a JSON rejection. The connection stays open only when the whole request has
@@ -712,7 +715,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if isRefusal { loop.stats.rejections[code.code, default: 0] += 1 }
         let requestRead = exchange.requestComplete || exchange.bodyless
         let close = forceClose || !exchange.keepAlive || !requestRead || loop.isDraining || quiescing
-        let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: context.channel.allocator)
+        let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: loop.allocator)
         let head = LocalReply.head(
             for: code,
             requestID: exchange.requestID,
@@ -728,7 +731,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.responseComplete = true
         state = .replied
         if close { inbound = nil }
-        writer.head(head, bodyless: exchange.method == .HEAD, chunked: false, allocator: context.channel.allocator)
+        writer.head(head, bodyless: exchange.method == .HEAD, chunked: false, allocator: loop.allocator)
         writer.body(body, context: context)
         if close {
             writer.end(context: context, needsCompletion: true)?.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
@@ -842,8 +845,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .replied
         loop.stats.rejections[code.code, default: 0] += 1
         finishExchange(status: 408)
-        let body = LocalReply.body(for: code, requestID: "", allocator: context.channel.allocator)
-        var bytes = context.channel.allocator.buffer(capacity: 256)
+        let body = LocalReply.body(for: code, requestID: "", allocator: loop.allocator)
+        var bytes = loop.allocator.buffer(capacity: 256)
         bytes.writeString("HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncache-control: no-store\r\n")
         bytes.writeString("content-length: \(body.readableBytes)\r\nconnection: close\r\n")
         for (name, value) in plan.responseHeaders { bytes.writeString("\(name): \(value)\r\n") }

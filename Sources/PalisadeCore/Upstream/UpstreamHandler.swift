@@ -67,7 +67,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context?.close(promise: nil)
     }
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    /// Kept from writability events (see `ExchangeHandler.clientIsWritable`).
+    private var writable = true
+    var isWritable: Bool { writable && context != nil }
 
     /// Request bytes gathered until the next flush: a head and a small body leave as one buffer
     /// (one iovec), and the client's receive buffer is not pinned by a slice of it.
@@ -167,7 +169,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { exchange?.upstreamBecameWritable() }
+        writable = context.channel.isWritable
+        if writable { exchange?.upstreamBecameWritable() }
         context.fireChannelWritabilityChanged()
     }
 
