@@ -48,32 +48,14 @@ public final class PythonStreamingApp: @unchecked Sendable {
         sys.stdin.read()
         """#
 
-    private let process: Process
-    private let stdin: Pipe
+    private let server: PythonServerProcess
     public let port: Int
     public let controlPort: Int
 
     public init(bodyBytes: Int) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, String(bodyBytes)]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while let byte = try stdout.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != 0x0a {
-            line.append(first)
-        }
-        let ports = String(decoding: line, as: UTF8.self).split(separator: " ").compactMap { Int($0) }
-        guard ports.count == 2 else {
-            process.terminate()
-            throw Python.Failure(message: "the streaming app did not start")
-        }
-        self.process = process
-        self.stdin = stdin
+        let server = try PythonServerProcess(script: Self.script, arguments: [String(bodyBytes)])
+        guard let ports = server.ports(2) else { throw Python.Failure(message: "the streaming app did not start") }
+        self.server = server
         self.port = ports[0]
         self.controlPort = ports[1]
     }
@@ -84,8 +66,5 @@ public final class PythonStreamingApp: @unchecked Sendable {
         return Int(response.bodyText) ?? -1
     }
 
-    public func stop() {
-        try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
+    public func stop() { server.stop() }
 }

@@ -54,8 +54,7 @@ public final class PythonTLSServer: @unchecked Sendable {
         sys.stdin.read()  # serve until the test closes stdin
         """#
 
-    private let process: Process
-    private let stdin: Pipe
+    private let server: PythonServerProcess
     public let port: Int
     /// The private CA that signed the server's certificate.
     public let caFile: String
@@ -63,32 +62,12 @@ public final class PythonTLSServer: @unchecked Sendable {
     public init(document: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, directory.path, document]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The first line is the port, printed once the server listens.
-        var line = Data()
-        while let byte = try stdout.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != 0x0a {
-            line.append(first)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-            process.terminate()
-            throw Python.Failure(message: "the TLS server did not start")
-        }
-        self.process = process
-        self.stdin = stdin
-        self.port = port
+        let server = try PythonServerProcess(script: Self.script, arguments: [directory.path, document])
+        guard let ports = server.ports(1) else { throw Python.Failure(message: "the TLS server did not start") }
+        self.server = server
+        self.port = ports[0]
         self.caFile = directory.appendingPathComponent("ca.pem").path
     }
 
-    public func stop() {
-        try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
+    public func stop() { server.stop() }
 }
