@@ -35,8 +35,7 @@ public final class ProxyHarness: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let upstream = try await TestUpstream.start(group: group)
         let text = yaml.replacingOccurrences(of: "{{UPSTREAM}}", with: "http://127.0.0.1:\(upstream.port)")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade")
         let policyPath = directory.appendingPathComponent("policy.yaml").path
         try text.write(toFile: policyPath, atomically: true, encoding: .utf8)
         let logPath = directory.appendingPathComponent("access.log").path

@@ -60,8 +60,7 @@ public final class PythonTLSServer: @unchecked Sendable {
     public let caFile: String
 
     public init(document: String) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-tls")
         let server = try PythonServerProcess(script: Self.script, arguments: [directory.path, document])
         guard let ports = server.ports(1) else { throw Python.Failure(message: "the TLS server did not start") }
         self.server = server

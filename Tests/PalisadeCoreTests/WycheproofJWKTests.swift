@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PalisadeTesting
 import Testing
 import _CryptoExtras
 
@@ -84,8 +85,7 @@ struct WycheproofJWKTests {
     /// compared in constant time as JWTGuard does.
     enum HSSecrets {
         static func accepts(_ token: Token, keys jwks: [[String: Any]]) throws -> Bool {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wycheproof-jwk-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let directory = try TemporaryFiles.directory("wycheproof-jwk")
             defer { try? FileManager.default.removeItem(at: directory) }
             var declarations: [String] = []
             var algorithms: [String: String] = [:]

@@ -14,8 +14,7 @@ struct APIKeyGuardTests {
     static let expiredKey = "pk_live_expired_999888"
 
     static func withHarness(_ body: (ProxyHarness, String) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-keys-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-keys")
         let keysPath = directory.appendingPathComponent("keys.yaml").path
         try """
             keys:

@@ -28,8 +28,7 @@ struct CLITests {
         let stderrPath: String
 
         init(_ arguments: [String]) throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-cli-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let directory = try TemporaryFiles.directory("palisade-cli")
             stdoutPath = directory.appendingPathComponent("stdout").path
             stderrPath = directory.appendingPathComponent("stderr").path
             _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -71,8 +70,7 @@ struct CLITests {
     }
 
     static func temporaryFile(_ text: String, name: String = "policy.yaml") throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-cli")
         let path = directory.appendingPathComponent(name).path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -248,8 +246,7 @@ struct CLITests {
 
     @Test("sign reproduces GitHub's documented example signature", .enabled(if: binaryExists, skipMessage))
     func signGitHubExample() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-sign-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-sign")
         let body = directory.appendingPathComponent("body").path
         let secret = directory.appendingPathComponent("secret").path
         try "Hello, World!".write(toFile: body, atomically: true, encoding: .utf8)
@@ -261,8 +258,7 @@ struct CLITests {
 
     @Test("sign's Stripe headers verify with the stripe library itself", .enabled(if: binaryExists, skipMessage))
     func signStripeVerifiedByStripe() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-sign-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-sign")
         let body = directory.appendingPathComponent("body").path
         let secret = directory.appendingPathComponent("secret").path
         let payload = #"{"id":"evt_1","object":"event"}"#

@@ -191,8 +191,7 @@ struct JWKSURLTests {
     @Test("a PEM public key verifies tokens whatever kid they name; other keys' tokens are refused")
     func pemKey() async throws {
         let keys = try PythonJWT.keys()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-pem-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-pem")
         let pemPath = directory.appendingPathComponent("issuer.pem").path
         try keys.rsaPublicPEM.write(toFile: pemPath, atomically: true, encoding: .utf8)
         let yaml = """

@@ -11,8 +11,7 @@ struct JWTGuardTests {
 
     static func withHarness(_ body: (ProxyHarness, PythonJWT.Keys) async throws -> Void) async throws {
         let keys = try PythonJWT.keys()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-jwt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-jwt")
         let jwksPath = directory.appendingPathComponent("jwks.json").path
         try keys.jwksJSON.write(toFile: jwksPath, atomically: true, encoding: .utf8)
         let yaml = """

@@ -93,8 +93,7 @@ struct WebhookSignatureTests {
     }
 
     static func withHarness(rotation: [String: [String]] = [:], _ body: (ProxyHarness) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-secrets-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFiles.directory("palisade-secrets")
         let harness = try await ProxyHarness.start(yaml: try policy(directory: directory, secretValues: rotation))
         do {
             try await body(harness)

@@ -1,0 +1,11 @@
+import Foundation
+
+/// Files a test writes for the code under test to read (policies, key sets, PEM keys).
+public enum TemporaryFiles {
+    /// A new, empty directory of its own under the system's temporary directory.
+    public static func directory(_ prefix: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+}
