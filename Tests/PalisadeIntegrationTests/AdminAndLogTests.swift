@@ -164,9 +164,13 @@ struct AdminAndLogTests {
 
     @Test("while draining, /readyz answers 503 and an in-flight request still completes")
     func readyzWhileDraining() async throws {
-        try await ProxyHarness.with(yaml: Self.policy.replacingOccurrences(of: "prefix: /app/", with: "prefix: /")) { harness in
+        // Wide margins: the in-flight request outlasts the readiness poll, and the drain deadline
+        // outlasts the request, even on a loaded machine.
+        let yaml = Self.policy.replacingOccurrences(of: "prefix: /app/", with: "prefix: /")
+            .replacingOccurrences(of: "drain_timeout: 2s", with: "drain_timeout: 6s")
+        try await ProxyHarness.with(yaml: yaml) { harness in
             let admin = try #require(harness.adminPort)
-            async let slow = RawClient.send(TestSupport.request("GET", "/slow?ms=600"), port: harness.proxyPort)
+            async let slow = RawClient.send(TestSupport.request("GET", "/slow?ms=1500"), port: harness.proxyPort, timeoutMilliseconds: 5000)
             let inFlight = await TestSupport.eventually { harness.upstream.requests.contains { $0.path == "/slow" } }
             #expect(inFlight)
             let drained = Flag()
