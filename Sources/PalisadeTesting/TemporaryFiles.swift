@@ -8,4 +8,11 @@ public enum TemporaryFiles {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory
     }
+
+    /// `text` written to a file called `name` in a new directory of its own; returns its path.
+    public static func file(_ text: String, named name: String, prefix: String = "palisade") throws -> String {
+        let path = try directory(prefix).appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
 }

@@ -14,9 +14,7 @@ struct APIKeyGuardTests {
     static let expiredKey = "pk_live_expired_999888"
 
     static func withHarness(_ body: (ProxyHarness, String) async throws -> Void) async throws {
-        let directory = try TemporaryFiles.directory("palisade-keys")
-        let keysPath = directory.appendingPathComponent("keys.yaml").path
-        try """
+        let keysFile = """
             keys:
               - id: ci-bot
                 sha256: \(try sha256(goodKey))
@@ -27,7 +25,8 @@ struct APIKeyGuardTests {
               - id: trial
                 sha256: \(try sha256(expiredKey))
                 expires: 2020-01-01T00:00:00Z
-            """.write(toFile: keysPath, atomically: true, encoding: .utf8)
+            """
+        let keysPath = try TemporaryFiles.file(keysFile, named: "keys.yaml", prefix: "palisade-keys")
         let yaml = """
             version: 1
             listen: 127.0.0.1:0

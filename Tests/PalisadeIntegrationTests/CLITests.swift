@@ -70,10 +70,7 @@ struct CLITests {
     }
 
     static func temporaryFile(_ text: String, name: String = "policy.yaml") throws -> String {
-        let directory = try TemporaryFiles.directory("palisade-cli")
-        let path = directory.appendingPathComponent(name).path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        try TemporaryFiles.file(text, named: name, prefix: "palisade-cli")
     }
 
     @Test("check of policies/demo.yaml exits 0", .enabled(if: binaryExists, skipMessage))

@@ -191,9 +191,7 @@ struct JWKSURLTests {
     @Test("a PEM public key verifies tokens whatever kid they name; other keys' tokens are refused")
     func pemKey() async throws {
         let keys = try PythonJWT.keys()
-        let directory = try TemporaryFiles.directory("palisade-pem")
-        let pemPath = directory.appendingPathComponent("issuer.pem").path
-        try keys.rsaPublicPEM.write(toFile: pemPath, atomically: true, encoding: .utf8)
+        let pemPath = try TemporaryFiles.file(keys.rsaPublicPEM, named: "issuer.pem", prefix: "palisade-pem")
         let yaml = """
             version: 1
             listen: 127.0.0.1:0

@@ -11,9 +11,7 @@ struct JWTGuardTests {
 
     static func withHarness(_ body: (ProxyHarness, PythonJWT.Keys) async throws -> Void) async throws {
         let keys = try PythonJWT.keys()
-        let directory = try TemporaryFiles.directory("palisade-jwt")
-        let jwksPath = directory.appendingPathComponent("jwks.json").path
-        try keys.jwksJSON.write(toFile: jwksPath, atomically: true, encoding: .utf8)
+        let jwksPath = try TemporaryFiles.file(keys.jwksJSON, named: "jwks.json", prefix: "palisade-jwt")
         let yaml = """
             version: 1
             listen: 127.0.0.1:0
