@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where the time goes: nginx proxy_pass, the NIO floor (bench/nio-floor: a SwiftNIO byte relay
 # with no HTTP parsing, the cheapest proxy NIO allows) and Palisade, interleaved, with CPU time
-# per request split into user and kernel time from /proc/PID/stat. See docs/benchmarks.md.
+# per request split into user and kernel time from /proc/PID/stat, and the whole machine's CPU
+# per request from /proc/stat. See docs/benchmarks.md.
 set -euo pipefail
 
 usage() {
@@ -11,8 +12,11 @@ Usage: bash bench/floor.sh [--help]
 Builds bench/nio-floor (release), starts the bench upstream (nginx, 127.0.0.1:18080), the
 nginx proxy (18081), the NIO floor relay (18084, one event loop) and Palisade (18083, one
 event loop), then runs `wrk -t1 -c64 -d${DURATION}s` GET /small against each, ROUNDS times,
-in rotating order. Prints per run: req/s, p99, and user/kernel CPU microseconds per request
-of the proxy process.
+in rotating order. Prints per run: req/s, p99, user/kernel CPU microseconds per request of
+the proxy process, and for the whole machine (wrk, the upstream and the proxy together) how
+busy it was and its CPU microseconds per request. With one proxy process, wrk and the
+upstream on two cores, the machine is close to saturated, so throughput follows the
+machine's CPU per request, of which the proxy's is one part.
 
 Environment: PALISADE_BIN [.build/release/palisade], ROUNDS [3], DURATION [5]
 Needs: apt-get install -y wrk nginx-light; a Swift toolchain for the relay.
@@ -53,8 +57,10 @@ proxy_pid() {
 port_of() { case "$1" in nginx) echo "$NGINX_PORT" ;; floor) echo "$FLOOR_PORT" ;; palisade) echo "$PALISADE_PORT" ;; esac; }
 
 ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+# Busy and idle ticks of the whole machine (every process: wrk, the upstream and the proxy).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat; }
 tck="$(getconf CLK_TCK)"
-printf '| round | target | req/s | p99 | user µs/req | kernel µs/req |\n|---:|---|---:|---:|---:|---:|\n'
+printf '| round | target | req/s | p99 | user µs/req | kernel µs/req | machine busy | machine µs/req |\n|---:|---|---:|---:|---:|---:|---:|---:|\n'
 targets=(nginx floor palisade)
 for ((r = 1; r <= ROUNDS; r++)); do
   for ((k = 0; k < 3; k++)); do
@@ -62,12 +68,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
     pid="$(proxy_pid "$t")"
     wrk -t1 -c64 -d1s "http://127.0.0.1:$(port_of "$t")/small" >/dev/null 2>&1
     read -r u0 s0 < <(ticks "$pid")
+    read -r b0 i0 < <(machine_ticks)
     out="$(wrk -t1 -c64 -d"${DURATION}s" --latency "http://127.0.0.1:$(port_of "$t")/small")"
     read -r u1 s1 < <(ticks "$pid")
+    read -r b1 i1 < <(machine_ticks)
     n="$(awk '/requests in/ { print $1 }' <<<"$out")"
     rps="$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")"
     p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
     awk -v r="$r" -v t="$t" -v rps="$rps" -v p99="$p99" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$n" -v hz="$tck" \
-      'BEGIN { printf "| %d | %s | %s | %s | %.1f | %.1f |\n", r, t, rps, p99, u / hz / n * 1e6, s / hz / n * 1e6 }'
+      -v busy=$((b1 - b0)) -v idle=$((i1 - i0)) \
+      'BEGIN { printf "| %d | %s | %s | %s | %.1f | %.1f | %.0f%% | %.1f |\n", r, t, rps, p99, u / hz / n * 1e6, s / hz / n * 1e6,
+               100 * busy / (busy + idle), busy / hz / n * 1e6 }'
   done
 done

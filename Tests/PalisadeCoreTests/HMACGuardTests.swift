@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NIOCore
 import NIOEmbedded
@@ -56,6 +57,40 @@ struct HMACGuardTests {
                 #expect(accepted, "tc\(c.id) should verify")
             } else if !c.valid {
                 #expect(!accepted, "tc\(c.id) must be refused")
+            }
+        }
+    }
+
+    /// The precomputed pads against swift-crypto's own HMAC, for every algorithm, keys around the
+    /// block size (where the key is used as it is, zero-filled, or hashed first) and messages split
+    /// anywhere between the signed prefix, the body and the suffix.
+    @Test("precomputed HMAC pads give swift-crypto's HMAC tags for SHA-1, SHA-256, SHA-512", arguments: [
+        HMACGuardSpec.Algorithm.sha1, .sha256, .sha512,
+    ])
+    func padsMatchSwiftCrypto(algorithm: HMACGuardSpec.Algorithm) {
+        let block = algorithm == .sha512 ? 128 : 64
+        var generator = SystemRandomNumberGenerator()
+        for keyLength in [0, 1, 20, block - 1, block, block + 1, 2 * block + 3] {
+            let keyBytes = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let key = SymmetricKey(data: keyBytes)
+            let pads = HMACPads(algorithm, key: key)
+            for messageLength in [0, 1, 55, 64, 1024] {
+                let message = (0..<messageLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let expected: [UInt8]
+                switch algorithm {
+                case .sha1: expected = Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: key))
+                case .sha256: expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+                case .sha512: expected = Array(HMAC<SHA512>.authenticationCode(for: message, using: key))
+                }
+                let cut1 = messageLength / 3
+                let cut2 = messageLength - messageLength / 4
+                let tag = message[cut1..<cut2].withUnsafeBytes { body in
+                    pads.tag(Array(message[..<cut1]), body, Array(message[cut2...]))
+                }
+                #expect(tag == expected, "key \(keyLength) bytes, message \(messageLength) bytes")
+                // The same pads serve any number of messages: a second use gives the same tag.
+                let again = message.withUnsafeBytes { pads.tag([], $0, []) }
+                #expect(again == expected)
             }
         }
     }

@@ -12,7 +12,8 @@ public struct HMACGuard: Guard {
     public var bodyNeed: BodyNeed { .raw }
 
     let scheme: HMACScheme
-    let keys: [HMACKey]
+    /// One per value of the secret (rotation), pads hashed once here rather than per request.
+    let keys: [HMACPads]
     /// `secret=NAME#N` per key, built once rather than per request.
     let matchDetails: [String]
     let secretName: String
@@ -27,8 +28,8 @@ public struct HMACGuard: Guard {
     init(spec: HMACGuardSpec, secrets: [Secret]) throws(HMACConfigurationError) {
         scheme = HMACScheme(spec: spec)
         secretName = spec.secret
-        var keys: [HMACKey] = []
-        for secret in secrets { keys.append(HMACKey(key: try scheme.key(from: secret))) }
+        var keys: [HMACPads] = []
+        for secret in secrets { keys.append(HMACPads(scheme.algorithm, key: try scheme.key(from: secret))) }
         self.keys = keys
         self.matchDetails = keys.indices.map { "secret=\(spec.secret)#\($0 + 1)" }
         let defaults = scheme.defaultTolerance
@@ -66,7 +67,7 @@ public struct HMACGuard: Guard {
         }
         for (index, key) in keys.enumerated() {
             let mac = body.withUnsafeReadableBytes { bytes in
-                scheme.algorithm.mac(key: key.key, parts: before, UnsafeRawBufferPointer(bytes), after)
+                key.tag(before, UnsafeRawBufferPointer(bytes), after)
             }
             for candidate in extracted.signatures where SignatureCoding.constantTimeEquals(mac, candidate) {
                 return .allowDetailed(matchDetails[index])
@@ -86,21 +87,8 @@ struct HMACConfigurationError: Error {
 }
 
 extension HMACGuardSpec.Algorithm {
+    /// One tag with a key used once (`palisade sign`, tests); guards keep their `HMACPads`.
     func mac(key: SymmetricKey, parts before: [UInt8], _ body: UnsafeRawBufferPointer, _ after: [UInt8]) -> [UInt8] {
-        switch self {
-        case .sha1: return Self.mac(Insecure.SHA1.self, key, before, body, after)
-        case .sha256: return Self.mac(SHA256.self, key, before, body, after)
-        case .sha512: return Self.mac(SHA512.self, key, before, body, after)
-        }
-    }
-
-    private static func mac<H: HashFunction>(
-        _: H.Type, _ key: SymmetricKey, _ before: [UInt8], _ body: UnsafeRawBufferPointer, _ after: [UInt8]
-    ) -> [UInt8] {
-        var h = HMAC<H>(key: key)
-        h.update(data: before)
-        h.update(data: body)
-        h.update(data: after)
-        return Array(h.finalize())
+        HMACPads(self, key: key).tag(before, body, after)
     }
 }
