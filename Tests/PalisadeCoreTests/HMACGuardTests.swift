@@ -61,6 +61,20 @@ struct HMACGuardTests {
         }
     }
 
+    @Test("hex signatures decode from strings and substrings; odd lengths, empty text and non-hex digits are refused")
+    func hexDecoding() {
+        #expect(SignatureCoding.hex("00ff7Aa9") == [0x00, 0xff, 0x7a, 0xa9])
+        let header = "sha256=DEADbeef"
+        #expect(SignatureCoding.hex(header.dropFirst(7)) == [0xde, 0xad, 0xbe, 0xef])
+        #expect(SignatureCoding.hex("") == nil)
+        #expect(SignatureCoding.hex("abc") == nil)
+        for bad in ["g0", "0g", "00 0", "0x00", "ab-c", "é0"] {
+            #expect(SignatureCoding.hex(bad) == nil, "\(bad)")
+        }
+        let bytes = (0...255).map { UInt8($0) }
+        #expect(SignatureCoding.hex(bytes.map { String(format: "%02x", $0) }.joined()) == bytes)
+    }
+
     /// The precomputed pads against swift-crypto's own HMAC, for every algorithm, keys around the
     /// block size (where the key is used as it is, zero-filled, or hashed first) and messages split
     /// anywhere between the signed prefix, the body and the suffix.
