@@ -11,8 +11,10 @@ import Crypto
 /// Verified against the Wycheproof HMAC-SHA256 vectors (keys shorter than, equal to and longer
 /// than a block) in `HMACGuardTests`.
 struct HMACPads: @unchecked Sendable {
-    // @unchecked: the hash states are value types that are only ever copied, never mutated in
-    // place, once built; every use starts from a copy.
+    // @unchecked: swift-crypto's hash types are not marked Sendable because their state lives in
+    // a class behind copy-on-write. The stored states are never updated: each use takes a local
+    // copy, whose first update finds the class instance shared (these pads still hold it) and so
+    // works on a private copy. Event loops therefore only ever read the shared instance.
     private enum States {
         case sha1(inner: Insecure.SHA1, outer: Insecure.SHA1)
         case sha256(inner: SHA256, outer: SHA256)
