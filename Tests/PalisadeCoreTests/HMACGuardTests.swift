@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -107,6 +108,27 @@ struct HMACGuardTests {
                 #expect(again == expected)
             }
         }
+    }
+
+    /// Every event loop uses a guard's pads at once; each use must start from the stored states,
+    /// never from another thread's half-updated copy.
+    @Test("one set of pads used from several threads at once gives every thread the right tags")
+    func padsSharedAcrossThreads() {
+        let key = SymmetricKey(data: Array("shared-secret".utf8))
+        let pads = HMACPads(.sha256, key: key)
+        let messages = (0..<8).map { i in Array("message \(i) ".utf8) + [UInt8](repeating: UInt8(i), count: 700) }
+        let expected = messages.map { Array(HMAC<SHA256>.authenticationCode(for: $0, using: key)) }
+        let mismatches = NIOLockedValueBox(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            var wrong = 0
+            for round in 0..<2000 {
+                let index = (worker + round) % messages.count
+                let tag = messages[index].withUnsafeBytes { pads.tag([], $0, []) }
+                if tag != expected[index] { wrong += 1 }
+            }
+            mismatches.withLockedValue { $0 += wrong }
+        }
+        #expect(mismatches.withLockedValue { $0 } == 0)
     }
 
     static func request(_ headers: [(String, String)], body: String, now: Int64) -> GuardRequest {
