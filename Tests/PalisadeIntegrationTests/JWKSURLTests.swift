@@ -122,6 +122,7 @@ struct JWKSURLTests {
             // The issuer rotates: only the new keys are published.
             issuer.serve(try Self.renamingKids(next.jwksJSON, suffix: "-2"))
             try await Task.sleep(for: .milliseconds(1100))  // past min_refetch_interval
+            let beforeRefetch = ContinuousClock.now
             let first = try await Self.call(fresh, harness.proxyPort)
             #expect(first.status == 200, "the new kid was not fetched: \(first.bodyText)")
             #expect(issuer.fetches == 2)
@@ -132,7 +133,11 @@ struct JWKSURLTests {
             for unknown in unknowns {
                 #expect(try await Self.call(unknown, harness.proxyPort).status == 401)
             }
-            #expect(issuer.fetches == 2)
+            // At most one fetch per min_refetch_interval (1 s) since the refetch began. Here these
+            // calls take milliseconds, so that is none; on a much slower machine (a sanitizer
+            // build, say) they can outlast the interval, and one more fetch is then allowed.
+            let intervalsSince = Int((ContinuousClock.now - beforeRefetch) / .seconds(1))
+            #expect(issuer.fetches >= 2 && issuer.fetches <= 2 + intervalsSince)
         }
         await issuer.stop()
         try await group.shutdownGracefully()
