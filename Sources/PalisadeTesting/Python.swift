@@ -13,6 +13,7 @@ public enum Python {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
+        process.environment = try PythonEnvironment.environment()
         let stdin = Pipe()
         let stdout = Pipe()
         let stderr = Pipe()

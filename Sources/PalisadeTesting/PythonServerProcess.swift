@@ -12,6 +12,7 @@ final class PythonServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
+        process.environment = try PythonEnvironment.environment()
         let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin

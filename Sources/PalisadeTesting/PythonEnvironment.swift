@@ -1,0 +1,86 @@
+import Foundation
+
+/// The environment every Python process of the tests runs in. The tests sign and mint with
+/// independent implementations (the webhook senders' SDKs, PyJWT, `cryptography`); when the
+/// machine's `python3` already has them, nothing changes. Otherwise they are installed once from
+/// PyPI into `.build/palisade-test-python` and put on `PYTHONPATH`, so that `swift test` alone
+/// runs the whole suite on a fresh machine, as the README promises.
+enum PythonEnvironment {
+    /// Module to import, and the pip requirement that provides it.
+    static let requirements: [(module: String, requirement: String)] = [
+        ("standardwebhooks", "standardwebhooks>=1.0"),
+        ("stripe", "stripe>=7"),
+        ("twilio", "twilio>=8"),
+        ("jwt", "pyjwt[crypto]>=2.8"),
+        ("cryptography", "cryptography"),
+    ]
+
+    /// Decided on first use, once per test process; `static let` makes concurrent first uses
+    /// wait for that one decision (and the one install) instead of racing.
+    private static let resolved: Result<[String: String], Python.Failure> = resolve()
+
+    /// The process environment for `python3`, or why the packages could not be provided.
+    static func environment() throws -> [String: String] { try resolved.get() }
+
+    private static var importCheck: String { "import " + requirements.map(\.module).joined(separator: ", ") }
+
+    private static func resolve() -> Result<[String: String], Python.Failure> {
+        let base = ProcessInfo.processInfo.environment
+        if run(["python3", "-c", importCheck], environment: base).status == 0 { return .success(base) }
+
+        let directory = packageRoot.appendingPathComponent(".build/palisade-test-python").path
+        var withPackages = base
+        withPackages["PYTHONPATH"] = [directory, base["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+        if run(["python3", "-c", importCheck], environment: withPackages).status == 0 { return .success(withPackages) }
+
+        // Installed beside the final place and moved in whole, so a concurrent `swift test` in the
+        // same checkout never sees half an installation.
+        let staging = directory + ".staging-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.removeItem(atPath: staging)
+        let install = run(
+            ["python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", staging]
+                + requirements.map(\.requirement),
+            environment: base
+        )
+        if install.status == 0 {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.moveItem(atPath: staging, toPath: directory)
+        }
+        try? FileManager.default.removeItem(atPath: staging)
+        if run(["python3", "-c", importCheck], environment: withPackages).status == 0 { return .success(withPackages) }
+        return .failure(
+            Python.Failure(
+                message: """
+                    the tests need these Python packages: \(requirements.map(\.requirement).joined(separator: " ")). \
+                    Installing them into \(directory) failed (pip exit \(install.status)): \(install.stderr). \
+                    Install them yourself with: python3 -m pip install \
+                    \(requirements.map { "'\($0.requirement)'" }.joined(separator: " "))
+                    """
+            )
+        )
+    }
+
+    /// The package's root directory, found from this file's place in `Sources/PalisadeTesting/`.
+    private static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    private static func run(_ arguments: [String], environment: [String: String]) -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let stderr = Pipe()
+        process.standardError = stderr
+        do {
+            try process.run()
+        } catch {
+            return (-1, "\(error)")
+        }
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: err.suffix(2000), as: UTF8.self))
+    }
+}
