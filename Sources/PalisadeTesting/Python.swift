@@ -10,10 +10,20 @@ public enum Python {
     }
 
     public static func run(_ script: String, arguments: [String] = [], input: Data? = nil) throws -> String {
+        let result = try execute(["python3", "-c", script] + arguments, environment: try PythonEnvironment.environment(), input: input)
+        guard result.status == 0 else { throw Failure(message: String(decoding: result.stderr, as: UTF8.self)) }
+        return String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs `arguments` through `/usr/bin/env` and waits for it: the one way the tests start a
+    /// short-lived Python process (`run`, and the package check and install of PythonEnvironment).
+    static func execute(
+        _ arguments: [String], environment: [String: String], input: Data? = nil
+    ) throws -> (status: Int32, stdout: Data, stderr: Data) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        process.environment = try PythonEnvironment.environment()
+        process.arguments = arguments
+        process.environment = environment
         let stdin = Pipe()
         let stdout = Pipe()
         let stderr = Pipe()
@@ -26,8 +36,7 @@ public enum Python {
         let out = stdout.fileHandleForReading.readDataToEndOfFile()
         let err = stderr.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failure(message: String(decoding: err, as: UTF8.self)) }
-        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (process.terminationStatus, out, err)
     }
 
     /// Hex SHA-256 of a string's UTF-8 bytes, by hashlib.

@@ -22,16 +22,19 @@ enum PythonEnvironment {
     /// The process environment for `python3`, or why the packages could not be provided.
     static func environment() throws -> [String: String] { try resolved.get() }
 
-    private static var importCheck: String { "import " + requirements.map(\.module).joined(separator: ", ") }
+    private static func canImportAll(environment: [String: String]) -> Bool {
+        let imports = "import " + requirements.map(\.module).joined(separator: ", ")
+        return run(["python3", "-c", imports], environment: environment).status == 0
+    }
 
     private static func resolve() -> Result<[String: String], Python.Failure> {
         let base = ProcessInfo.processInfo.environment
-        if run(["python3", "-c", importCheck], environment: base).status == 0 { return .success(base) }
+        if canImportAll(environment: base) { return .success(base) }
 
         let directory = packageRoot.appendingPathComponent(".build/palisade-test-python").path
         var withPackages = base
         withPackages["PYTHONPATH"] = [directory, base["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
-        if run(["python3", "-c", importCheck], environment: withPackages).status == 0 { return .success(withPackages) }
+        if canImportAll(environment: withPackages) { return .success(withPackages) }
 
         // Installed beside the final place and moved in whole, so a concurrent `swift test` in the
         // same checkout never sees half an installation.
@@ -47,7 +50,7 @@ enum PythonEnvironment {
             try? FileManager.default.moveItem(atPath: staging, toPath: directory)
         }
         try? FileManager.default.removeItem(atPath: staging)
-        if run(["python3", "-c", importCheck], environment: withPackages).status == 0 { return .success(withPackages) }
+        if canImportAll(environment: withPackages) { return .success(withPackages) }
         return .failure(
             Python.Failure(
                 message: """
@@ -66,21 +69,11 @@ enum PythonEnvironment {
     }
 
     private static func run(_ arguments: [String], environment: [String: String]) -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let stderr = Pipe()
-        process.standardError = stderr
         do {
-            try process.run()
+            let result = try Python.execute(arguments, environment: environment)
+            return (result.status, String(decoding: result.stderr.suffix(2000), as: UTF8.self))
         } catch {
             return (-1, "\(error)")
         }
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: err.suffix(2000), as: UTF8.self))
     }
 }
