@@ -13,6 +13,11 @@ enum PythonEnvironment {
         ("twilio", "twilio>=8"),
         ("jwt", "pyjwt[crypto]>=2.8"),
         ("cryptography", "cryptography"),
+        // Real app servers the proxy is tested in front of (RealAppServer).
+        ("flask", "flask>=2.3"),
+        ("gunicorn", "gunicorn>=21"),
+        ("uvicorn", "uvicorn>=0.23"),
+        ("requests", "requests>=2.28"),
     ]
 
     /// Decided on first use, once per test process; `static let` makes concurrent first uses

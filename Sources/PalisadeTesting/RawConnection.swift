@@ -212,9 +212,9 @@ extension TestSupport {
 extension ProxyHarness {
     /// Starts a harness, runs `body`, and stops the harness whether `body` returned or threw.
     public static func with<T>(
-        yaml: String = basePolicy, _ body: (ProxyHarness) async throws -> T
+        yaml: String = basePolicy, threads: Int = 1, _ body: (ProxyHarness) async throws -> T
     ) async throws -> T {
-        let harness = try await start(yaml: yaml)
+        let harness = try await start(yaml: yaml, threads: threads)
         do {
             let result = try await body(harness)
             await harness.stop()

@@ -61,6 +61,44 @@ struct UpstreamFailureTests {
         }
     }
 
+    @Test("after a 502 for a failed connect, the same keep-alive connection serves its next requests")
+    func connectFailureKeepsTheClientConnectionUsable() async throws {
+        let closedPort = try TestSupport.freePort()
+        try await ProxyHarness.with(yaml: Self.policy(upstream: "http://127.0.0.1:\(closedPort)")) { harness in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            defer { connection.close() }
+            for i in 0..<3 {
+                await connection.send(TestSupport.request("GET", "/down/\(i)", close: false))
+                let response = await connection.readResponse(timeoutMilliseconds: 2000)
+                #expect(response?.status == 502, "request \(i) on the same connection: \(String(describing: response))")
+                #expect(response?.json?["error"] as? String == "upstream_unavailable")
+                if response == nil { return }
+            }
+            // Pipelined requests behind a failed one are answered too, in order.
+            await connection.send(
+                TestSupport.request("GET", "/p/1", close: false) + TestSupport.request("GET", "/p/2", close: false))
+            #expect(await connection.readResponse(timeoutMilliseconds: 2000)?.status == 502)
+            #expect(await connection.readResponse(timeoutMilliseconds: 2000)?.status == 502)
+            #expect(try await Self.upstreamErrors(harness, "connect_failed") == 5)
+        }
+    }
+
+    @Test("an app that answers with Connection: close reaches a keep-alive client at once")
+    func appClosesKeepAliveClient() async throws {
+        try await ProxyHarness.with(yaml: Self.policy()) { harness in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            defer { connection.close() }
+            for i in 0..<3 {
+                await connection.send(TestSupport.request("GET", "/close", close: false))
+                let response = await connection.readResponse(timeoutMilliseconds: 2000)
+                #expect(response?.status == 200, "answer \(i) never arrived")
+                #expect(response?.bodyText == #"{"close":true}"#)
+                if response == nil { return }
+            }
+            #expect(harness.upstream.connectionsOpened == 3)
+        }
+    }
+
     @Test("an app slower than response_timeout gives 504 upstream_timeout in time")
     func slowApp() async throws {
         try await ProxyHarness.with(yaml: Self.policy(responseTimeout: "500ms")) { harness in

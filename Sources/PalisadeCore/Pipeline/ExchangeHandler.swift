@@ -635,7 +635,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func upstreamEnd() {
         guard let context, let connection = upstream, !exchange.upgrading else { return }
         upstream = nil
-        connection.finish(reusable: exchange.upstreamReusable && exchange.requestComplete && !loop.isDraining)
+        let pooled = connection.finish(
+            reusable: exchange.upstreamReusable && exchange.requestComplete && !loop.isDraining)
         exchange.responseComplete = true
         // Finish before the last write: with a close, the write can complete (and the channel go
         // inactive) synchronously, and the exchange must already count as done by then.
@@ -646,6 +647,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         } else {
             _ = writer.end(context: context, needsCompletion: false)
+            // A closed app connection sends no read-complete that would flush this answer.
+            if !pooled { context.flush() }
         }
     }
 
@@ -775,7 +778,15 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if quiescing {
                 state = .replied
                 context?.close(promise: nil)
-            } else if inbound != nil && !isDrainingInbound {
+                return
+            }
+            // Reads withheld while connecting or waiting on a guard resume here, whatever ended the
+            // exchange (a 502 after a failed connect among them); otherwise the connection wedges.
+            if readPending, let context {
+                readPending = false
+                read(context: context)
+            }
+            if inbound != nil && !isDrainingInbound {
                 // The next pipelined request is parsed after this reply's writes are issued, not
                 // in the middle of them.
                 let bound = NIOLoopBound(self, eventLoop: request.eventLoop)

@@ -48,21 +48,27 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Detaches the exchange; returns the connection to the pool if it can carry another request.
-    func finish(reusable: Bool) {
-        finishedExchange = exchange
+    /// Returns whether the connection was kept. A connection that is closed instead gives no
+    /// `channelReadComplete` for this read (NIO fires none once the channel is closed, and the
+    /// pool may also close it when full), so the exchange must flush its client itself.
+    @discardableResult
+    func finish(reusable: Bool) -> Bool {
+        let finished = exchange
         exchange = nil
         responseDeadline = nil
         requestsServed += 1
-        if reusable, isActive, parser.isIdle {
-            pool.release(self)
-        } else {
-            close()
+        if reusable, isActive, parser.isIdle, pool.release(self) {
+            finishedExchange = finished
+            return true
         }
+        close()
+        return false
     }
 
     func close() {
         outgoing = nil
         exchange = nil
+        finishedExchange = nil
         responseDeadline = nil
         context?.close(promise: nil)
     }

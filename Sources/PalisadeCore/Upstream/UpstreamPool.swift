@@ -75,12 +75,15 @@ final class UpstreamPool {
             }
     }
 
-    func release(_ handler: UpstreamHandler) {
+    /// Keeps `handler` for reuse; returns false (and closes it) when the pool is shut down or full.
+    @discardableResult
+    func release(_ handler: UpstreamHandler) -> Bool {
         if isShutDown || idle.count >= target.maxIdleConnections {
             handler.close()
-        } else {
-            idle.append(handler)
+            return false
         }
+        idle.append(handler)
+        return true
     }
 
     func remove(_ handler: UpstreamHandler) {
