@@ -654,6 +654,21 @@ struct PolicyDecoderTests {
         #expect(warning.message.contains("route 'everything' matches every request"))
     }
 
+    @Test("routing: case_insensitive is a boolean, off by default; other keys are refused")
+    func routingSection() throws {
+        let base = "version: 1\nupstream:\n  url: http://127.0.0.1:3000\n"
+        #expect(PolicyDecoder.decode(yaml: base, file: Self.file).policy?.routing.caseInsensitive == false)
+        let on = PolicyDecoder.decode(yaml: base + "routing: { case_insensitive: yes }\n", file: Self.file)
+        #expect(on.policy?.routing.caseInsensitive == true)
+        let bad = PolicyDecoder.decode(yaml: base + "routing: { case_insensitive: maybe }\n", file: Self.file)
+        let error = try #require(bad.errors.first)
+        #expect(error.position.keyPath == "routing.case_insensitive")
+        #expect(error.position.line == 4)
+        #expect(error.message.contains("expected true or false"))
+        let unknown = PolicyDecoder.decode(yaml: base + "routing: { merge_slashes: false }\n", file: Self.file)
+        #expect(unknown.errors.first?.message.contains("allowed here: case_insensitive") == true, "\(unknown.errors)")
+    }
+
     @Test("a clean policy has no warnings")
     func noWarnings() {
         let yaml = """

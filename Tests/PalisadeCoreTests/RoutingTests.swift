@@ -109,6 +109,44 @@ struct RoutingTests {
         #expect(Self.match(plan, "/other/1", host: "elsewhere") == "fallback")
     }
 
+    @Test("a host written with a trailing dot matches requests with or without one")
+    func hostTrailingDot() throws {
+        let plan = try Self.plan("""
+              - name: admin
+                match: { prefix: /, host: Admin.Example.com. }
+            """)
+        #expect(plan.policy.routes.first?.match.host == "admin.example.com")
+        #expect(Self.match(plan, "/x", host: "admin.example.com") == "admin")
+        #expect(Self.match(plan, "/x", host: "admin.example.com.") == "admin")
+        #expect(Self.match(plan, "/x", host: "ADMIN.example.com.:8443") == "admin")
+        #expect(Self.match(plan, "/x", host: "admin.example.com..") == nil, "one trailing dot only")
+    }
+
+    @Test("routing.case_insensitive folds paths and route patterns; the default compares exactly")
+    func caseInsensitive() throws {
+        let routes = """
+              - name: internal
+                match: { prefix: /Internal/ }
+              - name: exact
+                match: { path: /Health }
+            """
+        let folded = try Self.plan(routes, extra: "routing: { case_insensitive: true }")
+        #expect(folded.policy.routing.caseInsensitive)
+        #expect(Self.match(folded, "/INTERNAL/x") == "internal")
+        #expect(Self.match(folded, "/internal/x") == "internal")
+        #expect(Self.match(folded, "/iNtErNaL/") == "internal")
+        #expect(Self.match(folded, "/internal") == nil)
+        #expect(Self.match(folded, "/HEALTH") == "exact")
+        #expect(Self.match(folded, "/healthz") == nil)
+        #expect(Self.match(folded, "/healt") == nil)
+        let exact = try Self.plan(routes)
+        #expect(!exact.policy.routing.caseInsensitive)
+        #expect(Self.match(exact, "/INTERNAL/x") == nil)
+        #expect(Self.match(exact, "/Internal/x") == "internal")
+        #expect(Self.match(exact, "/Health") == "exact")
+        #expect(Self.match(exact, "/health") == nil)
+    }
+
     @Test("no route matches: nil, whatever the default")
     func noMatch() throws {
         let plan = try Self.plan("""

@@ -65,7 +65,8 @@ extension RejectionCode {
 /// deciding costs no allocation beyond what a guard itself needs.
 public final class GuardRequest {
     public internal(set) var head: HTTPRequestHead
-    /// The request path without the query string.
+    /// The request path without the query string, in the normal form the route matched and the
+    /// app is sent (PathNormalizer); `head.uri` is the target as the client sent it.
     public internal(set) var path: Substring
     public internal(set) var clientIP: IPAddressBytes
     public internal(set) var requestID: String

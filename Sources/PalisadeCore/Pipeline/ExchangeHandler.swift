@@ -317,7 +317,14 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.facts = facts
         exchange.requestComplete = false
         exchange.bodyless = !facts.isChunked && (facts.contentLength ?? 0) == 0
-        request.path = RoutePath.forMatching(RoutePath.path(of: facts.originForm ?? head.uri))
+        switch PathNormalizer.normalize(facts.originForm ?? head.uri) {
+        case .success(let target):
+            request.path = target.path
+            if let rewritten = target.rewritten { exchange.facts.originForm = rewritten }  // the app reads what was routed
+        case .failure(let code):
+            reply(code, forceClose: true)
+            return
+        }
 
         guard let route = plan.routes.match(method: head.method, path: request.path, headers: head.headers) else {
             if plan.defaultAction == .deny {

@@ -79,7 +79,6 @@ enum RequestValidator {
 
         if head.method == .CONNECT { return .failure(.methodNotAllowed) }
         guard isValidTarget(head.uri, method: head.method) else { return .failure(.invalid("invalid_request_target")) }
-        if hasDotSegment(head.uri) || hasEncodedSeparator(head.uri) { return .failure(.invalid("invalid_path")) }
         if let first = head.uri.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") {
             let (authority, origin) = splitAbsoluteForm(head.uri)
             guard !authority.isEmpty else { return .failure(.invalid("invalid_request_target")) }
@@ -178,48 +177,7 @@ enum RequestValidator {
         return !sawColon || (portDigits > 0 && portDigits <= 5)
     }
 
-    /// True when the path has a `.` or `..` segment, literally or percent-encoded. Routes match the
-    /// path as sent; an app that resolves `/public/../admin` would otherwise be reached through a
-    /// route meant for `/public/`.
-    static func hasDotSegment(_ uri: String) -> Bool {
-        // Fast path: no '.' and no '%' before the query means no dot segment, literal or encoded.
-        var suspicious = false
-        for b in uri.utf8 {
-            if b == UInt8(ascii: "?") { break }
-            if b == UInt8(ascii: ".") || b == UInt8(ascii: "%") {
-                suspicious = true
-                break
-            }
-        }
-        guard suspicious else { return false }
-        var path = Substring(uri)
-        if let query = path.firstIndex(of: "?") { path = path[..<query] }
-        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
-            let decoded = segment.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
-            if decoded == "." || decoded == ".." { return true }
-        }
-        return false
-    }
-
-    /// `%2F`, `%5C` or `%00` in the path: apps disagree on whether an encoded slash separates
-    /// segments, so a route prefix could be sidestepped; such paths are refused.
-    static func hasEncodedSeparator(_ uri: String) -> Bool {
-        guard uri.utf8.contains(UInt8(ascii: "%")) else { return false }
-        let utf8 = Array(uri.utf8.prefix { $0 != UInt8(ascii: "?") })
-        var i = 0
-        while i + 2 < utf8.count {
-            if utf8[i] == UInt8(ascii: "%") {
-                let pair = (utf8[i + 1] | 0x20, utf8[i + 2] | 0x20)
-                if pair == (UInt8(ascii: "2"), UInt8(ascii: "f")) || pair == (UInt8(ascii: "5"), UInt8(ascii: "c"))
-                    || pair == (UInt8(ascii: "0"), UInt8(ascii: "0"))
-                {
-                    return true
-                }
-            }
-            i += 1
-        }
-        return false
-    }
+    // Dot segments, encoded separators and other path readings are PathNormalizer's job.
 
     /// `http://authority/path?q` -> (`authority`, `/path?q`).
     static func splitAbsoluteForm(_ uri: String) -> (authority: String, origin: String) {

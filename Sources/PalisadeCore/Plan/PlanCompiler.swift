@@ -40,7 +40,9 @@ public enum PlanCompiler {
                     errors.append(.init(severity: .error, file: sourceFile, position: guardSpec.position, message: error.message))
                 }
             }
-            routes.append(CompiledRoute(spec: routeSpec, index: index, guards: guards))
+            routes.append(
+                CompiledRoute(spec: routeSpec, index: index, guards: guards, caseInsensitive: policy.routing.caseInsensitive)
+            )
         }
         if !errors.isEmpty { throw PolicyLoadError(diagnostics: errors) }
         let usedRemoteKeys = Set(policy.routes.flatMap(\.guards).compactMap { guardSpec -> RemoteJWKSSpec? in

@@ -5,7 +5,7 @@ import Yams
 public enum PolicyDecoder {
     public static let topLevelKeys = [
         "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log", "secrets", "store",
-        "response_headers", "routes", "default",
+        "response_headers", "routes", "routing", "default",
     ]
 
     public struct Result: Sendable {
@@ -89,6 +89,11 @@ public enum PolicyDecoder {
             if let kind = storeMap.required("kind")?.oneOf(["memory": StoreKind.memory]) { spec.storeKind = kind }
         }
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
+        if let node = map["routing"], let routingMap = node.mapping(allowedKeys: ["case_insensitive"]),
+            let value = routingMap["case_insensitive"]?.bool()
+        {
+            spec.routing.caseInsensitive = value
+        }
         // Every guard that names a secret must name one that is declared; no credential header is logged.
         for route in spec.routes {
             for guardSpec in route.guards {

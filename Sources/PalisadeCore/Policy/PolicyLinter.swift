@@ -22,6 +22,17 @@ enum PolicyLinter {
                     at: route.position)
             }
         }
+        for route in policy.routes {
+            if let pattern = route.match.path ?? route.match.prefix,
+                !isNormal(pattern, prefix: route.match.path == nil)
+            {
+                collector.warning(
+                    "route '\(route.name)' never matches: request paths are normalised before routing, and '\(pattern)' is not a normal path",
+                    at: route.position
+                )
+            }
+        }
+        FallThroughLinter.lint(policy, collector: collector)
         for secret in policy.secrets.values.sorted(by: { $0.name < $1.name }) {
             if case .inline = secret.source {
                 collector.warning(
@@ -42,5 +53,14 @@ enum PolicyLinter {
                 at: policy.clientIPPosition ?? SourcePosition(line: 1, column: 1, keyPath: "client_ip")
             )
         }
+    }
+
+    /// Whether requests can have this path (PathNormalizer leaves it as it is). A prefix may end
+    /// inside a segment (`/files.` for `/files.json`), so only its complete segments are checked.
+    static func isNormal(_ pattern: String, prefix: Bool) -> Bool {
+        var checked = Substring(pattern)
+        if prefix, let lastSlash = checked.lastIndex(of: "/") { checked = checked[...lastSlash] }
+        guard case .success(let target) = PathNormalizer.normalize(String(checked)) else { return false }
+        return target.rewritten == nil
     }
 }

@@ -13,6 +13,7 @@ public struct PolicySpec: Sendable {
     public var storeKind: StoreKind = .memory
     public var responseHeaders: [HeaderSpec] = []
     public var routes: [RouteSpec] = []
+    public var routing = RoutingSpec()
     public var defaultAction: DefaultAction = .deny
     /// Where `default` and `client_ip` were written, for warnings about them.
     public var defaultPosition: SourcePosition?
@@ -85,6 +86,13 @@ public struct LogSpec: Sendable {
 public struct HeaderSpec: Sendable {
     public var name: String
     public var value: String
+}
+
+/// How request paths are compared with routes (after PathNormalizer).
+public struct RoutingSpec: Sendable {
+    /// For apps that read paths case-insensitively (IIS, ASP.NET, some Spring setups): routes then
+    /// take `/INTERNAL/x` as `/internal/x`, since that is what the app will serve.
+    public var caseInsensitive = false
 }
 
 public enum DefaultAction: String, Sendable { case deny, allow }

@@ -67,7 +67,9 @@ enum RouteDecoder {
             }
         }
         if let hostNode = map["host"], let host = hostNode.string() {
-            let lower = host.lowercased()
+            var lower = host.lowercased()
+            // `admin.example.com.` is the same name (fully qualified); requests are compared without the dot too.
+            if lower.hasSuffix(".") { lower.removeLast() }
             if lower.isEmpty || lower.contains("/") || lower.contains(" ") || lower.contains(":") {
                 hostNode.error("'\(host)' is not a host name (write it without scheme or port)")
             } else {
