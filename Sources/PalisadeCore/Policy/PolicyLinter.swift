@@ -15,6 +15,7 @@ enum PolicyLinter {
                     at: guardSpec.position
                 )
             }
+            lintReplayIDs(route, collector: collector)
             if (route.match.path == nil && (route.match.prefix == nil || route.match.prefix == "/"))
                 && route.match.methods.isEmpty && route.match.host == nil, route.name != policy.routes.last?.name
             {
@@ -40,6 +41,28 @@ enum PolicyLinter {
             collector.warning(
                 "client_ip.from is x-forwarded-for but no trusted_proxies are listed: the TCP peer is used",
                 at: policy.clientIPPosition ?? SourcePosition(line: 1, column: 1, keyPath: "client_ip")
+            )
+        }
+    }
+
+    /// On a route whose requests are signed, a replay id that the signature does not cover can be
+    /// changed by whoever captured one delivery: each new id makes the same signed body new again
+    /// (GitHub's X-GitHub-Delivery, Shopify's X-Shopify-Event-Id).
+    private static func lintReplayIDs(_ route: RouteSpec, collector: DiagnosticCollector) {
+        var signed: Set<String>?
+        for guardSpec in route.guards {
+            if case .hmac(let hmac) = guardSpec.kind {
+                signed = (signed ?? []).union(HMACScheme(spec: hmac).signedHeaders)
+            }
+        }
+        guard let signed else { return }
+        for guardSpec in route.guards {
+            guard case .replay(let replay) = guardSpec.kind, case .header(let name) = replay.id, !signed.contains(name)
+            else { continue }
+            collector.warning(
+                "replay id header '\(name)' is not covered by the hmac signature: a captured delivery can be sent again "
+                    + "with a new id; use id: signature, or json: a field of the signed body",
+                at: replay.idPosition ?? guardSpec.position
             )
         }
     }
