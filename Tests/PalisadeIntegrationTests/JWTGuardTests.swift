@@ -34,6 +34,10 @@ struct JWTGuardTests {
                 match: { prefix: /internal/ }
                 guards:
                   - jwt: { secret: hs, algorithms: [HS256] }
+              - name: legacy
+                match: { prefix: /legacy/ }
+                guards:
+                  - jwt: { secret: hs, algorithms: [HS256], allow_missing_exp: true }
             default: deny
             """
         try await ProxyHarness.with(yaml: yaml) { harness in try await body(harness, keys) }
@@ -67,7 +71,7 @@ struct JWTGuardTests {
                 #expect(seen["x-user-id"] == ["user-42"], "\(alg)")
                 #expect(seen["x-user-roles"] == ["admin,ops"])
             }
-            let hs = try PythonJWT.mint(alg: "HS256", secret: Self.hsSecret, claims: ["sub": "svc"])
+            let hs = try PythonJWT.mint(alg: "HS256", secret: Self.hsSecret, claims: ["sub": "svc", "exp": Self.now + 300])
             #expect(try await Self.call(hs, port: harness.proxyPort, path: "/internal/x").status == 200)
         }
     }
@@ -98,6 +102,33 @@ struct JWTGuardTests {
             let recent = try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims(["exp": Self.now - 10]))
             #expect(try await Self.call(recent, port: harness.proxyPort).status == 200)
             #expect(harness.upstream.requests.count == 1)
+        }
+    }
+
+    @Test("a token without exp is refused 401 token_exp_missing (RFC 8725), every time; allow_missing_exp admits it")
+    func missingExp() async throws {
+        try await Self.withHarness { harness, keys in
+            var noExp = Self.claims()
+            noExp["exp"] = nil
+            let es = try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: noExp)
+            let hs = try PythonJWT.mint(alg: "HS256", secret: Self.hsSecret, claims: ["sub": "svc"])
+            // Twice each: the second answer comes from the per-loop verified-token cache.
+            for (token, path) in [(es, "/api/pay"), (es, "/api/pay"), (hs, "/internal/x"), (hs, "/internal/x")] {
+                let response = try await Self.call(token, port: harness.proxyPort, path: path)
+                #expect(response.status == 401, "\(path): \(response.bodyText)")
+                #expect(response.json?["error"] as? String == "token_exp_missing")
+                #expect(response.header("www-authenticate")?.contains(#"error="invalid_token""#) == true)
+            }
+            #expect(harness.upstream.requests.isEmpty)
+            // The opt-out admits the same token, from the cache as well as the first time.
+            for _ in 0..<2 {
+                let response = try await Self.call(hs, port: harness.proxyPort, path: "/legacy/x")
+                #expect(response.status == 200, "\(response.bodyText)")
+            }
+            #expect(harness.upstream.requests.count == 2)
+            // With the opt-out, an exp that is present is still enforced.
+            let expired = try PythonJWT.mint(alg: "HS256", secret: Self.hsSecret, claims: ["sub": "svc", "exp": Self.now - 120])
+            #expect(try await Self.call(expired, port: harness.proxyPort, path: "/legacy/x").json?["error"] as? String == "token_expired")
         }
     }
 

@@ -27,11 +27,15 @@ public struct RejectionCode: Sendable, Hashable, CustomStringConvertible {
     public let status: HTTPResponseStatus
     /// Extra response headers a client can act on (`Retry-After`, `WWW-Authenticate`).
     public let headers: [(String, String)]
+    /// The header field a refusal is about, written as `"header"` in the JSON body. Always a
+    /// name from the policy or a preset, lower case, never anything the client sent.
+    public let headerName: String?
 
-    public init(_ code: String, status: HTTPResponseStatus, headers: [(String, String)] = []) {
+    public init(_ code: String, status: HTTPResponseStatus, headers: [(String, String)] = [], headerName: String? = nil) {
         self.code = code
         self.status = status
         self.headers = headers
+        self.headerName = headerName
     }
 
     public static func == (lhs: RejectionCode, rhs: RejectionCode) -> Bool {
@@ -47,6 +51,11 @@ extension RejectionCode: Error {}
 extension RejectionCode {
     // Guards
     public static let ipDenied = RejectionCode("ip_denied", status: .forbidden)
+    /// A credential, signature or delivery-id header sent more than once (or two values joined in
+    /// one field): the guard would verify one and the app might read the other.
+    public static func duplicateCredentialHeader(_ name: String) -> RejectionCode {
+        RejectionCode("duplicate_credential_header", status: .badRequest, headerName: name)
+    }
     // Routing
     public static let noRoute = RejectionCode("no_route", status: .notFound)
     // Request framing and limits (ProtocolErrorHandler, RequestValidator)
@@ -74,6 +83,10 @@ public final class GuardRequest {
     public internal(set) var now: WallClock.Instant
     /// The whole body, present only when a guard of the route declared `BodyNeed.raw`.
     public internal(set) var body: ByteBuffer?
+    /// The MAC an `hmac` guard of the route computed and found among the request's signatures:
+    /// one canonical value per signed message, however its header was spelled, for `replay`
+    /// with `id: signature`. Nil until such a guard verified one.
+    public internal(set) var verifiedSignature: [UInt8]?
     /// Store keys this request holds (reserved, not yet committed or released), so that
     /// `afterResponse` settles only what this request itself claimed.
     public var heldKeys: [String] = []

@@ -21,6 +21,8 @@ public struct ReplayGuard: Guard {
     let signatureHeaders: [String]
     /// How long an unfinished request holds its id: longer than any answer can take.
     let lease: Int64
+    /// For `id: header:NAME`, built once: the refusal when NAME comes twice.
+    let duplicate: RejectionCode?
 
     public static let idMissing = RejectionCode("replay_id_missing", status: .badRequest)
     public static let inFlight = RejectionCode("replay_in_flight", status: .conflict)
@@ -33,26 +35,46 @@ public struct ReplayGuard: Guard {
         self.store = store
         self.signatureHeaders = signatureHeaders
         self.lease = lease
+        if case .header(let name) = spec.id { duplicate = .duplicateCredentialHeader(name) } else { duplicate = nil }
     }
 
-    func storeKey(_ request: GuardRequest) -> String? {
+    /// The store key for this request's id: nil when there is none, a refusal when the id header
+    /// came twice (the app could read the copy that was not recorded). Ids are compared exactly,
+    /// case included: a sender's id is opaque, and folding it would merge distinct deliveries.
+    func storeKey(_ request: GuardRequest) -> Result<String, RejectionCode>? {
         let id: String?
         switch spec.id {
         case .header(let name):
-            id = request.head.headers.first(name: name)
+            switch CredentialField.lookup(name, in: request.head.headers) {
+            case .one(let value): id = value
+            case .absent: id = nil
+            case .repeated: return .failure(duplicate ?? .duplicateCredentialHeader(name))
+            }
         case .signature:
-            id = signatureHeaders.lazy.compactMap { request.head.headers.first(name: $0) }.first
+            if let mac = request.verifiedSignature {
+                // The MAC that verified, not the header's text: `sha256=AB…` and `sha256=ab…`, or
+                // Stripe's pairs reordered, are one signed message and must be one id.
+                id = "mac:" + mac.map { String(format: "%02x", $0) }.joined()
+            } else {
+                // Only when the hmac guard reports rather than enforces: nothing was verified.
+                id = signatureHeaders.lazy.compactMap { request.head.headers.first(name: $0) }.first
+            }
         case .json(let path):
             id = request.body.flatMap { JSONPath.string(at: path, in: $0) }
         }
         guard let id, !id.isEmpty else { return nil }
         // Hashed: a fixed-length key whatever the sender's id looks like.
         let digest = SHA256.hash(data: Array("\(routeName)\u{0}\(id)".utf8))
-        return "replay:" + digest.map { String(format: "%02x", $0) }.joined()
+        return .success("replay:" + digest.map { String(format: "%02x", $0) }.joined())
     }
 
     public func check(_ request: GuardRequest) -> GuardDecision {
-        guard let key = storeKey(request) else { return .reject(Self.idMissing) }
+        let key: String
+        switch storeKey(request) {
+        case .success(let found): key = found
+        case .failure(let refusal): return .reject(refusal)
+        case nil: return .reject(Self.idMissing)
+        }
         let onDuplicate = spec.onDuplicate
         // The store answers on the request's own loop, so the continuation may touch the request.
         let future = store.reserve(key, fingerprint: [], lease: lease, now: request.now.seconds, on: request.eventLoop)
@@ -74,7 +96,7 @@ public struct ReplayGuard: Guard {
     }
 
     public func afterResponse(_ request: GuardRequest, status: HTTPResponseStatus) {
-        guard let key = storeKey(request), let index = request.heldKeys.firstIndex(of: key) else { return }
+        guard case .success(let key) = storeKey(request), let index = request.heldKeys.firstIndex(of: key) else { return }
         request.heldKeys.remove(at: index)
         if (200..<300).contains(status.code) {
             _ = store.commit(

@@ -302,6 +302,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !request.heldKeys.isEmpty { request.heldKeys = [] }
         if request.captureLimit > 0 { request.resetCapture() }
         request.resetUpstreamEdits()
+        request.verifiedSignature = nil
         request.clientIP = plan.clientIP.resolve(peer: peerAddress, headers: head.headers)
         exchange.clientIPText = request.clientIP == peerAddress ? peerText : request.clientIP.description
 

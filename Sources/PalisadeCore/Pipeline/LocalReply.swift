@@ -30,10 +30,14 @@ enum LocalReply {
     }
 
     static func body(for code: RejectionCode, requestID: String, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 48 + code.code.utf8.count + requestID.utf8.count)
+        var buffer = allocator.buffer(capacity: 60 + code.code.utf8.count + (code.headerName?.utf8.count ?? 0) + requestID.utf8.count)
         // A local answer that is not a refusal (a duplicate acknowledged) says status, not error.
         if code.status.code < 400 { buffer.writeStaticString("{\"status\":") } else { buffer.writeStaticString("{\"error\":") }
         writeJSONString(code.code, into: &buffer)
+        if let name = code.headerName {
+            buffer.writeStaticString(",\"header\":")
+            writeJSONString(name, into: &buffer)
+        }
         buffer.writeStaticString(",\"request_id\":")
         if requestID.isEmpty { buffer.writeStaticString("null") } else { writeJSONString(requestID, into: &buffer) }
         buffer.writeStaticString("}")

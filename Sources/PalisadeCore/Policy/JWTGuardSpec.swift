@@ -91,10 +91,13 @@ public struct JWTGuardSpec: Sendable {
     public var forward: [(String, String)] = []
     public var cookie: String?
     public var stripToken = false
+    /// Tokens without `exp` are refused (RFC 8725 3.10) unless this opts out, for an issuer whose
+    /// tokens never carry one.
+    public var allowMissingExp = false
 
     static let keys = [
         "algorithms", "jwks", "pem", "secret", "issuer", "audience", "leeway", "require", "forward", "cookie", "strip_token",
-        "mode",
+        "allow_missing_exp", "mode",
     ]
 
     static func decode(_ node: PolicyNode) -> JWTGuardSpec? {
@@ -158,6 +161,7 @@ public struct JWTGuardSpec: Sendable {
         }
         spec.cookie = map["cookie"]?.string()
         if let strip = map["strip_token"]?.bool() { spec.stripToken = strip }
+        if let allow = map["allow_missing_exp"]?.bool() { spec.allowMissingExp = allow }
         return spec
     }
 

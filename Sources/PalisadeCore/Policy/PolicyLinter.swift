@@ -15,6 +15,7 @@ enum PolicyLinter {
                     at: guardSpec.position
                 )
             }
+            lintReplayIDs(route, collector: collector)
             if (route.match.path == nil && (route.match.prefix == nil || route.match.prefix == "/"))
                 && route.match.methods.isEmpty && route.match.host == nil, route.name != policy.routes.last?.name
             {
@@ -55,6 +56,7 @@ enum PolicyLinter {
         }
     }
 
+<<<<<<< HEAD
     /// Whether requests can have this path (PathNormalizer leaves it as it is). A prefix may end
     /// inside a segment (`/files.` for `/files.json`), so only its complete segments are checked.
     static func isNormal(_ pattern: String, prefix: Bool) -> Bool {
@@ -62,5 +64,27 @@ enum PolicyLinter {
         if prefix, let lastSlash = checked.lastIndex(of: "/") { checked = checked[...lastSlash] }
         guard case .success(let target) = PathNormalizer.normalize(String(checked)) else { return false }
         return target.rewritten == nil
+=======
+    /// On a route whose requests are signed, a replay id that the signature does not cover can be
+    /// changed by whoever captured one delivery: each new id makes the same signed body new again
+    /// (GitHub's X-GitHub-Delivery, Shopify's X-Shopify-Event-Id).
+    private static func lintReplayIDs(_ route: RouteSpec, collector: DiagnosticCollector) {
+        var signed: Set<String>?
+        for guardSpec in route.guards {
+            if case .hmac(let hmac) = guardSpec.kind {
+                signed = (signed ?? []).union(HMACScheme(spec: hmac).signedHeaders)
+            }
+        }
+        guard let signed else { return }
+        for guardSpec in route.guards {
+            guard case .replay(let replay) = guardSpec.kind, case .header(let name) = replay.id, !signed.contains(name)
+            else { continue }
+            collector.warning(
+                "replay id header '\(name)' is not covered by the hmac signature: a captured delivery can be sent again "
+                    + "with a new id; use id: signature, or json: a field of the signed body",
+                at: replay.idPosition ?? guardSpec.position
+            )
+        }
+>>>>>>> guards
     }
 }

@@ -13,13 +13,16 @@ public struct ReplayGuardSpec: Sendable {
     public var id: IDSource
     public var ttl: PolicyDuration
     public var onDuplicate: OnDuplicate = .reject
+    /// Where `id` is written, for the linter's warning about unsigned ids.
+    public var idPosition: SourcePosition?
 
     static let keys = ["id", "ttl", "on_duplicate", "mode"]
 
     static func decode(_ node: PolicyNode) -> ReplayGuardSpec? {
         guard let map = node.mapping(allowedKeys: keys) else { return nil }
         var id: IDSource?
-        if let idNode = map.required("id"), let text = idNode.string() {
+        let idNode = map.required("id")
+        if let idNode, let text = idNode.string() {
             id = parseID(text)
             if id == nil {
                 idNode.error("'\(text)' is not an id source; write header:NAME, json:$.path.to.id or signature")
@@ -28,7 +31,7 @@ public struct ReplayGuardSpec: Sendable {
         let ttl = map.required("ttl")?.duration(atLeast: .seconds(1))
         let onDuplicate = map["on_duplicate"]?.oneOf(["reject": OnDuplicate.reject, "acknowledge": .acknowledge])
         guard let id, let ttl else { return nil }
-        return ReplayGuardSpec(id: id, ttl: ttl, onDuplicate: onDuplicate ?? .reject)
+        return ReplayGuardSpec(id: id, ttl: ttl, onDuplicate: onDuplicate ?? .reject, idPosition: idNode?.position)
     }
 
     static func parseID(_ text: String) -> IDSource? {

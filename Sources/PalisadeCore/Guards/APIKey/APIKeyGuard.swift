@@ -14,6 +14,8 @@ public struct APIKeyGuard: Guard {
     let entries: [String: APIKeyFile.Entry]
     /// `key=ID` per entry, built once.
     let details: [String: String]
+    /// Built once: the refusal names the configured header.
+    let duplicate: RejectionCode
 
     public static let missing = RejectionCode("api_key_missing", status: .unauthorized)
     public static let invalid = RejectionCode("api_key_invalid", status: .unauthorized)
@@ -21,6 +23,7 @@ public struct APIKeyGuard: Guard {
     init(spec: APIKeyGuardSpec, entries: [APIKeyFile.Entry]) {
         header = spec.header
         forwardHeader = spec.forwardHeader
+        duplicate = .duplicateCredentialHeader(spec.header)
         var byHash: [String: APIKeyFile.Entry] = [:]
         var details: [String: String] = [:]
         for entry in entries {
@@ -36,8 +39,11 @@ public struct APIKeyGuard: Guard {
     public func check(_ request: GuardRequest) -> GuardDecision {
         // A client must never choose the id the app sees.
         request.removeUpstreamHeader(forwardHeader)
-        guard let presented = request.head.headers.first(name: header), !presented.isEmpty else {
-            return .reject(Self.missing)
+        let presented: String
+        switch CredentialField.lookup(header, in: request.head.headers) {
+        case .one(let value) where !value.isEmpty: presented = value
+        case .repeated: return .reject(duplicate)
+        default: return .reject(Self.missing)
         }
         let digest = Array(SHA256.hash(data: Array(presented.utf8)))
         guard let entry = entries[Self.hex(digest)], SignatureCoding.constantTimeEquals(entry.hash, digest), !entry.revoked

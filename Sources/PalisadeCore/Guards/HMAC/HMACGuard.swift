@@ -19,6 +19,8 @@ public struct HMACGuard: Guard {
     let secretName: String
     let pastTolerance: Int64?
     let futureTolerance: Int64?
+    /// Every header the scheme reads, each allowed once (`HMACScheme.credentialHeaders`), built once.
+    let credentialHeaders: [String]
 
     public static let signatureMissing = RejectionCode("signature_missing", status: .unauthorized)
     public static let signatureInvalid = RejectionCode("signature_invalid", status: .unauthorized)
@@ -27,6 +29,7 @@ public struct HMACGuard: Guard {
     /// Builds the guard; throws a message (the compiler adds the position) for keys that cannot be decoded.
     init(spec: HMACGuardSpec, secrets: [Secret]) throws(HMACConfigurationError) {
         scheme = HMACScheme(spec: spec)
+        credentialHeaders = scheme.credentialHeaders
         secretName = spec.secret
         var keys: [HMACPads] = []
         for secret in secrets { keys.append(HMACPads(scheme.algorithm, key: try scheme.key(from: secret))) }
@@ -46,6 +49,9 @@ public struct HMACGuard: Guard {
     }
 
     public func check(_ request: GuardRequest) -> GuardDecision {
+        if let repeated = CredentialField.firstRepeated(credentialHeaders, in: request.head.headers) {
+            return .reject(.duplicateCredentialHeader(repeated))
+        }
         let extracted: HMACScheme.Extracted
         switch scheme.extract(from: request.head.headers) {
         case .success(let value): extracted = value
@@ -70,6 +76,7 @@ public struct HMACGuard: Guard {
                 key.tag(before, UnsafeRawBufferPointer(bytes), after)
             }
             for candidate in extracted.signatures where SignatureCoding.constantTimeEquals(mac, candidate) {
+                request.verifiedSignature = mac
                 return .allowDetailed(matchDetails[index])
             }
         }

@@ -42,6 +42,36 @@ struct HMACScheme: Sendable {
         }
     }
 
+    /// Every header the scheme reads: each must arrive in one field at most.
+    var credentialHeaders: [String] {
+        switch preset {
+        case .standardWebhooks:
+            return ["webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp", "svix-signature"]
+        case .slack: return ["x-slack-signature", "x-slack-request-timestamp"]
+        case .generic:
+            guard let generic else { return [] }
+            return [generic.header] + [generic.timestampHeader, generic.idHeader].compactMap { $0 }
+        default: return signatureHeaders
+        }
+    }
+
+    /// Headers whose values the MAC covers, so a replay id read from one is bound to the
+    /// signature. The signature headers themselves are not among them: their text can be
+    /// respelled (hex case, order, spaces) without changing what verifies.
+    var signedHeaders: [String] {
+        switch preset {
+        case .standardWebhooks: return ["webhook-id", "svix-id", "webhook-timestamp", "svix-timestamp"]
+        case .slack: return ["x-slack-request-timestamp"]
+        case .generic:
+            guard let generic else { return [] }
+            var signed: [String] = []
+            if let id = generic.idHeader, generic.payload.contains("{id}") { signed.append(id) }
+            if let ts = generic.timestampHeader, generic.payload.contains("{timestamp}") { signed.append(ts) }
+            return signed
+        case .stripe, .github, .shopify, .paddle, .twilio: return []
+        }
+    }
+
     var usesTimestamp: Bool {
         switch preset {
         case .stripe, .standardWebhooks, .slack, .paddle: return true
@@ -93,14 +123,22 @@ struct HMACScheme: Sendable {
         case .stripe:
             // Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>][,v0=...]; v0 (test mode) is ignored.
             guard let header = headers.first(name: "stripe-signature") else { return .failure(HMACGuard.signatureMissing) }
-            return Self.timestampedHexList(header, separator: ",", timestampKey: "t", signatureKey: "v1")
+            return Self.timestampedHexList(header, name: "stripe-signature", separator: ",", timestampKey: "t", signatureKey: "v1")
         case .github:
             guard let header = headers.first(name: "x-hub-signature-256") else { return .failure(HMACGuard.signatureMissing) }
+            if header.utf8.contains(UInt8(ascii: ",")) { return .failure(.duplicateCredentialHeader("x-hub-signature-256")) }
             guard header.hasPrefix("sha256="), let sig = SignatureCoding.hex(header.dropFirst("sha256=".count)) else {
                 return .failure(HMACGuard.signatureInvalid)
             }
             return .success(Extracted(signatures: [sig]))
         case .standardWebhooks:
+            // A sender may send both spellings; they must then agree, or the app (Svix's SDK reads
+            // svix-* first, Palisade webhook-* first) could act on values that were not verified.
+            for (standardName, svixName) in Self.svixSpellings {
+                if let standard = headers.first(name: standardName), let svix = headers.first(name: svixName), standard != svix {
+                    return .failure(.duplicateCredentialHeader(svixName))
+                }
+            }
             let id = headers.first(name: "webhook-id") ?? headers.first(name: "svix-id")
             let ts = headers.first(name: "webhook-timestamp") ?? headers.first(name: "svix-timestamp")
             let sigs = headers.first(name: "webhook-signature") ?? headers.first(name: "svix-signature")
@@ -117,12 +155,14 @@ struct HMACScheme: Sendable {
             return .success(result)
         case .twilio:
             guard let header = headers.first(name: "x-twilio-signature") else { return .failure(HMACGuard.signatureMissing) }
+            if header.utf8.contains(UInt8(ascii: ",")) { return .failure(.duplicateCredentialHeader("x-twilio-signature")) }
             guard let sig = SignatureCoding.base64(header.trimmingCharacters(in: .whitespaces)) else {
                 return .failure(HMACGuard.signatureInvalid)
             }
             return .success(Extracted(signatures: [sig]))
         case .shopify:
             guard let header = headers.first(name: "x-shopify-hmac-sha256") else { return .failure(HMACGuard.signatureMissing) }
+            if header.utf8.contains(UInt8(ascii: ",")) { return .failure(.duplicateCredentialHeader("x-shopify-hmac-sha256")) }
             guard let sig = SignatureCoding.base64(header.trimmingCharacters(in: .whitespaces)) else {
                 return .failure(HMACGuard.signatureInvalid)
             }
@@ -130,6 +170,7 @@ struct HMACScheme: Sendable {
         case .slack:
             guard let header = headers.first(name: "x-slack-signature"), let ts = headers.first(name: "x-slack-request-timestamp")
             else { return .failure(HMACGuard.signatureMissing) }
+            if header.utf8.contains(UInt8(ascii: ",")) { return .failure(.duplicateCredentialHeader("x-slack-signature")) }
             guard header.hasPrefix("v0="), let sig = SignatureCoding.hex(header.dropFirst(3)), let timestamp = Int64(ts) else {
                 return .failure(HMACGuard.signatureInvalid)
             }
@@ -137,7 +178,7 @@ struct HMACScheme: Sendable {
         case .paddle:
             // Paddle-Signature: ts=<unix>;h1=<hex>[;h1=<hex>]
             guard let header = headers.first(name: "paddle-signature") else { return .failure(HMACGuard.signatureMissing) }
-            return Self.timestampedHexList(header, separator: ";", timestampKey: "ts", signatureKey: "h1")
+            return Self.timestampedHexList(header, name: "paddle-signature", separator: ";", timestampKey: "ts", signatureKey: "h1")
         case .generic:
             guard let g = generic else { return .failure(HMACGuard.signatureInvalid) }
             guard let header = headers.first(name: g.header) else { return .failure(HMACGuard.signatureMissing) }
@@ -167,16 +208,22 @@ struct HMACScheme: Sendable {
         }
     }
 
+    static let svixSpellings = [("webhook-id", "svix-id"), ("webhook-timestamp", "svix-timestamp"), ("webhook-signature", "svix-signature")]
+
     /// `k=v` pairs such as Stripe's `t=…,v1=…,v1=…` and Paddle's `ts=…;h1=…`: one timestamp and any
-    /// number of hex signatures; other keys (Stripe's test-mode `v0`) are ignored.
+    /// number of hex signatures; other keys (Stripe's test-mode `v0`) are ignored. A second
+    /// timestamp means two headers were joined into one (`t=1,v1=…, t=2,v1=…`): refused.
     private static func timestampedHexList(
-        _ header: String, separator: Character, timestampKey: String, signatureKey: String
+        _ header: String, name: String, separator: Character, timestampKey: String, signatureKey: String
     ) -> Result<Extracted, RejectionCode> {
         var result = Extracted(signatures: [])
+        var sawTimestamp = false
         for pair in header.split(separator: separator) {
             let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingASCIISpaces() }
             guard kv.count == 2 else { continue }
             if kv[0] == timestampKey {
+                if sawTimestamp { return .failure(.duplicateCredentialHeader(name)) }
+                sawTimestamp = true
                 result.timestampText = String(kv[1])
                 result.timestamp = Int64(kv[1])
             } else if kv[0] == signatureKey, let sig = SignatureCoding.hex(kv[1]) {

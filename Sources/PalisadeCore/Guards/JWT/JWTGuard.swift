@@ -35,6 +35,11 @@ public struct JWTGuard: Guard {
         "token_expired", status: .unauthorized,
         headers: [("www-authenticate", #"Bearer error="invalid_token", error_description="the token has expired""#)]
     )
+    /// RFC 8725 3.10: a token that never expires is a credential that cannot be taken back.
+    public static let tokenExpMissing = RejectionCode(
+        "token_exp_missing", status: .unauthorized,
+        headers: [("www-authenticate", #"Bearer error="invalid_token", error_description="the token has no exp claim""#)]
+    )
     /// The issuer's keys have not been fetched yet (or never could be): not the client's fault.
     public static let keysUnavailable = RejectionCode("jwt_keys_unavailable", status: .serviceUnavailable)
     public static let claimRequirementFailed = RejectionCode(
@@ -51,25 +56,49 @@ public struct JWTGuard: Guard {
         self.leeway = spec.leeway.nanoseconds / 1_000_000_000
     }
 
-    private func token(from request: GuardRequest) -> Substring? {
-        if let authorization = request.head.headers.first(name: "authorization") {
+    /// Where the request's token stands: one token, none, or a second credential the app could
+    /// read instead of the one verified.
+    enum Presented {
+        case token(Substring)
+        case missing
+        case duplicate(RejectionCode)
+    }
+
+    static let duplicateAuthorization = RejectionCode.duplicateCredentialHeader("authorization")
+    static let duplicateCookie = RejectionCode.duplicateCredentialHeader("cookie")
+
+    private func token(from request: GuardRequest) -> Presented {
+        switch CredentialField.lookup("authorization", in: request.head.headers) {
+        case .repeated:
+            return .duplicate(Self.duplicateAuthorization)
+        case .one(let authorization):
             // `Bearer` SP token, the scheme in any case (RFC 6750 2.1), read without copying.
             let value = Substring(authorization)
             if value.utf8.count > 7, ASCII.equalsLowercased(value.prefix(6), "bearer"),
                 value.utf8[value.utf8.index(value.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
             {
-                return value.dropFirst(7).trimmingASCIISpaces()
+                let token = value.dropFirst(7).trimmingASCIISpaces()
+                // A token68 has no comma: `Bearer a, Bearer b` is two fields joined into one.
+                if token.utf8.contains(UInt8(ascii: ",")) { return .duplicate(Self.duplicateAuthorization) }
+                return .token(token)
             }
+        case .absent:
+            break
         }
         if let cookieName = spec.cookie {
+            var found: Substring?
             for cookieHeader in request.head.headers[canonicalForm: "cookie"] {
                 for pair in cookieHeader.split(separator: ";") {
                     let kv = pair.split(separator: "=", maxSplits: 1)
-                    if kv.count == 2, kv[0].trimmingASCIISpaces() == cookieName { return kv[1].trimmingASCIISpaces() }
+                    guard kv.count == 2, kv[0].trimmingASCIISpaces() == cookieName else { continue }
+                    // Apps differ on which of two same-named cookies they read.
+                    if found != nil { return .duplicate(Self.duplicateCookie) }
+                    found = kv[1].trimmingASCIISpaces()
                 }
             }
+            if let found { return .token(found) }
         }
-        return nil
+        return .missing
     }
 
     public func check(_ request: GuardRequest) -> GuardDecision {
@@ -78,7 +107,12 @@ public struct JWTGuard: Guard {
 
     private func decide(_ request: GuardRequest, mayRefetch: Bool) -> GuardDecision {
         for (_, header) in spec.forward { request.removeUpstreamHeader(header) }
-        guard let token = token(from: request), !token.isEmpty else { return .reject(Self.tokenMissing) }
+        let token: Substring
+        switch self.token(from: request) {
+        case .token(let presented) where !presented.isEmpty: token = presented
+        case .duplicate(let code): return .reject(code)
+        default: return .reject(Self.tokenMissing)
+        }
         let now = request.now.seconds
         let keySet: JWKSet?
         let keyVersion: Int
@@ -237,6 +271,7 @@ struct TokenFacts {
     }
 
     private static func refusal(_ claims: [String: Any], spec: JWTGuardSpec) -> RejectionCode? {
+        if claims["exp"] == nil && !spec.allowMissingExp { return JWTGuard.tokenExpMissing }
         if let issuer = spec.issuer, claims["iss"] as? String != issuer { return JWTGuard.tokenInvalid }
         if !spec.audience.isEmpty {
             let audiences: [String]

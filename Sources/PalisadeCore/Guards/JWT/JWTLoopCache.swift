@@ -27,7 +27,8 @@ final class JWTLoopCache {
 
 /// Tokens whose signature one guard has verified, by their exact text, with what their claims
 /// decide. An entry is used only with the key-set version it was verified under and only until
-/// the token expires (five minutes at most), so a rotated-out key or an expired token is never
+/// the token expires (five minutes at most; a token without `exp`, which only `allow_missing_exp`
+/// admits, is verified again every five minutes), so a rotated-out key or an expired token is never
 /// served from here. Time-dependent claims are still checked on every request. Keys are the
 /// token as found in the request (a Substring of its header), so a lookup copies nothing.
 final class VerifiedTokens {
