@@ -56,7 +56,6 @@ enum PolicyLinter {
         }
     }
 
-<<<<<<< HEAD
     /// Whether requests can have this path (PathNormalizer leaves it as it is). A prefix may end
     /// inside a segment (`/files.` for `/files.json`), so only its complete segments are checked.
     static func isNormal(_ pattern: String, prefix: Bool) -> Bool {
@@ -64,7 +63,8 @@ enum PolicyLinter {
         if prefix, let lastSlash = checked.lastIndex(of: "/") { checked = checked[...lastSlash] }
         guard case .success(let target) = PathNormalizer.normalize(String(checked)) else { return false }
         return target.rewritten == nil
-=======
+    }
+
     /// On a route whose requests are signed, a replay id that the signature does not cover can be
     /// changed by whoever captured one delivery: each new id makes the same signed body new again
     /// (GitHub's X-GitHub-Delivery, Shopify's X-Shopify-Event-Id).
@@ -85,6 +85,5 @@ enum PolicyLinter {
                 at: replay.idPosition ?? guardSpec.position
             )
         }
->>>>>>> guards
     }
 }
