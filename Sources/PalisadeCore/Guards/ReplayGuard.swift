@@ -55,7 +55,9 @@ public struct ReplayGuard: Guard {
         guard let key = storeKey(request) else { return .reject(Self.idMissing) }
         let onDuplicate = spec.onDuplicate
         // The store answers on the request's own loop, so the continuation may touch the request.
-        let future = store.reserve(key, fingerprint: [], lease: lease, now: request.now.seconds, on: request.eventLoop)
+        let future = store.reserve(
+            key, fingerprint: [], client: request.clientIP, answerBytes: 0, lease: lease, now: request.now.seconds, on: request.eventLoop
+        )
             .hop(to: request.eventLoop)
             .assumeIsolatedUnsafeUnchecked()
             .map { outcome -> GuardDecision in
@@ -67,6 +69,9 @@ public struct ReplayGuard: Guard {
                     return .reject(Self.inFlight)
                 case .committed:
                     return .reject(onDuplicate == .acknowledge ? Self.acknowledged : Self.detected)
+                case .refused(let refusal):
+                    // Fail closed: an id that cannot be remembered could be replayed.
+                    return .reject(refusal.rejection)
                 }
             }
             .nonisolated()
@@ -78,7 +83,7 @@ public struct ReplayGuard: Guard {
         request.heldKeys.remove(at: index)
         if (200..<300).contains(status.code) {
             _ = store.commit(
-                key, record: StoredRecord(fingerprint: []), ttl: spec.ttl.nanoseconds / 1_000_000_000,
+                key, record: StoredRecord(fingerprint: []), client: request.clientIP, ttl: spec.ttl.nanoseconds / 1_000_000_000,
                 now: request.now.seconds, on: request.eventLoop
             )
         } else {

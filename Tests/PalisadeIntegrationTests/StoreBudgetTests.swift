@@ -1,0 +1,116 @@
+import Foundation
+import PalisadeCore
+import PalisadeTesting
+import Testing
+
+/// The store's byte budget and per-client cap through the real proxy: idempotency keys are chosen
+/// by clients, so past `store.max_bytes` new keys get 503 `store_full` (counted) until entries
+/// expire, and one client cannot take more than `store.max_entries_per_client` of them.
+@Suite("Store budget", .serialized)
+struct StoreBudgetTests {
+    static func policy(store: String, ttl: String) -> String {
+        """
+        version: 1
+        listen: 127.0.0.1:0
+        upstream:
+          url: {{UPSTREAM}}
+          response_timeout: 3s
+        admin:
+          listen: 127.0.0.1:0
+        client_ip:
+          from: x-forwarded-for
+          trusted_proxies: [127.0.0.1/32]
+        store: \(store)
+        routes:
+          - name: payments
+            match: { prefix: / }
+            guards:
+              - idempotency: { methods: [POST], ttl: \(ttl), max_response_bytes: 4KiB }
+        default: deny
+        """
+    }
+
+    static func post(key: String, client: String = "198.51.100.1", port: Int) async throws -> WireResponse {
+        let request = RawClient.request(
+            "POST", "/charges",
+            headers: [("Content-Type", "application/json"), ("Idempotency-Key", key), ("X-Forwarded-For", client)],
+            body: #"{"amount":1}"#
+        )
+        return try #require(try await RawClient.send(request, port: port).first)
+    }
+
+    @Test("past max_bytes new keys get 503 store_full, counted; held keys still replay; expired ones make room")
+    func budget() async throws {
+        try await ProxyHarness.with(yaml: Self.policy(store: "{ max_bytes: 64KiB }", ttl: "4s")) { harness in
+            var accepted = 0
+            var refusal: WireResponse?
+            // Each kept answer is charged well over 300 bytes, so 64 KiB holds a few hundred at most.
+            for index in 0..<1000 {
+                let response = try await Self.post(key: "key-\(index)", port: harness.proxyPort)
+                if response.status == 200 {
+                    accepted += 1
+                    continue
+                }
+                refusal = response
+                break
+            }
+            let refused = try #require(refusal)
+            #expect(refused.status == 503)
+            #expect(refused.json?["error"] as? String == "store_full")
+            #expect(accepted > 20 && accepted < 200)
+            // The refused request never reached the app.
+            #expect(harness.upstream.requests.count == accepted)
+
+            let metrics = try await harness.metrics()
+            #expect(TestSupport.metricValue(metrics, #"palisade_store_refusals_total{reason="store_full"}"#) == 1)
+            #expect(
+                TestSupport.metricValue(
+                    metrics, #"palisade_guard_decisions_total{route="payments",guard="idempotency",outcome="store_full",detail=""}"#
+                ) == 1
+            )
+            let bytes = try #require(TestSupport.metricValue(metrics, "palisade_store_bytes"))
+            #expect(bytes <= 65536 && bytes > 60000)
+            #expect(TestSupport.metricValue(metrics, "palisade_store_max_bytes") == 65536)
+            #expect(TestSupport.metricValue(metrics, "palisade_store_entries") == Double(accepted))
+
+            // A key already kept is still answered from the store, not refused.
+            let replay = try await Self.post(key: "key-0", port: harness.proxyPort)
+            #expect(replay.status == 200)
+            #expect(replay.header("idempotent-replayed") == "true")
+
+            // Once the kept answers expire, the next new key evicts them instead of being refused.
+            try await Task.sleep(for: .seconds(5.2))
+            let fresh = try await Self.post(key: "after-expiry", port: harness.proxyPort)
+            #expect(fresh.status == 200)
+            #expect(fresh.header("idempotent-replayed") == nil)
+            let after = try await harness.metrics()
+            #expect(TestSupport.metricValue(after, "palisade_store_entries") == 1)
+            #expect(TestSupport.metricValue(after, "palisade_store_expired_evictions_total") == Double(accepted))
+            #expect(TestSupport.metricValue(after, #"palisade_store_refusals_total{reason="store_full"}"#) == 1)
+        }
+    }
+
+    @Test("one client is held to max_entries_per_client (429 store_client_limit, counted); others are not")
+    func perClientCap() async throws {
+        try await ProxyHarness.with(yaml: Self.policy(store: "{ max_entries_per_client: 3 }", ttl: "1h")) { harness in
+            for index in 0..<3 {
+                #expect(try await Self.post(key: "a-\(index)", client: "198.51.100.7", port: harness.proxyPort).status == 200)
+            }
+            let capped = try await Self.post(key: "a-3", client: "198.51.100.7", port: harness.proxyPort)
+            #expect(capped.status == 429)
+            #expect(capped.json?["error"] as? String == "store_client_limit")
+            // Its kept answers still replay, and another client is served.
+            #expect(try await Self.post(key: "a-0", client: "198.51.100.7", port: harness.proxyPort).header("idempotent-replayed") == "true")
+            #expect(try await Self.post(key: "b-0", client: "198.51.100.8", port: harness.proxyPort).status == 200)
+            #expect(harness.upstream.requests.count == 4)
+            let metrics = try await harness.metrics()
+            #expect(TestSupport.metricValue(metrics, #"palisade_store_refusals_total{reason="store_client_limit"}"#) == 1)
+            #expect(
+                TestSupport.metricValue(
+                    metrics,
+                    #"palisade_guard_decisions_total{route="payments",guard="idempotency",outcome="store_client_limit",detail=""}"#
+                ) == 1
+            )
+        }
+    }
+}
