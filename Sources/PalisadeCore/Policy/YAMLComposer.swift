@@ -1,12 +1,15 @@
+import CYaml
 import Yams
 
 /// Composes the YAML files Palisade reads (the policy, API keys files) with a bound on aliases.
 ///
-/// Composing is cheap even for an alias bomb: Yams makes an alias the anchored node itself, a
-/// value shared, not copied. Walking that tree is what explodes (ten anchors of ten aliases each are
-/// 10^10 nodes to the decoder), so before anything walks it, `ExpansionCounter` measures the
-/// document as the decoder would see it, visiting each anchored node's subtree once and reusing
-/// its size for every alias: time linear in the file, whatever the aliases multiply to.
+/// An alias bomb is tiny as written and astronomical once expanded (ten anchors of ten aliases
+/// each are 10^10 nodes). Yams makes an alias share the anchored node rather than copy it, but
+/// anything that walks the composed tree walks the expansion, and Yams' own composer does when an
+/// alias is a mapping key (it hashes every key to find duplicates): one such key made composing a
+/// 1 KiB file take 16 s. So before Yams sees the text, `AliasBudget` reads libyaml's event stream
+/// once, measuring each anchored node as it closes and charging every alias its size: time linear
+/// in the file, whatever the aliases multiply to.
 enum YAMLComposer {
     /// Nodes that aliases may add to a document, all aliases together. Reusing a block a few times
     /// (a `jwks:` mapping shared by two routes) adds tens; a bomb adds billions.
@@ -20,12 +23,17 @@ enum YAMLComposer {
     }
 
     static func compose(_ text: String, diagnostics: DiagnosticCollector) -> Outcome {
-        let root: Node
-        let parser: Parser
+        if case .exceeded(let alias, let line, let column) = AliasBudget.measure(text, limit: maxAliasedNodes) {
+            diagnostics.error(
+                "aliases expand this document by more than \(maxAliasedNodes) nodes (alias '*\(alias)' here took it "
+                    + "past that); write the values out or use fewer aliases",
+                at: SourcePosition(line: line, column: column, keyPath: "")
+            )
+            return .failed
+        }
         do {
-            parser = try Parser(yaml: text)
-            guard let composed = try parser.singleRoot() else { return .empty }
-            root = composed
+            guard let root = try Yams.compose(yaml: text) else { return .empty }
+            return .document(root)
         } catch let error as YamlError {
             let (position, message) = describe(error)
             diagnostics.error(message, at: position)
@@ -34,28 +42,14 @@ enum YAMLComposer {
             diagnostics.error("cannot parse YAML", at: SourcePosition(line: 1, column: 1, keyPath: ""))
             return .failed
         }
-        var counter = ExpansionCounter(limit: maxAliasedNodes)
-        // Nodes hold their anchor weakly and the parser owns it: without the parser alive every
-        // anchor reads nil, and aliases could no longer be told from the nodes they repeat.
-        let exceeded = withExtendedLifetime(parser) { counter.exceeded(in: root) }
-        if let anchor = exceeded {
-            diagnostics.error(
-                "aliases expand this document by more than \(maxAliasedNodes) nodes (anchor '&\(anchor.name)', "
-                    + "defined here, is one of those repeated); write the values out or use fewer aliases",
-                at: SourcePosition(line: anchor.line, column: anchor.column, keyPath: "")
-            )
-            return .failed
-        }
-        return .document(root)
     }
 
     /// The nodes aliases add to `text` (tests), or nil past `limit`.
-    static func nodesAddedByAliases(_ text: String, limit: Int = maxAliasedNodes) throws -> Int? {
-        let parser = try Parser(yaml: text)
-        guard let root = try parser.singleRoot() else { return 0 }
-        var counter = ExpansionCounter(limit: limit)
-        let exceeded = withExtendedLifetime(parser) { counter.exceeded(in: root) }
-        return exceeded == nil ? counter.added : nil
+    static func nodesAddedByAliases(_ text: String, limit: Int = maxAliasedNodes) -> Int? {
+        switch AliasBudget.measure(text, limit: limit) {
+        case .within(let added): return added
+        case .exceeded: return nil
+        }
     }
 
     static func describe(_ error: YamlError) -> (SourcePosition, String) {
@@ -73,60 +67,72 @@ enum YAMLComposer {
     }
 }
 
-/// Counts the nodes a composed document has once its aliases are expanded, without expanding them.
-struct ExpansionCounter {
-    /// An anchored node, by its anchor and where it is written: an anchor may be redefined later.
-    struct AnchorSite: Hashable {
-        var name: String
-        var line: Int
-        var column: Int
+/// Counts what aliases add to a YAML document from libyaml's events, before anything is built.
+///
+/// Yams exposes composed nodes only, and by then an alias key has already been hashed; its C
+/// parser (the `CYaml` module Yams is built on) gives the events one at a time. A syntax error
+/// ends the count early: composing then reports it with its position, as before.
+enum AliasBudget {
+    enum Result: Equatable {
+        case within(added: Int)
+        /// `line` and `column` (1-based) of the alias that took the total past the limit.
+        case exceeded(alias: String, line: Int, column: Int)
     }
 
-    private struct Exceeded: Error {
-        var site: AnchorSite
+    /// A collection still open: its node count so far and the anchor it will be known by.
+    private struct Open {
+        var nodes = 1
+        var anchor: String?
     }
 
-    let limit: Int
-    private var sizes: [AnchorSite: Int] = [:]
-    /// Nodes the aliases met so far add to the document as written.
-    private(set) var added = 0
-
-    init(limit: Int) { self.limit = limit }
-
-    /// The anchor whose reuse took the document past the limit, or nil if it stays within it.
-    mutating func exceeded(in root: Node) -> AnchorSite? {
-        do {
-            _ = try size(of: root)
-            return nil
-        } catch {
-            return error.site
+    static func measure(_ text: String, limit: Int) -> Result {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return .within(added: 0) }
+        defer { yaml_parser_delete(&parser) }
+        let utf8 = Array(text.utf8)
+        return utf8.withUnsafeBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var sizes: [String: Int] = [:]
+            var open: [Open] = []
+            var added = 0
+            /// A finished node of `nodes` nodes: remembered under its anchor, counted in its parent.
+            func close(_ nodes: Int, anchor: String?) {
+                if let anchor { sizes[anchor] = nodes }
+                if !open.isEmpty { open[open.count - 1].nodes += nodes }
+            }
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return .within(added: added) }
+                defer { yaml_event_delete(&event) }
+                switch event.type {
+                case YAML_STREAM_END_EVENT:
+                    return .within(added: added)
+                case YAML_SCALAR_EVENT:
+                    close(1, anchor: string(event.data.scalar.anchor))
+                case YAML_SEQUENCE_START_EVENT:
+                    open.append(Open(anchor: string(event.data.sequence_start.anchor)))
+                case YAML_MAPPING_START_EVENT:
+                    open.append(Open(anchor: string(event.data.mapping_start.anchor)))
+                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                    if let finished = open.popLast() { close(finished.nodes, anchor: finished.anchor) }
+                case YAML_ALIAS_EVENT:
+                    let name = string(event.data.alias.anchor) ?? ""
+                    // An undefined alias is the composer's error to report; count it as written.
+                    let nodes = sizes[name] ?? 1
+                    added += nodes - 1
+                    if added > limit {
+                        let mark = event.start_mark
+                        return .exceeded(alias: name, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+                    }
+                    close(nodes, anchor: nil)
+                default:
+                    break
+                }
+            }
         }
     }
 
-    private mutating func size(of node: Node) throws(Exceeded) -> Int {
-        guard let anchor = node.anchor, let mark = node.mark else { return try ownSize(of: node) }
-        let site = AnchorSite(name: anchor.rawValue, line: mark.line, column: mark.column)
-        // Document order: the anchored node is met first where it is defined, then at each alias.
-        if let known = sizes[site] {
-            added += known - 1
-            if added > limit { throw Exceeded(site: site) }
-            return known
-        }
-        let measured = try ownSize(of: node)
-        sizes[site] = measured
-        return measured
-    }
-
-    private mutating func ownSize(of node: Node) throws(Exceeded) -> Int {
-        var total = 1
-        switch node {
-        case .scalar, .alias:
-            break
-        case .sequence(let sequence):
-            for child in sequence { total += try size(of: child) }
-        case .mapping(let mapping):
-            for (key, value) in mapping { total += try size(of: key) + size(of: value) }
-        }
-        return total
+    private static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        pointer.map { String(cString: $0) }
     }
 }
