@@ -114,4 +114,49 @@ struct StoreBudgetTests {
             )
         }
     }
+
+    @Test("a replay guard fails closed when the store is full: 503 store_full, not forwarded")
+    func replayFailsClosed() async throws {
+        let yaml = """
+            version: 1
+            listen: 127.0.0.1:0
+            upstream: { url: {{UPSTREAM}} }
+            admin: { listen: 127.0.0.1:0 }
+            store: { max_bytes: 64KiB }
+            routes:
+              - name: hooks
+                match: { prefix: / }
+                guards:
+                  - replay: { id: "header:webhook-id", ttl: 1h }
+            default: deny
+            """
+        try await ProxyHarness.with(yaml: yaml) { harness in
+            var accepted = 0
+            var refusal: WireResponse?
+            for index in 0..<2000 {
+                let request = RawClient.request("POST", "/hook", headers: [("webhook-id", "delivery-\(index)")], body: "{}")
+                let response = try #require(try await RawClient.send(request, port: harness.proxyPort).first)
+                guard response.status == 200 else {
+                    refusal = response
+                    break
+                }
+                accepted += 1
+            }
+            #expect(refusal?.status == 503)
+            #expect(refusal?.json?["error"] as? String == "store_full")
+            // A replay entry is small (about 330 bytes charged): a few hundred fit in 64 KiB.
+            #expect(accepted > 100 && accepted < 400)
+            #expect(harness.upstream.requests.count == accepted)
+            // Ids already seen are still refused as replays, not as a full store.
+            let replayed = try #require(
+                try await RawClient.send(
+                    RawClient.request("POST", "/hook", headers: [("webhook-id", "delivery-0")], body: "{}"), port: harness.proxyPort
+                ).first
+            )
+            #expect(replayed.status == 409)
+            #expect(replayed.json?["error"] as? String == "replay_detected")
+            let metrics = try await harness.metrics()
+            #expect(TestSupport.metricValue(metrics, #"palisade_store_refusals_total{reason="store_full"}"#) == 1)
+        }
+    }
 }
