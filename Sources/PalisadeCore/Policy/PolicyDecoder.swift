@@ -87,6 +87,16 @@ public enum PolicyDecoder {
                         "secret '\(secret)' is not declared under secrets:", at: jwt.secretPosition ?? guardSpec.position
                     )
                 }
+                if case .idempotency(let idempotency) = guardSpec.kind,
+                    EntrySize.largestReservation(maxBodyBytes: idempotency.maxResponseBytes.bytes) > spec.storeLimits.maxBytes.bytes
+                {
+                    // Every reservation sets this much aside: the store could never hold one.
+                    root.diagnostics.error(
+                        "max_response_bytes \(idempotency.maxResponseBytes) does not fit in store.max_bytes "
+                            + "\(spec.storeLimits.maxBytes) with its overhead: every request would get 503 store_full",
+                        at: guardSpec.position
+                    )
+                }
                 if case .hmac(let hmac) = guardSpec.kind, spec.secrets[hmac.secret] == nil {
                     root.diagnostics.error(
                         "secret '\(hmac.secret)' is not declared under secrets:", at: hmac.secretPosition

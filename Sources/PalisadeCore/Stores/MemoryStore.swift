@@ -299,6 +299,11 @@ enum EntrySize {
         responseOverhead + headerAllowance + maxBodyBytes
     }
 
+    /// The most an idempotency reservation is charged (its store key and fingerprint are fixed-size).
+    static func largestReservation(maxBodyBytes: Int) -> Int {
+        entryOverhead + 128 + answerAllowance(maxBodyBytes: maxBodyBytes)
+    }
+
     static func held(key: String, fingerprint: [UInt8]) -> Int {
         entryOverhead + key.utf8.count + fingerprint.count
     }
