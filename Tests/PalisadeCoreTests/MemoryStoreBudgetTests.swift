@@ -114,6 +114,12 @@ struct MemoryStoreBudgetTests {
         for i in 0..<3 { #expect(try reserve(store, "v6-\(i)", client: i == 1 ? v6b : v6a) == .reserved) }
         #expect(try reserve(store, "v6-3", client: v6b) == .refused(.clientLimit))
         #expect(try reserve(store, "v6-4", client: v6other) == .reserved)
+
+        // An entry charged to no client (a signed replay id) is held to the byte budget only.
+        for i in 0..<10 {
+            let outcome = try store.reserve("signed-\(i)", fingerprint: [], client: nil, answerBytes: 0, lease: 60, now: 1000, on: loop).wait()
+            #expect(outcome == .reserved)
+        }
     }
 
     @Test("an answer that does not fit the budget is not kept: its key is freed, so a retry is forwarded")

@@ -180,4 +180,45 @@ struct StoreBudgetTests {
             #expect(TestSupport.metricValue(metrics, #"palisade_store_refusals_total{reason="store_full"}"#) == 1)
         }
     }
+
+    @Test("signed replay ids (hmac first) are not held to the per-client cap; unsigned ones are")
+    func signedIDsSkipClientCap() async throws {
+        let secret = "store-cap-signature-secret"
+        let yaml = """
+            version: 1
+            listen: 127.0.0.1:0
+            upstream: { url: "{{UPSTREAM}}" }
+            store: { max_entries_per_client: 2 }
+            secrets:
+              gh: { value: "\(secret)" }
+            routes:
+              - name: signed
+                match: { path: /gh }
+                guards:
+                  - hmac: { preset: github, secret: gh }
+                  - replay: { id: signature, ttl: 1h }
+              - name: unsigned
+                match: { path: /plain }
+                guards:
+                  - replay: { id: "header:webhook-id", ttl: 1h }
+            default: deny
+            """
+        try await ProxyHarness.with(yaml: yaml) { harness in
+            // A sender delivering from one address: more deliveries than the cap, all accepted.
+            for index in 0..<4 {
+                let body = #"{"delivery":\#(index)}"#
+                let headers = try PythonSigner.sign(.init(preset: "github", secret: secret, body: body, timestamp: 0))
+                let request = RawClient.request("POST", "/gh", headers: headers, body: body)
+                #expect(try await RawClient.send(request, port: harness.proxyPort).first?.status == 200)
+            }
+            // Ids anyone can make are capped per client.
+            var statuses: [Int] = []
+            for index in 0..<3 {
+                let request = RawClient.request("POST", "/plain", headers: [("webhook-id", "plain-\(index)")], body: "{}")
+                statuses.append(try #require(try await RawClient.send(request, port: harness.proxyPort).first).status)
+            }
+            #expect(statuses == [200, 200, 429])
+            #expect(harness.upstream.requests.count == 6)
+        }
+    }
 }

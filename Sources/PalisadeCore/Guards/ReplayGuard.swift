@@ -35,6 +35,13 @@ public struct ReplayGuard: Guard {
         self.lease = lease
     }
 
+    /// Whom the store charges for an id. With an `hmac` guard before this one only signed ids get
+    /// here, and a busy sender delivers many from few addresses: those count against the store's
+    /// budget only, never against a per-client cap that would refuse genuine deliveries.
+    func storeClient(_ request: GuardRequest) -> IPAddressBytes? {
+        signatureHeaders.isEmpty ? request.clientIP : nil
+    }
+
     func storeKey(_ request: GuardRequest) -> String? {
         let id: String?
         switch spec.id {
@@ -56,7 +63,7 @@ public struct ReplayGuard: Guard {
         let onDuplicate = spec.onDuplicate
         // The store answers on the request's own loop, so the continuation may touch the request.
         let future = store.reserve(
-            key, fingerprint: [], client: request.clientIP, answerBytes: 0, lease: lease, now: request.now.seconds, on: request.eventLoop
+            key, fingerprint: [], client: storeClient(request), answerBytes: 0, lease: lease, now: request.now.seconds, on: request.eventLoop
         )
             .hop(to: request.eventLoop)
             .assumeIsolatedUnsafeUnchecked()
@@ -83,7 +90,7 @@ public struct ReplayGuard: Guard {
         request.heldKeys.remove(at: index)
         if (200..<300).contains(status.code) {
             _ = store.commit(
-                key, record: StoredRecord(fingerprint: []), client: request.clientIP, ttl: spec.ttl.nanoseconds / 1_000_000_000,
+                key, record: StoredRecord(fingerprint: []), client: storeClient(request), ttl: spec.ttl.nanoseconds / 1_000_000_000,
                 now: request.now.seconds, on: request.eventLoop
             )
         } else {

@@ -22,7 +22,8 @@ public final class MemoryStore: StateStore {
     private struct Entry: Sendable {
         var state: State
         var expires: Int64
-        var client: IPAddressBytes
+        /// Who is charged for it against the per-client cap; nil for ids no client can mint.
+        var client: IPAddressBytes?
         /// What this entry is charged against the budget.
         var size: Int
     }
@@ -77,6 +78,8 @@ public final class MemoryStore: StateStore {
         address.isIPv4Mapped ? address : IPAddressBytes(high: address.high, low: 0)
     }
 
+    static func clientKey(_ address: IPAddressBytes?) -> IPAddressBytes? { address.map(clientKey) }
+
     // MARK: Budget and per-client counts
 
     private func charge(_ bytes: Int) -> Bool {
@@ -116,10 +119,10 @@ public final class MemoryStore: StateStore {
     }
 
     /// Takes a new entry's size and client slot, or says which limit stops it (taking neither).
-    private func admit(size: Int, client: IPAddressBytes) -> StoreRefusal? {
-        guard addEntry(for: client) else { return .clientLimit }
+    private func admit(size: Int, client: IPAddressBytes?) -> StoreRefusal? {
+        if let client, !addEntry(for: client) { return .clientLimit }
         guard charge(size) else {
-            removeEntry(for: client)
+            if let client { removeEntry(for: client) }
             return .full
         }
         return nil
@@ -128,7 +131,7 @@ public final class MemoryStore: StateStore {
     /// Drops an entry's charges; the caller has taken it out of its shard.
     private func forget(_ entry: Entry) {
         refund(entry.size)
-        removeEntry(for: entry.client)
+        if let client = entry.client { removeEntry(for: client) }
     }
 
     // MARK: Expiry
@@ -183,7 +186,7 @@ public final class MemoryStore: StateStore {
     // MARK: StateStore
 
     public func reserve(
-        _ key: String, fingerprint: [UInt8], client: IPAddressBytes, answerBytes: Int, lease: Int64, now: Int64,
+        _ key: String, fingerprint: [UInt8], client: IPAddressBytes?, answerBytes: Int, lease: Int64, now: Int64,
         on loop: any EventLoop
     ) -> EventLoopFuture<ReservationOutcome> {
         let client = Self.clientKey(client)
@@ -218,7 +221,7 @@ public final class MemoryStore: StateStore {
     }
 
     public func commit(
-        _ key: String, record: StoredRecord, client: IPAddressBytes, ttl: Int64, now: Int64, on loop: any EventLoop
+        _ key: String, record: StoredRecord, client: IPAddressBytes?, ttl: Int64, now: Int64, on loop: any EventLoop
     ) -> EventLoopFuture<Void> {
         let client = Self.clientKey(client)
         let size = EntrySize.committed(key: key, record: record)

@@ -76,16 +76,17 @@ public struct StoreStatistics: Sendable, Equatable {
 /// `MemoryStore` answers at once; a Redis store (a later issue) will answer later.
 public protocol StateStore: AnyObject, Sendable {
     /// Holds `key` for `lease` seconds unless it is held or committed already. `client` (the
-    /// address the guard sees) is charged for the entry against the per-client cap; `answerBytes`
+    /// address the guard sees) is charged for the entry against the per-client cap, unless nil
+    /// (ids only a signature holder can make); `answerBytes`
     /// is room set aside for the answer a later commit may keep, so that commit cannot fail for
     /// want of room after the app has already acted.
     func reserve(
-        _ key: String, fingerprint: [UInt8], client: IPAddressBytes, answerBytes: Int, lease: Int64, now: Int64,
+        _ key: String, fingerprint: [UInt8], client: IPAddressBytes?, answerBytes: Int, lease: Int64, now: Int64,
         on loop: any EventLoop
     ) -> EventLoopFuture<ReservationOutcome>
     /// Marks `key` done for `ttl` seconds with `record`.
     func commit(
-        _ key: String, record: StoredRecord, client: IPAddressBytes, ttl: Int64, now: Int64, on loop: any EventLoop
+        _ key: String, record: StoredRecord, client: IPAddressBytes?, ttl: Int64, now: Int64, on loop: any EventLoop
     ) -> EventLoopFuture<Void>
     /// Frees a held key, so an honest retry after a failure goes through.
     func release(_ key: String, on loop: any EventLoop) -> EventLoopFuture<Void>
