@@ -60,7 +60,11 @@ public struct IdempotencyGuard: Guard {
         let storeKey = storeKey(key, request)
         let fingerprint = fingerprint(request)
         let limit = spec.maxResponseBytes.bytes
-        let future = store.reserve(storeKey, fingerprint: fingerprint, lease: lease, now: request.now.seconds, on: request.eventLoop)
+        let future = store.reserve(
+            storeKey, fingerprint: fingerprint, client: request.clientIP,
+            answerBytes: EntrySize.answerAllowance(maxBodyBytes: limit), lease: lease, now: request.now.seconds,
+            on: request.eventLoop
+        )
             .hop(to: request.eventLoop)
             .assumeIsolatedUnsafeUnchecked()
             .map { outcome -> GuardDecision in
@@ -75,6 +79,9 @@ public struct IdempotencyGuard: Guard {
                     guard SignatureCoding.constantTimeEquals(record.fingerprint, fingerprint), let response = record.response
                     else { return .reject(Self.keyReused) }
                     return .respond(response)
+                case .refused(let refusal):
+                    // Forwarding without a held key would let two copies reach the app: refuse.
+                    return .reject(refusal.rejection)
                 }
             }
             .nonisolated()
@@ -89,7 +96,7 @@ public struct IdempotencyGuard: Guard {
         if status.code < 500, let response = request.capturedResponse, response.status == Int(status.code) {
             _ = store.commit(
                 storeKey, record: StoredRecord(fingerprint: fingerprint(request), response: response),
-                ttl: spec.ttl.nanoseconds / 1_000_000_000, now: request.now.seconds, on: request.eventLoop
+                client: request.clientIP, ttl: spec.ttl.nanoseconds / 1_000_000_000, now: request.now.seconds, on: request.eventLoop
             )
         } else {
             _ = store.release(storeKey, on: request.eventLoop)

@@ -38,6 +38,13 @@ public struct ReplayGuard: Guard {
         if case .header(let name) = spec.id { duplicate = .duplicateCredentialHeader(name) } else { duplicate = nil }
     }
 
+    /// Whom the store charges for an id. With an `hmac` guard before this one only signed ids get
+    /// here, and a busy sender delivers many from few addresses: those count against the store's
+    /// budget only, never against a per-client cap that would refuse genuine deliveries.
+    func storeClient(_ request: GuardRequest) -> IPAddressBytes? {
+        signatureHeaders.isEmpty ? request.clientIP : nil
+    }
+
     /// The store key for this request's id: nil when there is none, a refusal when the id header
     /// came twice (the app could read the copy that was not recorded). Ids are compared exactly,
     /// case included: a sender's id is opaque, and folding it would merge distinct deliveries.
@@ -77,7 +84,9 @@ public struct ReplayGuard: Guard {
         }
         let onDuplicate = spec.onDuplicate
         // The store answers on the request's own loop, so the continuation may touch the request.
-        let future = store.reserve(key, fingerprint: [], lease: lease, now: request.now.seconds, on: request.eventLoop)
+        let future = store.reserve(
+            key, fingerprint: [], client: storeClient(request), answerBytes: 0, lease: lease, now: request.now.seconds, on: request.eventLoop
+        )
             .hop(to: request.eventLoop)
             .assumeIsolatedUnsafeUnchecked()
             .map { outcome -> GuardDecision in
@@ -89,6 +98,9 @@ public struct ReplayGuard: Guard {
                     return .reject(Self.inFlight)
                 case .committed:
                     return .reject(onDuplicate == .acknowledge ? Self.acknowledged : Self.detected)
+                case .refused(let refusal):
+                    // Fail closed: an id that cannot be remembered could be replayed.
+                    return .reject(refusal.rejection)
                 }
             }
             .nonisolated()
@@ -100,7 +112,7 @@ public struct ReplayGuard: Guard {
         request.heldKeys.remove(at: index)
         if (200..<300).contains(status.code) {
             _ = store.commit(
-                key, record: StoredRecord(fingerprint: []), ttl: spec.ttl.nanoseconds / 1_000_000_000,
+                key, record: StoredRecord(fingerprint: []), client: storeClient(request), ttl: spec.ttl.nanoseconds / 1_000_000_000,
                 now: request.now.seconds, on: request.eventLoop
             )
         } else {

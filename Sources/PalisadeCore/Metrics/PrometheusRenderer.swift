@@ -13,6 +13,8 @@ enum PrometheusRenderer {
         var version = ""
         /// Key sets fetched from JWKS URLs (the URL is the label: one per configured issuer).
         var jwks: [RemoteJWKS.Status] = []
+        /// The shared store's usage and refusals (replay ids, idempotency records).
+        var store = StoreStatistics()
     }
 
     static func render(_ s: StatsSnapshot, process: ProcessValues) -> String {
@@ -70,6 +72,21 @@ enum PrometheusRenderer {
         out += "palisade_policy_generation \(process.planGeneration)\n"
         family("palisade_draining", "gauge", "1 while shutting down.")
         out += "palisade_draining \(process.draining ? 1 : 0)\n"
+        family("palisade_store_bytes", "gauge", "Bytes the store charges against store.max_bytes now (an estimate per entry).")
+        out += "palisade_store_bytes \(process.store.bytes)\n"
+        family("palisade_store_max_bytes", "gauge", "The store's byte budget, store.max_bytes.")
+        out += "palisade_store_max_bytes \(process.store.maxBytes)\n"
+        family("palisade_store_entries", "gauge", "Replay ids and idempotency keys the store holds now.")
+        out += "palisade_store_entries \(process.store.entries)\n"
+        family(
+            "palisade_store_refusals_total", "counter",
+            "Keys the store would not hold: budget spent (store_full), client at its cap (store_client_limit), answer not kept (commit_dropped)."
+        )
+        out += "palisade_store_refusals_total{reason=\"store_full\"} \(process.store.refusedFull)\n"
+        out += "palisade_store_refusals_total{reason=\"store_client_limit\"} \(process.store.refusedClientLimit)\n"
+        out += "palisade_store_refusals_total{reason=\"commit_dropped\"} \(process.store.commitsDropped)\n"
+        family("palisade_store_expired_evictions_total", "counter", "Expired entries removed from the store.")
+        out += "palisade_store_expired_evictions_total \(process.store.expiredEvicted)\n"
         if !process.jwks.isEmpty {
             family("palisade_jwks_keys", "gauge", "Usable keys in the set last fetched from a JWKS URL (0 until one fetch succeeds).")
             for set in process.jwks { out += "palisade_jwks_keys{url=\"\(escape(set.url))\"} \(set.keys)\n" }

@@ -8,7 +8,7 @@ public enum PlanCompiler {
         let remoteKeys = givenRemoteKeys ?? RemoteJWKSRegistry()
         let store: any StateStore
         switch policy.storeKind {
-        case .memory: store = givenStore ?? MemoryStore()
+        case .memory: store = givenStore ?? MemoryStore(limits: policy.storeLimits)
         }
         let secrets = try SecretResolver.resolve(policy.secrets, file: sourceFile)
         // An unfinished request holds its replay id or idempotency key this long at most.

@@ -22,11 +22,13 @@ enum SecretResolver {
                 }
                 resolved[spec.name] = values
             case .file(let path):
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    fail(spec, "cannot read secret file \(path) (secret '\(spec.name)')")
+                var bytes: [UInt8]
+                do throws(BoundedFile.Failure) {
+                    bytes = try BoundedFile.contents(of: path)
+                } catch {
+                    fail(spec, error.message("secret file \(path) (secret '\(spec.name)')"))
                     continue
                 }
-                var bytes = Array(data)
                 // Secret files written by editors and `echo` end in a newline that is not part of the key.
                 while let last = bytes.last, last == 0x0a || last == 0x0d { bytes.removeLast() }
                 guard !bytes.isEmpty else {

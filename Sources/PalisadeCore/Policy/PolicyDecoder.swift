@@ -16,57 +16,35 @@ public enum PolicyDecoder {
     }
 
     public static func decode(contentsOf path: String) -> Result {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        func failure(_ message: String) -> Result {
             let position = SourcePosition(line: 1, column: 1, keyPath: "")
-            return Result(
-                policy: nil,
-                diagnostics: [.init(severity: .error, file: path, position: position, message: "cannot read the file")]
-            )
+            return Result(policy: nil, diagnostics: [.init(severity: .error, file: path, position: position, message: message)])
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            let position = SourcePosition(line: 1, column: 1, keyPath: "")
-            return Result(
-                policy: nil,
-                diagnostics: [.init(severity: .error, file: path, position: position, message: "the file is not UTF-8")]
-            )
+        let bytes: [UInt8]
+        do throws(BoundedFile.Failure) {
+            bytes = try BoundedFile.contents(of: path)
+        } catch {
+            return failure(error.message("the file"))
         }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return failure("the file is not UTF-8") }
         return decode(yaml: text, file: path)
     }
 
     public static func decode(yaml: String, file: String) -> Result {
         let collector = DiagnosticCollector(file: file)
         let root: Node
-        do {
-            guard let composed = try Yams.compose(yaml: yaml) else {
-                collector.error("the file is empty", at: SourcePosition(line: 1, column: 1, keyPath: ""))
-                return Result(policy: nil, diagnostics: collector.diagnostics)
-            }
+        switch YAMLComposer.compose(yaml, diagnostics: collector) {
+        case .document(let composed):
             root = composed
-        } catch let error as YamlError {
-            let (position, message) = describe(error)
-            collector.error(message, at: position)
+        case .empty:
+            collector.error("the file is empty", at: SourcePosition(line: 1, column: 1, keyPath: ""))
             return Result(policy: nil, diagnostics: collector.diagnostics)
-        } catch {
-            collector.error("cannot parse YAML", at: SourcePosition(line: 1, column: 1, keyPath: ""))
+        case .failed:
             return Result(policy: nil, diagnostics: collector.diagnostics)
         }
         let policy = decodeRoot(PolicyNode(node: root, keyPath: "", diagnostics: collector))
         if !collector.hasErrors { PolicyLinter.lint(policy, collector: collector) }
         return Result(policy: collector.hasErrors ? nil : policy, diagnostics: collector.diagnostics)
-    }
-
-    private static func describe(_ error: YamlError) -> (SourcePosition, String) {
-        func at(_ mark: Mark) -> SourcePosition { SourcePosition(line: mark.line, column: mark.column, keyPath: "") }
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let prefix = context.map { "\($0.text): " } ?? ""
-            return (at(mark), "invalid YAML: \(prefix)\(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return (at(context.mark), "duplicate key(s) \(duplicates.joined(separator: ", ")) in one mapping")
-        default:
-            return (SourcePosition(line: 1, column: 1, keyPath: ""), "invalid YAML: \(error)")
-        }
     }
 
     private static func decodeRoot(_ root: PolicyNode) -> PolicySpec? {
@@ -84,9 +62,15 @@ public enum PolicyDecoder {
         if let node = map["log"], let value = decodeLog(node) { spec.log = value }
         if let node = map["response_headers"] { spec.responseHeaders = decodeHeaders(node) }
         if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
-        if let node = map["store"], let storeMap = node.mapping(allowedKeys: ["kind"]) {
+        if let node = map["store"],
+            let storeMap = node.mapping(allowedKeys: ["kind", "max_bytes", "max_entries_per_client"])
+        {
             // Only the embedded store exists in this build; Redis (several replicas) comes later.
-            if let kind = storeMap.required("kind")?.oneOf(["memory": StoreKind.memory]) { spec.storeKind = kind }
+            if let kind = storeMap["kind"]?.oneOf(["memory": StoreKind.memory]) { spec.storeKind = kind }
+            if let value = storeMap["max_bytes"]?.byteCount(in: (64 << 10)...(1 << 40)) { spec.storeLimits.maxBytes = value }
+            if let value = storeMap["max_entries_per_client"]?.int(in: 1...100_000_000) {
+                spec.storeLimits.maxEntriesPerClient = value
+            }
         }
         if let node = map["routes"] { spec.routes = RouteDecoder.decodeRoutes(node) }
         if let node = map["routing"], let routingMap = node.mapping(allowedKeys: ["case_insensitive"]),
@@ -106,6 +90,16 @@ public enum PolicyDecoder {
                 if case .jwt(let jwt) = guardSpec.kind, let secret = jwt.secret, spec.secrets[secret] == nil {
                     root.diagnostics.error(
                         "secret '\(secret)' is not declared under secrets:", at: jwt.secretPosition ?? guardSpec.position
+                    )
+                }
+                if case .idempotency(let idempotency) = guardSpec.kind,
+                    EntrySize.largestReservation(maxBodyBytes: idempotency.maxResponseBytes.bytes) > spec.storeLimits.maxBytes.bytes
+                {
+                    // Every reservation sets this much aside: the store could never hold one.
+                    root.diagnostics.error(
+                        "max_response_bytes \(idempotency.maxResponseBytes) does not fit in store.max_bytes "
+                            + "\(spec.storeLimits.maxBytes) with its overhead: every request would get 503 store_full",
+                        at: guardSpec.position
                     )
                 }
                 if case .hmac(let hmac) = guardSpec.kind, spec.secrets[hmac.secret] == nil {

@@ -11,6 +11,7 @@ public struct PolicySpec: Sendable {
     public var log = LogSpec()
     public var secrets: [String: SecretSpec] = [:]
     public var storeKind: StoreKind = .memory
+    public var storeLimits = StoreLimitsSpec()
     public var responseHeaders: [HeaderSpec] = []
     public var routes: [RouteSpec] = []
     public var routing = RoutingSpec()
@@ -99,6 +100,14 @@ public enum DefaultAction: String, Sendable { case deny, allow }
 
 /// Where shared state lives: `memory` is embedded (per replica).
 public enum StoreKind: String, Sendable { case memory }
+
+/// How much the embedded store may hold: every key in it was chosen by a client.
+public struct StoreLimitsSpec: Sendable, Equatable {
+    public var maxBytes = ByteCount(bytes: 64 << 20)
+    public var maxEntriesPerClient = 10_000
+
+    public init() {}
+}
 
 public enum EnforcementMode: String, Sendable { case enforce, report }
 

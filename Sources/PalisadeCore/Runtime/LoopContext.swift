@@ -39,6 +39,7 @@ final class LoopContext {
         }
         routeStats = newPlan.routes.routes.map { stats.route(named: $0.name) }
         plan = newPlan
+        jwtCache.retain(onlyUsedBy: newPlan)
     }
 
     func register(_ connection: ExchangeHandler) {

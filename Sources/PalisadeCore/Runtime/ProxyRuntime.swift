@@ -137,6 +137,8 @@ public final class ProxyRuntime: Sendable {
             logger.warning("listen or admin.listen changed; the new addresses take effect after a restart")
         }
         plan.remoteKeys.activate(only: plan.usedRemoteKeys)
+        // The store outlives the plan that made it; its limits follow the policy in force.
+        plan.store.apply(plan.policy.storeLimits)
         for bound in contexts.values {
             bound.eventLoop.execute { bound.value.install(plan) }
         }
@@ -176,6 +178,15 @@ public final class ProxyRuntime: Sendable {
         }
     }
 
+    /// What each loop's JWT cache holds now (tests: it must not grow with reloads).
+    func jwtCacheSizes() async throws -> [JWTLoopCache.Sizes] {
+        var sizes: [JWTLoopCache.Sizes] = []
+        for bound in contexts.values {
+            sizes.append(try await bound.eventLoop.submit { bound.value.jwtCache.sizes }.get())
+        }
+        return sizes
+    }
+
     /// Gathers every loop's counters (each copied on its own loop) and renders them.
     func metricsText() async -> String {
         var merged = StatsSnapshot()
@@ -197,6 +208,7 @@ public final class ProxyRuntime: Sendable {
         let plan = currentPlan
         let usedURLs = Set(plan.usedRemoteKeys.map(\.url))
         process.jwks = plan.remoteKeys.statuses.filter { usedURLs.contains($0.url) }
+        process.store = plan.store.statistics
         return PrometheusRenderer.render(merged, process: process)
     }
 

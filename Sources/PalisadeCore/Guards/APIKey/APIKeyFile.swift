@@ -21,18 +21,24 @@ struct APIKeyFile {
 
     static func decode(path: String) -> (entries: [Entry], errors: [PolicyDiagnostic]) {
         let collector = DiagnosticCollector(file: path)
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            collector.error("cannot read the keys file", at: SourcePosition(line: 1, column: 1, keyPath: ""))
-            return ([], collector.diagnostics)
-        }
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
+        let start = SourcePosition(line: 1, column: 1, keyPath: "")
+        let text: String
+        do throws(BoundedFile.Failure) {
+            guard let decoded = String(validating: try BoundedFile.contents(of: path), as: UTF8.self) else {
+                collector.error("the keys file is not UTF-8", at: start)
+                return ([], collector.diagnostics)
+            }
+            text = decoded
         } catch {
-            collector.error("invalid YAML in the keys file", at: SourcePosition(line: 1, column: 1, keyPath: ""))
+            collector.error(error.message("the keys file"), at: start)
             return ([], collector.diagnostics)
         }
-        guard let root else { return ([], collector.diagnostics) }
+        let root: Node
+        switch YAMLComposer.compose(text, diagnostics: collector) {
+        case .document(let composed): root = composed
+        case .empty: return ([], collector.diagnostics)
+        case .failed: return ([], collector.diagnostics)
+        }
         var entries: [Entry] = []
         var seenIDs: Set<String> = []
         let top = PolicyNode(node: root, keyPath: "", diagnostics: collector)

@@ -34,14 +34,22 @@ struct JWKSet: @unchecked Sendable {
     }
 
     static func load(path: String) throws(LoadError) -> JWKSet {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .message("cannot read \(path)") }
-        return try parse(Array(data), source: path)
+        return try parse(readBounded(path), source: path)
+    }
+
+    /// A key file's bytes, refused unread when it is larger than any key set could be.
+    private static func readBounded(_ path: String) throws(LoadError) -> [UInt8] {
+        do throws(BoundedFile.Failure) {
+            return try BoundedFile.contents(of: path)
+        } catch {
+            throw .message(error.message(path))
+        }
     }
 
     /// One public key from a PEM file (SubjectPublicKeyInfo): RSA, P-256, P-384 or Ed25519.
     static func loadPEM(path: String) throws(LoadError) -> JWKSet {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw .message("cannot read \(path)")
+        guard let text = String(validating: try readBounded(path), as: UTF8.self) else {
+            throw .message("\(path) is not UTF-8")
         }
         let key: Key
         if let rsa = try? _RSA.Signing.PublicKey(pemRepresentation: text) {

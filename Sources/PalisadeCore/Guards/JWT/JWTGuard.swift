@@ -22,7 +22,7 @@ public struct JWTGuard: Guard {
     let hmacKeys: [HMACKey]
     let leeway: Int64
     /// Identity of this guard's per-loop token cache; a reload builds new guards, hence new caches.
-    private let cacheOwner = CacheOwner()
+    let cacheOwner = CacheOwner()
     final class CacheOwner: Sendable {}
 
     public static let tokenMissing = RejectionCode(
