@@ -42,7 +42,7 @@ public final class RuntimePlan: Sendable {
             }
         }
         for name in policy.secrets.keys.sorted() {
-            if case .file(let path) = policy.secrets[name]?.source { files.append(path) }
+            if let secret = policy.secrets[name], case .file(let path) = secret.source { files.append(path) }
         }
         var seen = Set<String>()
         return files.filter { seen.insert($0).inserted }

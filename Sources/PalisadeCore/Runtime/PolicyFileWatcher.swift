@@ -82,11 +82,12 @@ final class PolicyFileWatcher: Sendable {
 /// length and first 80 bytes: a same-length edit further on, such as an API key's
 /// `state: enabled` becoming `state: revoked`, went unseen.)
 struct FileFingerprint: Equatable, Sendable {
-    private let digest: SHA256.Digest
+    /// The 32 digest bytes (swift-crypto's digest type is not `Sendable`).
+    private let digest: [UInt8]
 
     /// Nil when the file cannot be read now.
     init?(path: String) {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        digest = SHA256.hash(data: data)
+        digest = Array(SHA256.hash(data: data))
     }
 }

@@ -14,7 +14,8 @@ enum DescriptorLimit {
         #else
         let status = getrlimit(RLIMIT_NOFILE, &limit)
         #endif
-        guard status == 0, limit.rlim_cur != RLIM_INFINITY, limit.rlim_cur < UInt64(Int.max) else { return Int.max }
+        // RLIM_INFINITY is all ones (its C definition does not import): no limit.
+        guard status == 0, limit.rlim_cur < rlim_t(Int.max) else { return Int.max }
         return Int(limit.rlim_cur)
     }
 }
