@@ -1,12 +1,6 @@
 import NIOCore
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Counts the client connections open across all event loops, for `limits.max_connections`.
 ///
 /// One atomic add when a connection opens and one when it closes, never per request. Above the
@@ -26,23 +20,5 @@ final class ConnectionLimiter: Sendable {
             open.subtract(1, ordering: .relaxed)
         }
         return count > limit
-    }
-}
-
-/// Pauses accepting when the process is out of descriptors (EMFILE, ENFILE) or kernel memory.
-///
-/// The listening socket stays readable while accept fails, so without a pause the loop retries
-/// at once, forever: 100% CPU, and the loop that also serves the established connections has
-/// no time left for them. NIO's `ServerBootstrap` (unlike its async bind) does not install this.
-enum AcceptBackoff {
-    static let pause = TimeAmount.milliseconds(250)
-
-    static func makeHandler() -> AcceptBackoffHandler {
-        AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-            switch error.errnoCode {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: return pause
-            default: return nil
-            }
-        }
     }
 }
