@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import PalisadeCore
 import PalisadeTesting
 import Testing
@@ -183,6 +184,160 @@ struct ReloadTests {
             let stopped = await TestSupport.eventually(timeout: .seconds(2)) { finished.isSet }
             #expect(stopped, "PolicyReloadService did not return after cancellation")
         }
+    }
+
+    // MARK: the file watcher
+
+    /// Runs `PolicyReloadService` (polling every 100 ms) around `body`, starting `body` once the
+    /// service has fingerprinted the files.
+    static func withWatcher(_ harness: ProxyHarness, _ body: () async throws -> Void) async throws {
+        let service = PolicyReloadService(runtime: harness.runtime, path: harness.policyPath, pollInterval: .milliseconds(100))
+        let task = Task { try await service.run() }
+        defer { task.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+        try await body()
+    }
+
+    static func reloads(_ harness: ProxyHarness) async throws -> (success: Double?, failure: Double?) {
+        let metrics = try await harness.metrics()
+        return (
+            TestSupport.metricValue(metrics, #"palisade_policy_reloads_total{result="success"}"#),
+            TestSupport.metricValue(metrics, #"palisade_policy_reloads_total{result="failure"}"#)
+        )
+    }
+
+    static let apiKey = "pk_live_watcher_0123456789"
+
+    static func apiKeyPolicy(keysPath: String) -> String {
+        """
+        version: 1
+        listen: 127.0.0.1:0
+        upstream: { url: "{{UPSTREAM}}" }
+        admin: { listen: 127.0.0.1:0 }
+        routes:
+          - name: api
+            match: { prefix: /api/ }
+            guards:
+              - api_key: { header: x-api-key, keys_file: \(keysPath) }
+        default: deny
+        """
+    }
+
+    @Test("revoking an API key with a same-length edit past byte 80 of the keys file takes effect without SIGHUP")
+    func sameLengthKeyRevocation() async throws {
+        let keys = """
+            keys:
+              - id: ci-bot
+                sha256: \(try Python.sha256Hex(Self.apiKey))
+                state: enabled
+            """
+        let keysPath = try TemporaryFiles.file(keys, named: "keys.yaml", prefix: "palisade-watch")
+        try await ProxyHarness.with(yaml: Self.apiKeyPolicy(keysPath: keysPath)) { harness in
+            try await Self.withWatcher(harness) {
+                let headers = [("X-API-Key", Self.apiKey)]
+                #expect(try await RawClient.get("/api/x", port: harness.proxyPort, headers: headers).status == 200)
+                let revoked = keys.replacingOccurrences(of: "state: enabled", with: "state: revoked")
+                #expect(revoked.utf8.count == keys.utf8.count)
+                #expect(keys.utf8.prefix(80).elementsEqual(revoked.utf8.prefix(80)), "the edit must lie past byte 80")
+                try revoked.write(toFile: keysPath, atomically: true, encoding: .utf8)
+                let refused = try await TestSupport.eventually(timeout: .seconds(3)) {
+                    try await RawClient.get("/api/x", port: harness.proxyPort, headers: headers).status == 401
+                }
+                #expect(refused, "the revoked key is still accepted")
+                #expect(try await Self.reloads(harness).success == 1)
+            }
+        }
+    }
+
+    @Test("a same-length edit of the policy past byte 80 (an ip allow list) takes effect without SIGHUP")
+    func sameLengthPolicyEdit() async throws {
+        let guarded = Self.policy(extraRoute: """
+              - name: office
+                match: { prefix: /office/ }
+                guards:
+                  - ip: { allow: [127.0.0.1/32] }
+            """)
+        try await ProxyHarness.with(yaml: guarded) { harness in
+            try await Self.withWatcher(harness) {
+                #expect(try await RawClient.get("/office/x", port: harness.proxyPort).status == 200)
+                let edited = guarded.replacingOccurrences(of: "127.0.0.1/32", with: "127.0.0.2/32")
+                #expect(edited.utf8.count == guarded.utf8.count)
+                try harness.writePolicy(edited)
+                let denied = try await TestSupport.eventually(timeout: .seconds(3)) {
+                    try await RawClient.get("/office/x", port: harness.proxyPort).status == 403
+                }
+                #expect(denied, "the narrowed allow list did not apply")
+                #expect(try await Self.generation(harness) == 2)
+            }
+        }
+    }
+
+    @Test("a watched file that is missing for a while, then back unchanged, causes no reload")
+    func unreadableFileIsNoChange() async throws {
+        let keys = """
+            keys:
+              - id: ci-bot
+                sha256: \(try Python.sha256Hex(Self.apiKey))
+            """
+        let keysPath = try TemporaryFiles.file(keys, named: "keys.yaml", prefix: "palisade-watch")
+        try await ProxyHarness.with(yaml: Self.apiKeyPolicy(keysPath: keysPath)) { harness in
+            try await Self.withWatcher(harness) {
+                // As in an editor's or Kubernetes' swap: the file is gone for several ticks.
+                for path in [keysPath, harness.policyPath] {
+                    try FileManager.default.moveItem(atPath: path, toPath: path + ".away")
+                    try await Task.sleep(for: .milliseconds(400))
+                    try FileManager.default.moveItem(atPath: path + ".away", toPath: path)
+                    try await Task.sleep(for: .milliseconds(400))
+                }
+                let counts = try await Self.reloads(harness)
+                #expect(counts.success == 0, "a missing file was taken for a change")
+                #expect(counts.failure == 0, "a missing file was taken for a change")
+                #expect(try await Self.generation(harness) == 1)
+                #expect(
+                    try await RawClient.get("/api/x", port: harness.proxyPort, headers: [("X-API-Key", Self.apiKey)]).status == 200
+                )
+            }
+        }
+    }
+
+    @Test("SIGHUP right after an edit reloads once: the watcher does not load the same bytes again", .enabled(if: CLITests.binaryExists, CLITests.skipMessage))
+    func sighupAfterEditReloadsOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await TestUpstream.start(group: group)
+        let proxyPort = try TestSupport.freePort()
+        let adminPort = try TestSupport.freePort()
+        let path = try CLITests.temporaryFile(CLITests.runPolicy(proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port))
+        let child = try CLITests.Child(["run", "--config", path, "--threads", "1"])
+        defer { child.terminateIfRunning() }
+        func generation() async -> Int? {
+            (try? await RawClient.get("/readyz", port: adminPort))?.json?["policy_generation"] as? Int
+        }
+        let ready = await TestSupport.eventually(timeout: .seconds(10)) { await generation() == 1 }
+        try #require(ready, "palisade run never became ready; stderr:\n\(child.stderr)")
+        // The SIGHUP handler is installed as the service group starts, just after the listeners.
+        try await Task.sleep(for: .milliseconds(500))
+
+        try CLITests.runPolicy(
+            proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port,
+            extraRoute: "  - name: new\n    match: { prefix: /new/ }"
+        ).write(toFile: path, atomically: true, encoding: .utf8)
+        child.signal(SIGHUP)
+        let reloaded = await TestSupport.eventually(timeout: .seconds(3)) { (await generation() ?? 0) >= 2 }
+        #expect(reloaded, "SIGHUP did not reload; stderr:\n\(child.stderr)")
+        // Two more poll ticks (one a second) must find nothing new.
+        try await Task.sleep(for: .milliseconds(2500))
+        let log = child.stderr
+        let signalLine = try #require(log.range(of: "SIGHUP received"))
+        #expect(!log[signalLine.upperBound...].contains("policy or keys file changed"), "reloaded twice:\n\(log)")
+        // Only if a tick happened to fall between the write and the signal may there be two reloads.
+        let tickFirst = log[..<signalLine.lowerBound].contains("policy or keys file changed")
+        #expect(await generation() == (tickFirst ? 3 : 2), "stderr:\n\(log)")
+        #expect((try? await RawClient.get("/new/x", port: proxyPort))?.status == 200)
+
+        child.signal(SIGTERM)
+        _ = await child.finished(within: .seconds(6))
+        await upstream.stop()
+        try await group.shutdownGracefully()
     }
 }
 

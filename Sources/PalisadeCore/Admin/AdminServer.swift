@@ -9,6 +9,11 @@ enum AdminServer {
     static func bind(runtime: ProxyRuntime, host: String, port: Int) async throws -> any Channel {
         try await ServerBootstrap(group: runtime.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler())
+                }
+            }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()

@@ -47,6 +47,9 @@ final class LoopStats {
     var upstreamErrors: [String: Int] = [:]
     var activeConnections = 0
     var acceptedConnections = 0
+    /// Idle connections closed, and new ones refused, because `limits.max_connections` was reached.
+    var connectionsClosedForLimit = 0
+    var connectionsRefusedForLimit = 0
     var rejections: [String: Int] = [:]
 
     /// The stats object for a route name, kept across reloads so counters never reset while the process lives.
@@ -73,6 +76,8 @@ final class LoopStats {
         snapshot.upstreamErrors = upstreamErrors
         snapshot.activeConnections = activeConnections
         snapshot.acceptedConnections = acceptedConnections
+        snapshot.connectionsClosedForLimit = connectionsClosedForLimit
+        snapshot.connectionsRefusedForLimit = connectionsRefusedForLimit
         snapshot.rejections = rejections
         return snapshot
     }
@@ -92,6 +97,8 @@ struct StatsSnapshot: Sendable {
     var upstreamErrors: [String: Int] = [:]
     var activeConnections = 0
     var acceptedConnections = 0
+    var connectionsClosedForLimit = 0
+    var connectionsRefusedForLimit = 0
     var rejections: [String: Int] = [:]
 
     mutating func merge(_ other: StatsSnapshot) {
@@ -107,6 +114,8 @@ struct StatsSnapshot: Sendable {
         upstreamErrors.merge(other.upstreamErrors, uniquingKeysWith: +)
         activeConnections += other.activeConnections
         acceptedConnections += other.acceptedConnections
+        connectionsClosedForLimit += other.connectionsClosedForLimit
+        connectionsRefusedForLimit += other.connectionsRefusedForLimit
         rejections.merge(other.rejections, uniquingKeysWith: +)
     }
 }

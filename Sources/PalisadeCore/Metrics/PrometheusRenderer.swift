@@ -65,6 +65,12 @@ enum PrometheusRenderer {
         out += "palisade_connections_active \(s.activeConnections)\n"
         family("palisade_connections_accepted_total", "counter", "Client connections accepted.")
         out += "palisade_connections_accepted_total \(s.acceptedConnections)\n"
+        family(
+            "palisade_connections_limited_total", "counter",
+            "Client connections closed while idle, or refused, because limits.max_connections was reached."
+        )
+        out += "palisade_connections_limited_total{action=\"closed_idle\"} \(s.connectionsClosedForLimit)\n"
+        out += "palisade_connections_limited_total{action=\"refused\"} \(s.connectionsRefusedForLimit)\n"
         family("palisade_policy_reloads_total", "counter", "Policy reloads by result.")
         out += "palisade_policy_reloads_total{result=\"success\"} \(process.reloadsSucceeded)\n"
         out += "palisade_policy_reloads_total{result=\"failure\"} \(process.reloadsFailed)\n"

@@ -64,6 +64,18 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.parser = ClientRequestParser(maxHeadBytes: loop.plan.limits.maxHeaderBytes)
     }
 
+    /// When this connection last became idle (no request in progress, no bytes of the next one
+    /// read), or nil while it is busy: what `limits.max_connections` closes first.
+    var idleSince: NIODeadline? {
+        guard state == .idle, clocks.headStartedAt == nil, (inbound?.readableBytes ?? 0) == 0 else { return nil }
+        return clocks.idleSince
+    }
+
+    /// Closes an idle connection to make room for a new one (`limits.max_connections`).
+    func closeForConnectionLimit() {
+        context?.close(promise: nil)
+    }
+
     // MARK: connection lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -515,7 +527,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 clientAddress: peerText,
                 peerIsTrustedProxy: plan.clientIP.isTrustedProxy(peerAddress),
                 isChunked: facts.isChunked,
-                isWebSocketUpgrade: facts.isWebSocketUpgrade
+                isWebSocketUpgrade: facts.isWebSocketUpgrade,
+                contentLength: facts.contentLength
             ),
             bodyHint: facts.isChunked ? 1024 : (facts.contentLength ?? 0),
             removals: request.upstreamRemovals, additions: request.upstreamAdditions,

@@ -50,6 +50,7 @@ enum RequestValidator {
         var contentLengths: [String] = []
         var expect: String?
         var upgrade: String?
+        var connectionOptions = 0
         for (name, value) in head.headers {
             // Dispatch on length first: most names fail one integer comparison.
             switch name.utf8.count {
@@ -60,6 +61,8 @@ enum RequestValidator {
                 expect = value
             case 7 where ASCII.equalsLowercased(name, "upgrade"):
                 upgrade = value
+            case 10 where ASCII.equalsLowercased(name, "connection"):
+                connectionOptions += NominatedFields.optionCount(value)
             case 14 where ASCII.equalsLowercased(name, "content-length"):
                 contentLengths.append(value)
             case 17 where ASCII.equalsLowercased(name, "transfer-encoding"):
@@ -70,6 +73,9 @@ enum RequestValidator {
             // Field names and values were checked byte by byte by ClientRequestParser.
         }
 
+        // Each nominated option is checked against every field on the way to the app: bounding
+        // the options keeps that linear in the number of fields.
+        if connectionOptions > NominatedFields.maxOptions { return .failure(.invalid("too_many_connection_options")) }
         if head.version == .http1_1 {
             guard hostCount == 1 else { return .failure(.invalid(hostCount == 0 ? "missing_host" : "duplicate_host")) }
         } else if hostCount > 1 {

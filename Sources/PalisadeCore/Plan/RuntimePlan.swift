@@ -22,14 +22,30 @@ public final class RuntimePlan: Sendable {
     public let remoteKeys: RemoteJWKSRegistry
     /// The URLs this plan's guards use: started when the plan is put in force (not by `check`).
     let usedRemoteKeys: Set<RemoteJWKSSpec>
-    /// Files besides the policy that the plan was built from (API keys files), watched for changes.
+    /// Files besides the policy that the plan was built from, watched for changes: API keys
+    /// files, JWKS and PEM files, and secret files.
     public var watchedFiles: [String] {
-        policy.routes.flatMap { route in
-            route.guards.compactMap { guardSpec -> String? in
-                if case .apiKey(let spec) = guardSpec.kind { return spec.keysFile }
-                return nil
+        var files: [String] = []
+        for route in policy.routes {
+            for guardSpec in route.guards {
+                switch guardSpec.kind {
+                case .apiKey(let spec):
+                    files.append(spec.keysFile)
+                case .jwt(let spec):
+                    switch spec.keySource {
+                    case .file(let path), .pem(let path): files.append(path)
+                    case .url, nil: break
+                    }
+                default:
+                    break
+                }
             }
         }
+        for name in policy.secrets.keys.sorted() {
+            if let secret = policy.secrets[name], case .file(let path) = secret.source { files.append(path) }
+        }
+        var seen = Set<String>()
+        return files.filter { seen.insert($0).inserted }
     }
 
     init(
@@ -79,12 +95,24 @@ public struct RuntimeLimits: Sendable {
     public let idleTimeout: TimeAmount
     public let headerReadTimeout: TimeAmount
     public let drainTimeout: TimeAmount
+    /// Client connections open at once; above it the oldest idle one is closed (see ConnectionLimiter).
+    public let maxConnections: Int
 
     init(spec: LimitsSpec, drainTimeout: PolicyDuration) {
+        self.maxConnections = spec.maxConnections ?? Self.defaultMaxConnections(descriptorLimit: DescriptorLimit.current)
         self.maxHeaderBytes = spec.maxHeaderBytes.bytes
         self.maxBodyBytes = spec.maxBodyBytes.bytes
         self.idleTimeout = .nanoseconds(spec.idleTimeout.nanoseconds)
         self.headerReadTimeout = .nanoseconds(spec.headerReadTimeout.nanoseconds)
         self.drainTimeout = .nanoseconds(drainTimeout.nanoseconds)
+    }
+
+    /// Without `limits.max_connections`: what the descriptor limit leaves after a reserve of 64
+    /// (listeners, event loops, policy and key files, JWKS fetches), halved because a client whose
+    /// request is with the app holds a second descriptor for the app connection. Above it the
+    /// process would run out of descriptors, where nothing, not even the app connection of an
+    /// admitted request, can be opened. Never below 16, never above 1,000,000.
+    static func defaultMaxConnections(descriptorLimit: Int) -> Int {
+        min(1_000_000, max(16, (descriptorLimit - 64) / 2))
     }
 }

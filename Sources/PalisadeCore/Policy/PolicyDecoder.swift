@@ -166,7 +166,7 @@ public enum PolicyDecoder {
     private static func decodeLimits(_ node: PolicyNode) -> LimitsSpec? {
         guard
             let map = node.mapping(allowedKeys: [
-                "max_header_bytes", "max_body_bytes", "idle_timeout", "header_read_timeout",
+                "max_header_bytes", "max_body_bytes", "idle_timeout", "header_read_timeout", "max_connections",
             ])
         else { return nil }
         var spec = LimitsSpec()
@@ -174,6 +174,7 @@ public enum PolicyDecoder {
         if let value = map["max_body_bytes"]?.byteCount(in: 0...(1 << 30)) { spec.maxBodyBytes = value }
         if let value = map["idle_timeout"]?.duration() { spec.idleTimeout = value }
         if let value = map["header_read_timeout"]?.duration() { spec.headerReadTimeout = value }
+        if let value = map["max_connections"]?.int(in: 1...1_000_000) { spec.maxConnections = value }
         return spec
     }
 

@@ -75,6 +75,8 @@ public struct LimitsSpec: Sendable {
     public var maxBodyBytes = ByteCount(bytes: 1024 * 1024)
     public var idleTimeout = PolicyDuration.seconds(60)
     public var headerReadTimeout = PolicyDuration.seconds(10)
+    /// `max_connections`: client connections open at once; nil derives it from the descriptor limit.
+    public var maxConnections: Int?
 }
 
 public struct LogSpec: Sendable {

@@ -49,6 +49,25 @@ final class LoopContext {
         if sweepTask == nil { startSweeping() }
     }
 
+    /// A connection arrived above `limits.max_connections`: close this loop's longest-idle
+    /// connection; false when every connection here is busy, and the new one is to be refused.
+    /// Runs before the new connection's handler is added, so it is never its own victim.
+    /// O(connections on this loop), paid only above the limit.
+    func makeRoom() -> Bool {
+        var oldest: (handler: ExchangeHandler, since: NIODeadline)?
+        for connection in connections.values {
+            guard let since = connection.idleSince else { continue }
+            if oldest == nil || since < oldest!.since { oldest = (connection, since) }
+        }
+        if let oldest {
+            stats.connectionsClosedForLimit += 1
+            oldest.handler.closeForConnectionLimit()
+            return true
+        }
+        stats.connectionsRefusedForLimit += 1
+        return false
+    }
+
     func unregister(_ connection: ExchangeHandler) {
         if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
             stats.activeConnections -= 1

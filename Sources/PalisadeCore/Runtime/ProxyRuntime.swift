@@ -14,6 +14,7 @@ public final class ProxyRuntime: Sendable {
     private let state: NIOLockedValueBox<RuntimeState>
     /// Released inside `drainAndStop`: its deinit touches an event loop, so it must go before the loops do.
     private let quiescing: NIOLockedValueBox<ServerQuiescingHelper?>
+    private let connectionLimiter = ConnectionLimiter()
     let logger: Logger
 
     struct RuntimeState: Sendable {
@@ -75,12 +76,14 @@ public final class ProxyRuntime: Sendable {
     public func start() async throws -> BoundAddresses {
         let plan = currentPlan
         let contexts = self.contexts
+        let limiter = connectionLimiter
         guard let quiescing = self.quiescing.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler())
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
@@ -91,6 +94,10 @@ public final class ProxyRuntime: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard let loop = contexts[ObjectIdentifier(channel.eventLoop)] else {
                         throw ChannelError.ioOnClosedChannel
+                    }
+                    if limiter.admit(channel, limit: loop.value.plan.limits.maxConnections) {
+                        // Thrown, the accept handler closes the new connection.
+                        guard loop.value.makeRoom() else { throw ConnectionLimiter.Refused() }
                     }
                     try ClientPipeline.configure(channel: channel, loop: loop.value)
                 }

@@ -22,78 +22,38 @@ public struct ProxyService: Service {
     }
 }
 
-/// Reloads the policy on SIGHUP and when the file changes. The file is polled (stat once a second,
-/// then a content comparison) rather than watched with inotify, because Kubernetes updates a
-/// mounted ConfigMap by swapping a symlink, which a watch on the file itself never sees.
+/// Reloads the policy on SIGHUP and when the file changes. The file is polled (read once a second
+/// and compared by SHA-256) rather than watched with inotify, because Kubernetes updates a mounted
+/// ConfigMap by swapping a symlink, which a watch on the file itself never sees.
 public struct PolicyReloadService: Service {
-    let runtime: ProxyRuntime
-    let path: String
     let pollInterval: Duration
+    private let watcher: PolicyFileWatcher
 
-    /// The files as they were when the service was made (right after the policy loaded), so a
-    /// change made before `run` starts is not missed.
-    private let initial: [FileFingerprint]
-
+    /// The files are fingerprinted here (right after the policy loaded), so a change made before
+    /// `run` starts is not missed.
     public init(runtime: ProxyRuntime, path: String, pollInterval: Duration = .seconds(1)) {
-        self.runtime = runtime
-        self.path = path
         self.pollInterval = pollInterval
-        self.initial = Self.fingerprints(path: path, runtime: runtime)
-    }
-
-    static func fingerprints(path: String, runtime: ProxyRuntime) -> [FileFingerprint] {
-        // The policy file and the files it names (API keys files) are watched together.
-        [FileFingerprint(path: path)] + runtime.currentPlan.watchedFiles.map { FileFingerprint(path: $0) }
+        self.watcher = PolicyFileWatcher(runtime: runtime, path: path)
     }
 
     public func run() async throws {
-        let runtime = self.runtime
-        let path = self.path
+        let watcher = self.watcher
+        let pollInterval = self.pollInterval
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 let signals = await UnixSignalsSequence(trapping: .sighup)
                 for await _ in signals.cancelOnGracefulShutdown() {
-                    runtime.logger.info("SIGHUP received; reloading policy")
-                    runtime.reload(path: path)
+                    watcher.reloadOnSignal()
                 }
             }
-            let initial = self.initial
             group.addTask {
-                func fingerprints() -> [FileFingerprint] { Self.fingerprints(path: path, runtime: runtime) }
-                var last = initial
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: pollInterval)
-                    let now = fingerprints()
-                    if now != last {
-                        if now[0].exists {
-                            runtime.logger.info("policy or keys file changed; reloading")
-                            runtime.reload(path: path)
-                        }
-                        last = fingerprints()
-                    }
+                    watcher.poll()
                 }
             }
             await group.next()
             group.cancelAll()
-        }
-    }
-}
-
-/// What identifies a version of the file: its bytes (hashed), so a touch without change does not
-/// reload and a same-second rewrite still does.
-struct FileFingerprint: Equatable {
-    var exists: Bool
-    var hash: Int
-
-    init(path: String) {
-        if let data = FileManager.default.contents(atPath: path) {
-            exists = true
-            var hasher = Hasher()
-            hasher.combine(data)
-            hash = hasher.finalize()
-        } else {
-            exists = false
-            hash = 0
         }
     }
 }

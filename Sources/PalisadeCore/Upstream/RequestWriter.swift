@@ -11,6 +11,9 @@ enum RequestWriter {
         var peerIsTrustedProxy: Bool
         var isChunked: Bool
         var isWebSocketUpgrade: Bool
+        /// The validated length (`RequestValidator.Facts.contentLength`); sent as the one
+        /// Content-Length value, however many equal values the client listed.
+        var contentLength: Int? = nil
     }
 
     /// `target` is the origin-form target (absolute-form is rewritten); `defaultHost` is sent as
@@ -20,7 +23,7 @@ enum RequestWriter {
         removals: [String] = [], additions: [(String, String)] = [], allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         var headBound = head.method.rawValue.utf8.count + target.utf8.count + 16
-        var listed: [Substring] = []
+        var listed = NominatedFields()
         var previousForwardedFor: [String] = []
         var hasForwardedProto = false
         var hasForwardedHost = false
@@ -31,7 +34,7 @@ enum RequestWriter {
             case 4 where ASCII.equalsLowercased(name, "host"):
                 host = value
             case 10 where ASCII.equalsLowercased(name, "connection"):
-                listed += connectionOptions(value)
+                collectConnectionOptions(value, into: &listed)
             case 15 where ASCII.equalsLowercased(name, "x-forwarded-for"):
                 previousForwardedFor.append(value)
                 headBound += value.utf8.count + 2
@@ -55,10 +58,24 @@ enum RequestWriter {
             w.append(target)
             // HTTP/1.1 to the app always: keep-alive and chunked framing are then available.
             w.append(" HTTP/1.1\r\n")
+            var lengthWritten = false
             for (name, value) in head.headers {
                 if shouldDrop(name, trusted: c.peerIsTrustedProxy) { continue }
-                if !listed.isEmpty, listed.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
+                if !listed.isEmpty, listed.contains(name) { continue }
                 if !removals.isEmpty, removals.contains(where: { HeaderNames.equalsIgnoringCase(name, $0) }) { continue }
+                if name.utf8.count == 14, ASCII.equalsLowercased(name, "content-length") {
+                    // `Content-Length: 3, 3` and repeated equal fields passed validation; an app
+                    // (or a proxy behind it) may still refuse or misread a list, so it gets one value.
+                    if lengthWritten { continue }
+                    lengthWritten = true
+                    if let length = c.contentLength, !isPlainDecimal(value) {
+                        w.append(name)
+                        w.append(": ")
+                        w.append(decimal: length)
+                        w.append("\r\n")
+                        continue
+                    }
+                }
                 w.appendField(name, value)
             }
             if host == nil { w.appendField("host", defaultHost) }
@@ -101,10 +118,16 @@ enum RequestWriter {
         }
     }
 
+    /// True for a value of digits only: a single Content-Length that is already what the app should see.
+    @inline(__always)
+    private static func isPlainDecimal(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
     /// Options listed in `Connection` that name fields to drop (RFC 9110 7.6.1). The fields
-    /// routing, framing and tracing depend on cannot be named away.
-    static func connectionOptions(_ value: String) -> [Substring] {
-        var result: [Substring] = []
+    /// routing, framing and tracing depend on cannot be named away. RequestValidator has already
+    /// refused a head listing more than `NominatedFields.maxOptions` options.
+    static func collectConnectionOptions(_ value: String, into result: inout NominatedFields) {
         var rest = Substring(value)
         while !rest.isEmpty {
             let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
@@ -116,9 +139,8 @@ enum RequestWriter {
             {
                 continue
             }
-            result.append(option)
+            result.insert(option)
         }
-        return result
     }
 
     /// Frames one part of the request body as the head announced it.

@@ -249,6 +249,11 @@ struct UpstreamResponseParser {
                         info.connectionListed.append(String(decoding: option, as: UTF8.self).lowercased())
                     }
                 }
+                // Every listed name is compared with every field of the answer: past the cap a
+                // broken or hostile app would make that quadratic, so its answer is refused (502).
+                if info.connectionListed.count > NominatedFields.maxOptions {
+                    throw ParseError.malformed("too many Connection options")
+                }
             default:
                 break
             }
