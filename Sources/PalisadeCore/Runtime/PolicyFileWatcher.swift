@@ -85,9 +85,16 @@ struct FileFingerprint: Equatable, Sendable {
     /// The 32 digest bytes (swift-crypto's digest type is not `Sendable`).
     private let digest: [UInt8]
 
-    /// Nil when the file cannot be read now.
+    /// Nil when the file cannot be read now. A file over BoundedFile's cap is never read whole:
+    /// its size stands for its contents, so it still counts as a change and the reload that
+    /// follows reports it.
     init?(path: String) {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        digest = Array(SHA256.hash(data: data))
+        do {
+            digest = Array(SHA256.hash(data: try BoundedFile.contents(of: path)))
+        } catch .tooLarge(let size, _) {
+            digest = Array(SHA256.hash(data: Array("too large: \(size)".utf8)))
+        } catch {
+            return nil
+        }
     }
 }
