@@ -174,6 +174,37 @@ public enum TestSupport {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// A port that refuses connections for as long as the returned value lives: bound but never
+    /// listening, so connects get ECONNREFUSED and no other test (the suites run side by side and
+    /// bind port 0) can be given it, as could happen with a port from `freePort()`.
+    public final class RefusingPort: @unchecked Sendable {
+        public let port: Int
+        private let fd: Int32
+
+        public init() throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw RawHTTPExchange.Failure.socket }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = 0
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && getsockname(fd, $0, &length) == 0
+                }
+            }
+            guard ok else {
+                close(fd)
+                throw RawHTTPExchange.Failure.connect(errno)
+            }
+            self.fd = fd
+            self.port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(fd) }
+    }
+
     /// The value of one sample line of Prometheus text (`name{labels} value`), nil when absent.
     public static func metricValue(_ text: String, _ series: String) -> Double? {
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {

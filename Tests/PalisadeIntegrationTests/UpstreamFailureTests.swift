@@ -31,7 +31,9 @@ struct UpstreamFailureTests {
 
     @Test("an app that refuses connections gives 502 upstream_unavailable at once")
     func refused() async throws {
-        let closedPort = try TestSupport.freePort()
+        let refusing = try TestSupport.RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let closedPort = refusing.port
         // A connect_timeout far above the bound: "at once" means the refusal was not waited out,
         // with room for a machine busy with the suites running beside this one.
         let policy = Self.policy(upstream: "http://127.0.0.1:\(closedPort)", connectTimeout: "10s")
@@ -66,7 +68,9 @@ struct UpstreamFailureTests {
 
     @Test("after a 502 for a failed connect, the same keep-alive connection serves its next requests")
     func connectFailureKeepsTheClientConnectionUsable() async throws {
-        let closedPort = try TestSupport.freePort()
+        let refusing = try TestSupport.RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let closedPort = refusing.port
         try await ProxyHarness.with(yaml: Self.policy(upstream: "http://127.0.0.1:\(closedPort)")) { harness in
             let connection = try await RawConnection.open(port: harness.proxyPort)
             defer { connection.close() }
