@@ -22,8 +22,14 @@ struct Run: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Policy file (default: $PALISADE_CONFIG).")
     var config: String?
 
-    @Option(help: "Event-loop threads (default: one per core).")
-    var threads: Int = System.coreCount
+    @Option(help: "Event-loop threads, 1-1024 (default: one per core).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...1024).contains(threads) {
+            throw ValidationError("--threads must be 1-1024, not \(threads)")
+        }
+    }
 
     func run() async throws {
         guard let path = config ?? ProcessInfo.processInfo.environment["PALISADE_CONFIG"] else {
@@ -39,7 +45,7 @@ struct Run: AsyncParsableCommand {
             Diagnostics.printToStderr(error.description)
             throw ExitCode(1)
         }
-        try await Launcher.run(plan: plan, policyPath: path, threads: threads, logger: logger)
+        try await Launcher.run(plan: plan, policyPath: path, threads: threads ?? System.coreCount, logger: logger)
     }
 }
 
@@ -48,22 +54,46 @@ struct Check: ParsableCommand {
         abstract: "Validate policy files: every error with file:line:column and key path. Exit 0 when all load."
     )
 
-    @Argument(help: "Policy files.")
+    @Argument(help: "Policy files ('-' reads one from standard input).")
     var files: [String]
 
     func run() throws {
         var failed = false
         for file in files {
-            let result = PolicyDecoder.decode(contentsOf: file)
+            let result: PolicyDecoder.Result
+            let name = file == "-" ? "<stdin>" : file
+            if file == "-" {
+                result = Self.decodeStandardInput()
+            } else {
+                result = PolicyDecoder.decode(contentsOf: file)
+            }
             for diagnostic in result.diagnostics { print(diagnostic) }
             if result.policy == nil {
                 failed = true
-                print("\(file): invalid (\(result.errors.count) error\(result.errors.count == 1 ? "" : "s"))")
+                print("\(name): invalid (\(result.errors.count) error\(result.errors.count == 1 ? "" : "s"))")
             } else {
-                print("\(file): ok\(result.warnings.isEmpty ? "" : " (\(result.warnings.count) warning\(result.warnings.count == 1 ? "" : "s"))")")
+                print("\(name): ok\(result.warnings.isEmpty ? "" : " (\(result.warnings.count) warning\(result.warnings.count == 1 ? "" : "s"))")")
             }
         }
         if failed { throw ExitCode(1) }
+    }
+
+    /// A policy piped in (`generate-policy | palisade check -`), read with the same 1 MiB cap as
+    /// a file so a runaway pipe cannot fill memory.
+    static func decodeStandardInput() -> PolicyDecoder.Result {
+        let limit = 1 << 20
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while bytes.count <= limit {
+            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += chunk[..<count]
+        }
+        if bytes.count > limit {
+            return PolicyDecoder.refused(file: "<stdin>", "the policy on standard input is larger than 1MiB")
+        }
+        return PolicyDecoder.decode(bytes: bytes, file: "<stdin>")
     }
 }
 
@@ -92,8 +122,8 @@ struct Sign: ParsableCommand {
     @Option(help: "Unix time to sign with (default: now).")
     var timestamp: Int64?
 
-    @Option(help: "Message id for standard-webhooks.")
-    var id: String = "msg_\(UInt64.random(in: 1...UInt64.max))"
+    @Option(help: "Message id for standard-webhooks (default: a new random msg_ id).")
+    var id: String?
 
     func run() throws {
         guard let preset = HMACGuardSpec.Preset(rawValue: preset), preset != .generic else {
@@ -123,7 +153,8 @@ struct Sign: ParsableCommand {
         }
         let now = timestamp ?? Int64(Date().timeIntervalSince1970)
         do {
-            for (name, value) in try WebhookSigner.sign(preset: preset, secret: secret, body: body, timestamp: now, id: id) {
+            for (name, value) in try WebhookSigner.sign(
+                preset: preset, secret: secret, body: body, timestamp: now, id: id ?? "msg_\(UInt64.random(in: 1...UInt64.max))") {
                 print("\(name): \(value)")
             }
         } catch {
@@ -193,8 +224,11 @@ struct Demo: AsyncParsableCommand {
                     Diagnostics.printToStderr("\(label): GET \(path) -> \(outcome.status ?? 0) \(outcome.body)")
                 }
             }
-            Diagnostics.printToStderr("\nTry: curl -i http://127.0.0.1:\(port)/api/public/hello   (Ctrl-C stops)\n")
-            if once { kill(getpid(), SIGTERM) }
+            if once {
+                kill(getpid(), SIGTERM)
+            } else {
+                Diagnostics.printToStderr("\nTry: curl -i http://127.0.0.1:\(port)/api/public/hello   (Ctrl-C stops)\n")
+            }
         }
         try? await app.close()
         try? await group.shutdownGracefully()

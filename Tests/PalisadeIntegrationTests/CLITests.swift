@@ -27,7 +27,7 @@ struct CLITests {
         let stdoutPath: String
         let stderrPath: String
 
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], standardInputPath: String? = nil) throws {
             let directory = try TemporaryFiles.directory("palisade-cli")
             stdoutPath = directory.appendingPathComponent("stdout").path
             stderrPath = directory.appendingPathComponent("stderr").path
@@ -38,7 +38,7 @@ struct CLITests {
             process.currentDirectoryURL = CLITests.repoRoot
             process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
             process.standardError = FileHandle(forWritingAtPath: stderrPath)
-            process.standardInput = FileHandle.nullDevice
+            process.standardInput = standardInputPath.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
             try process.run()
         }
 
@@ -60,8 +60,8 @@ struct CLITests {
         }
     }
 
-    static func run(_ arguments: [String]) async throws -> Finished {
-        let child = try Child(arguments)
+    static func run(_ arguments: [String], standardInputPath: String? = nil) async throws -> Finished {
+        let child = try Child(arguments, standardInputPath: standardInputPath)
         guard let finished = await child.finished(within: .seconds(20)) else {
             child.terminateIfRunning()
             throw CancellationError()
@@ -71,6 +71,37 @@ struct CLITests {
 
     static func temporaryFile(_ text: String, name: String = "policy.yaml") throws -> String {
         try TemporaryFiles.file(text, named: name, prefix: "palisade-cli")
+    }
+
+    @Test("check - reads a policy from standard input", .enabled(if: binaryExists, skipMessage))
+    func checkStandardInput() async throws {
+        let good = try await Self.run(["check", "-"], standardInputPath: "policies/demo.yaml")
+        #expect(good.status == 0, "stdout: \(good.stdout)\nstderr: \(good.stderr)")
+        #expect(good.stdout.contains("<stdin>: ok"), "\(good.stdout)")
+        let broken = try Self.temporaryFile("version: 1\nroutes:\n  - name: api\n    match: { prefx: /api/ }\n")
+        let bad = try await Self.run(["check", "-"], standardInputPath: broken)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("<stdin>:4:14: error: routes[0].match.prefx: unknown key 'prefx'"), "\(bad.stdout)")
+    }
+
+    @Test("run refuses --threads outside 1-1024 with a usage error naming it", .enabled(if: binaryExists, skipMessage))
+    func threadsOutOfRange() async throws {
+        for value in ["0", "5000"] {
+            let result = try await Self.run(["run", "--config", "policies/demo.yaml", "--threads", value])
+            #expect(result.status == 64, "--threads \(value): exit \(result.status), stderr: \(result.stderr)")
+            #expect(result.stderr.contains("--threads must be 1-1024, not \(value)"), "\(result.stderr)")
+        }
+        let help = try await Self.run(["run", "--help"])
+        #expect(help.stdout.contains("one per core"))
+        #expect(!help.stdout.contains("(default: \(ProcessInfo.processInfo.activeProcessorCount))"), "\(help.stdout)")
+    }
+
+    @Test("sign --help is the same every time: no random default in it", .enabled(if: binaryExists, skipMessage))
+    func helpTexts() async throws {
+        let first = try await Self.run(["sign", "--help"])
+        let second = try await Self.run(["sign", "--help"])
+        #expect(first.stdout == second.stdout, "the help changes from run to run")
+        #expect(!first.stdout.contains("msg_1") && !first.stdout.contains("(default: msg_"), "\(first.stdout)")
     }
 
     @Test("check of policies/demo.yaml exits 0", .enabled(if: binaryExists, skipMessage))

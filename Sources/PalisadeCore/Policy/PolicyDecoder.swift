@@ -16,18 +16,25 @@ public enum PolicyDecoder {
     }
 
     public static func decode(contentsOf path: String) -> Result {
-        func failure(_ message: String) -> Result {
-            let position = SourcePosition(line: 1, column: 1, keyPath: "")
-            return Result(policy: nil, diagnostics: [.init(severity: .error, file: path, position: position, message: message)])
-        }
         let bytes: [UInt8]
         do throws(BoundedFile.Failure) {
             bytes = try BoundedFile.contents(of: path)
         } catch {
-            return failure(error.message("the file"))
+            return refused(file: path, error.message("the file"))
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else { return failure("the file is not UTF-8") }
-        return decode(yaml: text, file: path)
+        return decode(bytes: bytes, file: path)
+    }
+
+    /// A policy's bytes from elsewhere than a file (`palisade check -` reads standard input).
+    public static func decode(bytes: [UInt8], file: String) -> Result {
+        guard let text = String(validating: bytes, as: UTF8.self) else { return refused(file: file, "the file is not UTF-8") }
+        return decode(yaml: text, file: file)
+    }
+
+    /// A policy that could not be read at all: one error at its first position.
+    public static func refused(file: String, _ message: String) -> Result {
+        let position = SourcePosition(line: 1, column: 1, keyPath: "")
+        return Result(policy: nil, diagnostics: [.init(severity: .error, file: file, position: position, message: message)])
     }
 
     public static func decode(yaml: String, file: String) -> Result {
