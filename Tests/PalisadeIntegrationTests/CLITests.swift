@@ -202,6 +202,33 @@ struct CLITests {
         """
     }
 
+    @Test("a busy port is named in the error, and the start line prints plain addresses", .enabled(if: binaryExists, skipMessage))
+    func busyPortAndStartLine() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await TestUpstream.start(group: group)
+        // The test app's port is taken (it listens there): the proxy cannot have it.
+        let busy = try Self.temporaryFile(Self.runPolicy(proxyPort: upstream.port, adminPort: 0, upstreamPort: upstream.port))
+        let failed = try await Self.run(["run", "--config", busy, "--threads", "1"])
+        #expect(failed.status != 0)
+        #expect(
+            failed.stderr.contains("cannot open listen 127.0.0.1:\(upstream.port): address already in use"),
+            "\(failed.stderr)")
+        #expect(!failed.stderr.contains("descriptor:ptr:bytes"), "\(failed.stderr)")
+
+        let proxyPort = try TestSupport.freePort()
+        let free = try Self.temporaryFile(Self.runPolicy(proxyPort: proxyPort, adminPort: 0, upstreamPort: upstream.port))
+        let child = try Child(["run", "--config", free, "--threads", "1"])
+        defer { child.terminateIfRunning() }
+        let started = await TestSupport.eventually(timeout: .seconds(10)) { child.stderr.contains("palisade listening") }
+        #expect(started, "\(child.stderr)")
+        #expect(child.stderr.contains("proxy=127.0.0.1:\(proxyPort)"), "\(child.stderr)")
+        #expect(!child.stderr.contains("[IPv4]"), "\(child.stderr)")
+        child.signal(SIGTERM)
+        _ = await child.finished(within: .seconds(15))
+        await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test(
         "run serves, reloads on SIGHUP, and drains on SIGTERM while an in-flight request completes",
         .enabled(if: binaryExists, skipMessage)

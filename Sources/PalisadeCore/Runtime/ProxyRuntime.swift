@@ -78,7 +78,8 @@ public final class ProxyRuntime: Sendable {
         let contexts = self.contexts
         let limiter = connectionLimiter
         guard let quiescing = self.quiescing.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
-        let server = try await ServerBootstrap(group: group)
+        let server = try await ListenFailure.naming("listen", plan.policy.listen) {
+            try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -104,10 +105,13 @@ public final class ProxyRuntime: Sendable {
             }
             .bind(host: plan.policy.listen.host, port: plan.policy.listen.port)
             .get()
+        }
         var admin: (any Channel)?
         if let adminSpec = plan.policy.admin {
             do {
-                admin = try await AdminServer.bind(runtime: self, host: adminSpec.listen.host, port: adminSpec.listen.port)
+                admin = try await ListenFailure.naming("admin.listen", adminSpec.listen) {
+                    try await AdminServer.bind(runtime: self, host: adminSpec.listen.host, port: adminSpec.listen.port)
+                }
             } catch {
                 try? await server.close()
                 throw error
@@ -120,8 +124,8 @@ public final class ProxyRuntime: Sendable {
         logger.info(
             "palisade listening",
             metadata: [
-                "proxy": "\(server.localAddress.map(String.init(describing:)) ?? "?")",
-                "admin": "\(admin?.localAddress.map(String.init(describing:)) ?? "off")",
+                "proxy": "\(server.localAddress.map(ListenFailure.display) ?? "?")",
+                "admin": "\(admin?.localAddress.map(ListenFailure.display) ?? "off")",
                 "upstream": "\(plan.policy.upstream.url)",
                 "policy": "\(plan.sourceFile)",
                 "event_loops": "\(contexts.count)",
