@@ -170,6 +170,34 @@ struct GuardAndRoutingTests {
         }
     }
 
+    @Test("a path that routes take, with another method, gets 405 with Allow instead of 404")
+    func methodNotAllowed() async throws {
+        let yaml = Self.policy(routes: """
+              - name: hooks
+                match: { path: /hooks, methods: [POST] }
+              - name: items
+                match: { prefix: /items/, methods: [GET, HEAD] }
+              - name: items-write
+                match: { prefix: /items/, methods: [PUT, DELETE] }
+            """)
+        try await ProxyHarness.with(yaml: yaml) { harness in
+            let hooks = try await RawClient.get("/hooks", port: harness.proxyPort)
+            #expect(hooks.status == 405)
+            #expect(hooks.header("allow") == "POST")
+            #expect(hooks.json?["error"] as? String == "method_not_allowed")
+            let items = try await RawClient.get("/items/1", port: harness.proxyPort, method: "POST", body: "{}")
+            #expect(items.status == 405)
+            #expect(items.header("allow") == "GET, HEAD, PUT, DELETE")
+            // A path no route has is still 404, and nothing reached the app.
+            let missing = try await RawClient.get("/elsewhere", port: harness.proxyPort)
+            #expect(missing.status == 404)
+            #expect(missing.json?["error"] as? String == "no_route")
+            #expect(harness.upstream.requests.isEmpty)
+            let accepted = try await RawClient.get("/items/1", port: harness.proxyPort)
+            #expect(accepted.status == 200)
+        }
+    }
+
     @Test("default: deny answers unmatched requests 404 no_route without forwarding")
     func defaultDeny() async throws {
         let yaml = Self.policy(routes: """
@@ -230,7 +258,8 @@ struct GuardAndRoutingTests {
             let post = try await RawClient.get("/submit", port: harness.proxyPort, method: "POST", body: "x=1")
             #expect(post.status == 200)
             let get = try await RawClient.get("/submit", port: harness.proxyPort)
-            #expect(get.status == 404)
+            #expect(get.status == 405)
+            #expect(get.header("allow") == "POST")
             let exactOnly = try await RawClient.get("/submit/more", port: harness.proxyPort, method: "POST", body: "x=1")
             #expect(exactOnly.status == 404)
 

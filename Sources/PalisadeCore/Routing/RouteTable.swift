@@ -50,6 +50,12 @@ public final class CompiledRoute: Sendable {
         return true
     }
 
+    /// Whether the route takes this path and host, whatever the method.
+    func matchesTarget(path: Substring, host: Substring?) -> Bool {
+        guard let any = methods.first else { return matches(method: .GET, path: path, host: host) }
+        return matches(method: any, path: path, host: host)
+    }
+
     /// Whether `path`, ASCII letters folded to lower case, starts with the lower-case `prefix`.
     /// Folds byte by byte, so a case-insensitive plan allocates nothing more per request.
     static func startsFolded(_ path: Substring, with prefix: String) -> Bool {
@@ -90,5 +96,17 @@ public struct RouteTable: Sendable {
             return route
         }
         return nil
+    }
+
+    /// For a request no route took: the methods that routes on its path and host do take, in
+    /// policy order, for a 405 with `Allow` (as nginx and Envoy answer) instead of a 404 that
+    /// says the path does not exist. Nil when no route has the path. Only on the refusal path.
+    public func allowedMethods(path: Substring, headers: HTTPHeaders) -> [String]? {
+        let host: Substring? = usesHost ? headers.first(name: "host").map { Substring($0) } : nil
+        var allowed: [String] = []
+        for route in routes where route.matchesTarget(path: path, host: host) {
+            for method in route.methods where !allowed.contains(method.rawValue) { allowed.append(method.rawValue) }
+        }
+        return allowed.isEmpty ? nil : allowed
     }
 }
