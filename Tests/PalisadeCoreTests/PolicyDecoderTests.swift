@@ -263,7 +263,32 @@ struct PolicyDecoderTests {
                       - ip:
                           allow: [10.1.2.3/8]
                 """,
-            line: 10, column: 19, keyPath: "routes[0].guards[0].ip.allow[0]", fragment: "'10.1.2.3/8' is not an IP address or CIDR block"
+            line: 10, column: 19, keyPath: "routes[0].guards[0].ip.allow[0]",
+            fragment: "'10.1.2.3/8' has host bits set after the first 8 bits; did you mean 10.0.0.0/8?"
+        ),
+        ErrorCase(
+            name: "CIDR prefix length out of range", yaml: """
+                version: 1
+                upstream:
+                  url: http://127.0.0.1:3000
+                client_ip:
+                  from: x-forwarded-for
+                  trusted_proxies: [10.0.0.0/33]
+                """,
+            line: 6, column: 21, keyPath: "client_ip.trusted_proxies[0]",
+            fragment: "'10.0.0.0/33': the prefix length must be a whole number from 0 to 32 for an IPv4 address"
+        ),
+        ErrorCase(
+            name: "IPv6 CIDR with host bits set", yaml: """
+                version: 1
+                upstream:
+                  url: http://127.0.0.1:3000
+                client_ip:
+                  from: x-forwarded-for
+                  trusted_proxies: ["fd00::1/8"]
+                """,
+            line: 6, column: 21, keyPath: "client_ip.trusted_proxies[0]",
+            fragment: "'fd00::1/8' has host bits set after the first 8 bits; did you mean fd00::/8?"
         ),
         ErrorCase(
             name: "CIDR garbage", yaml: """

@@ -23,7 +23,7 @@ enum CIDRListDecoder {
         guard let items = node.stringList() else { return [] }
         return items.compactMap { text, itemNode in
             guard let block = CIDRBlock(parsing: text) else {
-                itemNode.error("'\(text)' is not an IP address or CIDR block with its host bits clear (e.g. 10.0.0.0/8)")
+                itemNode.error(CIDRBlock.problem(text))
                 return nil
             }
             return block

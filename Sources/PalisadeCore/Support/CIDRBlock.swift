@@ -28,6 +28,25 @@ public struct CIDRBlock: Sendable, Hashable, CustomStringConvertible {
         self.text = text
     }
 
+    /// Why `raw` is not a block, for the policy diagnostic: a bad address, a prefix length out
+    /// of range, or host bits set (with the network address the writer most likely meant).
+    static func problem(_ raw: String) -> String {
+        let text = raw.trimmingCharacters(in: .whitespaces)
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let address = IPAddressBytes(parsing: parts[0]) else {
+            return "'\(text)' is not an IP address or CIDR block (e.g. 10.0.0.0/8 or 2001:db8::/32)"
+        }
+        let isV4 = IPAddressBytes.parseIPv4(parts[0]) != nil
+        let maxLength = isV4 ? 32 : 128
+        guard parts.count == 2, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let length = Int(parts[1]),
+            length <= maxLength, parts[1].count <= 3
+        else {
+            return "'\(text)': the prefix length must be a whole number from 0 to \(maxLength) for an IPv\(isV4 ? 4 : 6) address"
+        }
+        let network = mask(address, prefixLength: isV4 ? length + 96 : length)
+        return "'\(text)' has host bits set after the first \(length) bits; did you mean \(network)/\(length)?"
+    }
+
     static func mask(_ a: IPAddressBytes, prefixLength: Int) -> IPAddressBytes {
         let highBits = min(prefixLength, 64)
         let lowBits = max(prefixLength - 64, 0)
