@@ -654,7 +654,7 @@ struct PolicyDecoderTests {
         let warning = try #require(result.warnings.first)
         #expect(result.warnings.count == 1)
         #expect(warning.position.keyPath == "default")
-        #expect(warning.message.contains("default: allow"))
+        #expect(warning.description.contains("default: allow forwards"), "\(warning)")
         // The warning should point where `default: allow` is written, like every other diagnostic.
         #expect(warning.position.line == 7, "\(warning)")
     }
@@ -707,5 +707,32 @@ struct PolicyDecoderTests {
         let result = PolicyDecoder.decode(yaml: yaml, file: Self.file)
         #expect(result.policy != nil)
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+    }
+
+    @Test("diagnostics come in line order, and the default: allow warning does not repeat its key")
+    func diagnosticsInLineOrder() {
+        // Decoding visits `secrets` and `client_ip` after `routes`; the listing must not.
+        let yaml = """
+            version: 1
+            upstream:
+              url: http://127.0.0.1:3000
+            client_ip:
+              from: x-forwarded-for
+            secrets:
+              hook: { value: "0123456789abcdef0123456789abcdef" }
+            routes:
+              - name: api
+                mode: report
+                match: { prefix: /api/ }
+            default: allow
+            """
+        let result = PolicyDecoder.decode(yaml: yaml, file: Self.file)
+        #expect(result.policy != nil)
+        let lines = result.diagnostics.map(\.position.line)
+        #expect(lines.count >= 4, "\(result.diagnostics)")
+        #expect(lines == lines.sorted(), "\(result.diagnostics)")
+        let rendered = result.diagnostics.map(\.description)
+        #expect(rendered.contains { $0.hasSuffix("warning: default: allow forwards requests that match no route without any guard") }, "\(rendered)")
+        #expect(!rendered.contains { $0.contains("default: default:") }, "\(rendered)")
     }
 }

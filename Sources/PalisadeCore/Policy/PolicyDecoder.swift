@@ -51,7 +51,18 @@ public enum PolicyDecoder {
         }
         let policy = decodeRoot(PolicyNode(node: root, keyPath: "", diagnostics: collector))
         if !collector.hasErrors { PolicyLinter.lint(policy, collector: collector) }
-        return Result(policy: collector.hasErrors ? nil : policy, diagnostics: collector.diagnostics)
+        return Result(policy: collector.hasErrors ? nil : policy, diagnostics: inLineOrder(collector.diagnostics))
+    }
+
+    /// Diagnostics as an editor lists them: by line, then column. Decoding visits keys in its own
+    /// order (listen before routes, each guard's keys by name), which is not the file's.
+    static func inLineOrder(_ diagnostics: [PolicyDiagnostic]) -> [PolicyDiagnostic] {
+        diagnostics.enumerated().sorted { a, b in
+            let (pa, pb) = (a.element.position, b.element.position)
+            if pa.line != pb.line { return pa.line < pb.line }
+            if pa.column != pb.column { return pa.column < pb.column }
+            return a.offset < b.offset
+        }.map(\.element)
     }
 
     private static func decodeRoot(_ root: PolicyNode) -> PolicySpec? {

@@ -44,7 +44,7 @@ enum PolicyLinter {
         }
         if policy.defaultAction == .allow {
             collector.warning(
-                "default: allow forwards requests that match no route without any guard",
+                "allow forwards requests that match no route without any guard",
                 at: policy.defaultPosition ?? SourcePosition(line: 1, column: 1, keyPath: "default")
             )
         }
