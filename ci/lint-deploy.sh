@@ -130,6 +130,22 @@ if pal.get("args") != ["run", "--config", "/etc/palisade/policy.yaml"]:
     errors.append("deployment: palisade args changed")
 print(f"k8s budget ok: grace {grace}s > preStop {prestop(pal)}s + drain {drain:g}s")
 
+# Kubernetes: the NetworkPolicy must select the Deployment's pods, and the
+# ports it names must be container ports of the pod.
+np = yaml.safe_load(open("examples/kubernetes/networkpolicy.yaml"))
+pod_labels = dep["spec"]["template"]["metadata"].get("labels", {})
+selector = np["spec"]["podSelector"].get("matchLabels", {})
+if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
+    errors.append(f"networkpolicy: podSelector {selector} does not select the deployment's pods {pod_labels}")
+port_names = {p["name"] for c in pod["containers"] for p in c.get("ports", []) if "name" in p}
+port_numbers = {p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
+for rule in np["spec"].get("ingress", []):
+    for p in rule.get("ports", []):
+        port = p.get("port")
+        if port not in port_names and port not in port_numbers:
+            errors.append(f"networkpolicy: port {port!r} is not a container port of the pod")
+print(f"networkpolicy ok: selects {selector}, ports exist")
+
 # Compose: stop_grace_period must exceed drain_timeout.
 compose = yaml.safe_load(open("examples/compose.yaml"))
 cp = yaml.safe_load(open("examples/compose-policy.yaml"))
