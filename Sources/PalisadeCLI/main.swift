@@ -103,7 +103,8 @@ struct Sign: ParsableCommand {
         discussion: """
             Example:
               palisade sign --preset github --secret-env GITHUB_WEBHOOK_SECRET --body-file event.json
-            prints `X-Hub-Signature-256: sha256=…`, one header per line, ready for curl -H.
+            prints every header GitHub sends (X-Hub-Signature-256, X-GitHub-Event, X-GitHub-Delivery,
+            Content-Type), one per line, ready for curl -H @file.
             """
     )
 
@@ -122,8 +123,11 @@ struct Sign: ParsableCommand {
     @Option(help: "Unix time to sign with (default: now).")
     var timestamp: Int64?
 
-    @Option(help: "Message id for standard-webhooks (default: a new random msg_ id).")
+    @Option(help: "Delivery or message id: webhook-id, X-GitHub-Delivery, X-Shopify-Event-Id (default: a new one).")
     var id: String?
+
+    @Option(help: "Event name for github (X-GitHub-Event, default: ping) and shopify (X-Shopify-Topic, default: orders/create).")
+    var event: String?
 
     func run() throws {
         guard let preset = HMACGuardSpec.Preset(rawValue: preset), preset != .generic else {
@@ -153,8 +157,7 @@ struct Sign: ParsableCommand {
         }
         let now = timestamp ?? Int64(Date().timeIntervalSince1970)
         do {
-            for (name, value) in try WebhookSigner.sign(
-                preset: preset, secret: secret, body: body, timestamp: now, id: id ?? "msg_\(UInt64.random(in: 1...UInt64.max))") {
+            for (name, value) in try WebhookSigner.sign(preset: preset, secret: secret, body: body, timestamp: now, id: id, event: event) {
                 print("\(name): \(value)")
             }
         } catch {

@@ -310,7 +310,17 @@ struct CLITests {
         try "It's a Secret to Everybody\n".write(toFile: secret, atomically: true, encoding: .utf8)
         let finished = try await Self.run(["sign", "--preset", "github", "--secret-file", secret, "--body-file", body])
         #expect(finished.status == 0)
-        #expect(finished.stdout == "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n")
+        let lines = finished.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+        // Every header GitHub sends, so the output passes for a delivery: event, delivery id (a UUID).
+        #expect(lines.contains("X-GitHub-Event: ping"), "\(lines)")
+        let delivery = try #require(lines.first { $0.hasPrefix("X-GitHub-Delivery: ") })
+        #expect(UUID(uuidString: String(delivery.dropFirst("X-GitHub-Delivery: ".count))) != nil, "\(delivery)")
+        let chosen = try await Self.run([
+            "sign", "--preset", "shopify", "--secret-file", secret, "--body-file", body, "--id", "evt-7", "--event", "orders/paid",
+        ])
+        #expect(chosen.stdout.contains("X-Shopify-Event-Id: evt-7\n"), "\(chosen.stdout)")
+        #expect(chosen.stdout.contains("X-Shopify-Topic: orders/paid\n"), "\(chosen.stdout)")
     }
 
     @Test("sign's Stripe headers verify with the stripe library itself", .enabled(if: binaryExists, skipMessage))

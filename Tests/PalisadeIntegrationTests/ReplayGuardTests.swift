@@ -49,6 +49,17 @@ struct ReplayGuardTests {
         }
     }
 
+    @Test("a missing id header is refused 400 replay_id_missing naming the header to send")
+    func missingHeaderNamed() async throws {
+        try await ProxyHarness.with(yaml: Self.policy) { harness in
+            let missing = try await RawClient.send(Self.post("/status/200", port: harness.proxyPort), port: harness.proxyPort)
+            #expect(missing.first?.status == 400)
+            #expect(missing.first?.json?["error"] as? String == "replay_id_missing")
+            #expect(missing.first?.json?["header"] as? String == "webhook-id", "\(missing.first?.bodyText ?? "")")
+            #expect(harness.upstream.requests.isEmpty)
+        }
+    }
+
     @Test("after an app failure the id is released, so the sender's honest retry goes through")
     func retryAfterFailure() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in

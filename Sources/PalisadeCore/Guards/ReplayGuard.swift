@@ -23,6 +23,9 @@ public struct ReplayGuard: Guard {
     let lease: Int64
     /// For `id: header:NAME`, built once: the refusal when NAME comes twice.
     let duplicate: RejectionCode?
+    /// The refusal when the id is missing; for `id: header:NAME` it names NAME, so a sender (or
+    /// whoever tests with `palisade sign`) sees which header to send.
+    let missing: RejectionCode
 
     public static let idMissing = RejectionCode("replay_id_missing", status: .badRequest)
     public static let inFlight = RejectionCode("replay_in_flight", status: .conflict)
@@ -35,7 +38,13 @@ public struct ReplayGuard: Guard {
         self.store = store
         self.signatureHeaders = signatureHeaders
         self.lease = lease
-        if case .header(let name) = spec.id { duplicate = .duplicateCredentialHeader(name) } else { duplicate = nil }
+        if case .header(let name) = spec.id {
+            duplicate = .duplicateCredentialHeader(name)
+            missing = RejectionCode(Self.idMissing.code, status: Self.idMissing.status, headerName: name)
+        } else {
+            duplicate = nil
+            missing = Self.idMissing
+        }
     }
 
     /// Whom the store charges for an id. With an `hmac` guard before this one only signed ids get
@@ -80,7 +89,7 @@ public struct ReplayGuard: Guard {
         switch storeKey(request) {
         case .success(let found): key = found
         case .failure(let refusal): return .reject(refusal)
-        case nil: return .reject(Self.idMissing)
+        case nil: return .reject(missing)
         }
         let onDuplicate = spec.onDuplicate
         // The store answers on the request's own loop, so the continuation may touch the request.
