@@ -25,9 +25,14 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Event-loop threads, 1-1024 (default: one per core).")
     var threads: Int?
 
+    // Usage problems are found here, not in run(): ArgumentParser prints this subcommand's usage
+    // beside a ValidationError from validate(), and only the top-level one for an error from run().
     func validate() throws {
         if let threads, !(1...1024).contains(threads) {
             throw ValidationError("--threads must be 1-1024, not \(threads)")
+        }
+        if config == nil && ProcessInfo.processInfo.environment["PALISADE_CONFIG"] == nil {
+            throw ValidationError("give --config FILE or set PALISADE_CONFIG")
         }
     }
 
@@ -128,6 +133,15 @@ struct Sign: ParsableCommand {
 
     @Option(help: "Event name for github (X-GitHub-Event, default: ping) and shopify (X-Shopify-Topic, default: orders/create).")
     var event: String?
+
+    func validate() throws {
+        guard let preset = HMACGuardSpec.Preset(rawValue: preset), preset != .generic else {
+            throw ValidationError("unknown preset '\(self.preset)'; use stripe, github, standard-webhooks, shopify, slack or paddle")
+        }
+        if secretEnv == nil && secretFile == nil {
+            throw ValidationError("give --secret-env NAME or --secret-file PATH (a secret on the command line would land in shell history)")
+        }
+    }
 
     func run() throws {
         guard let preset = HMACGuardSpec.Preset(rawValue: preset), preset != .generic else {

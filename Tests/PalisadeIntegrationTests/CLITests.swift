@@ -168,6 +168,7 @@ struct CLITests {
         let result = try await Self.run(["run"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--config"))
+        #expect(result.stderr.contains("Usage: palisade run"), "\(result.stderr)")
     }
 
     @Test("run refuses to start on a broken policy, printing the diagnostics", .enabled(if: binaryExists, skipMessage))
@@ -347,6 +348,8 @@ struct CLITests {
         let missing = try await Self.run(["sign", "--preset", "github", "--body-file", "/dev/null"])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("--secret-env"))
+        // The usage shown is sign's own, not the top-level list of subcommands.
+        #expect(missing.stderr.contains("Usage: palisade sign --preset"), "\(missing.stderr)")
         let unknown = try await Self.run(["sign", "--preset", "nope", "--secret-env", "HOME", "--body-file", "/dev/null"])
         #expect(unknown.status != 0)
     }
