@@ -62,15 +62,33 @@ struct Check: ParsableCommand {
     @Argument(help: "Policy files ('-' reads one from standard input).")
     var files: [String]
 
+    @Flag(help: "Also read every secret and key file and build the guards, as run does (like nginx -t). JWKS URLs are not fetched.")
+    var resolve = false
+
     func run() throws {
         var failed = false
         for file in files {
-            let result: PolicyDecoder.Result
+            var result: PolicyDecoder.Result
             let name = file == "-" ? "<stdin>" : file
+            var text: String?
             if file == "-" {
-                result = Self.decodeStandardInput()
+                (result, text) = Self.decodeStandardInput()
             } else {
                 result = PolicyDecoder.decode(contentsOf: file)
+            }
+            if resolve, result.policy != nil {
+                // Secrets and key files are read only here; their errors join the file's own.
+                do {
+                    if let text {
+                        _ = try PlanCompiler.load(yaml: text, file: name, generation: 1)
+                    } else {
+                        _ = try PlanCompiler.load(path: file, generation: 1)
+                    }
+                } catch let error as PolicyLoadError {
+                    result.policy = nil
+                    let known = Set(result.diagnostics)
+                    result.diagnostics += error.diagnostics.filter { !known.contains($0) }
+                }
             }
             for diagnostic in result.diagnostics { print(diagnostic) }
             if result.policy == nil {
@@ -85,7 +103,7 @@ struct Check: ParsableCommand {
 
     /// A policy piped in (`generate-policy | palisade check -`), read with the same 1 MiB cap as
     /// a file so a runaway pipe cannot fill memory.
-    static func decodeStandardInput() -> PolicyDecoder.Result {
+    static func decodeStandardInput() -> (PolicyDecoder.Result, String?) {
         let limit = 1 << 20
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
@@ -96,9 +114,9 @@ struct Check: ParsableCommand {
             bytes += chunk[..<count]
         }
         if bytes.count > limit {
-            return PolicyDecoder.refused(file: "<stdin>", "the policy on standard input is larger than 1MiB")
+            return (PolicyDecoder.refused(file: "<stdin>", "the policy on standard input is larger than 1MiB"), nil)
         }
-        return PolicyDecoder.decode(bytes: bytes, file: "<stdin>")
+        return (PolicyDecoder.decode(bytes: bytes, file: "<stdin>"), String(validating: bytes, as: UTF8.self))
     }
 }
 

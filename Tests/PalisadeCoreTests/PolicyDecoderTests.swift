@@ -547,7 +547,7 @@ struct PolicyDecoderTests {
     func unreadableFile() {
         let result = PolicyDecoder.decode(contentsOf: "/nonexistent/palisade-\(UInt64.random(in: 0...UInt64.max)).yaml")
         #expect(result.policy == nil)
-        #expect(result.errors.first?.message == "cannot read the file")
+        #expect(result.errors.first?.message == "cannot read the file: no such file or directory")
     }
 
     @Test("every error of a file is reported, not only the first")

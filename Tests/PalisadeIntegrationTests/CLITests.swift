@@ -84,6 +84,46 @@ struct CLITests {
         #expect(bad.stdout.contains("<stdin>:4:14: error: routes[0].match.prefx: unknown key 'prefx'"), "\(bad.stdout)")
     }
 
+    @Test("check --resolve reads secrets and key files as run does, and says why one cannot be read", .enabled(if: binaryExists, skipMessage))
+    func checkResolve() async throws {
+        let directory = try TemporaryFiles.directory("palisade-resolve")
+        let secretPath = directory.appendingPathComponent("gh-secret").path
+        let keysPath = directory.appendingPathComponent("keys.yaml").path
+        let policy = try Self.temporaryFile("""
+            version: 1
+            upstream:
+              url: http://127.0.0.1:3000
+            secrets:
+              gh: { file: \(secretPath) }
+            routes:
+              - name: hook
+                match: { path: /hook, methods: [POST] }
+                guards:
+                  - hmac: { preset: github, secret: gh }
+                  - replay: { id: signature, ttl: 1h }
+              - name: api
+                match: { prefix: /api/ }
+                guards:
+                  - api_key: { keys_file: \(keysPath) }
+            """)
+        // Without --resolve, check reads only the policy: the missing files go unnoticed.
+        let plain = try await Self.run(["check", policy])
+        #expect(plain.status == 0, "\(plain.stdout)")
+        let resolved = try await Self.run(["check", "--resolve", policy])
+        #expect(resolved.status == 1)
+        #expect(
+            resolved.stdout.contains("cannot read secret file \(secretPath) (secret 'gh'): no such file or directory"),
+            "\(resolved.stdout)")
+        #expect(resolved.stdout.contains("\(policy): invalid"), "\(resolved.stdout)")
+
+        // With the files in place, --resolve passes, and the secret's value is never printed.
+        try "It's a Secret to Everybody 0123456789".write(toFile: secretPath, atomically: true, encoding: .utf8)
+        try "keys: []\n".write(toFile: keysPath, atomically: true, encoding: .utf8)
+        let good = try await Self.run(["check", "--resolve", policy])
+        #expect(good.status == 0, "\(good.stdout)\n\(good.stderr)")
+        #expect(!(good.stdout + good.stderr).contains("Secret to Everybody"))
+    }
+
     @Test("run refuses --threads outside 1-1024 with a usage error naming it", .enabled(if: binaryExists, skipMessage))
     func threadsOutOfRange() async throws {
         for value in ["0", "5000"] {

@@ -10,15 +10,16 @@ enum BoundedFile {
     static let defaultLimit = 1 << 20
 
     enum Failure: Error, Equatable {
-        case unreadable
+        /// The system's reason (`errno`), said in the message: a missing file, a permission, a directory.
+        case unreadable(errno: Int32)
         /// `size` is what `fstat` reported, or `limit + 1` when the excess was found while reading.
         case tooLarge(size: Int, limit: Int)
 
         /// The end of a diagnostic sentence about `what` ("the policy file", "the keys file").
         func message(_ what: String) -> String {
             switch self {
-            case .unreadable:
-                return "cannot read \(what)"
+            case .unreadable(let code):
+                return "cannot read \(what): \(String(cString: strerror(code)).lowercased())"
             case .tooLarge(let size, let limit):
                 let found = size > limit + 1 ? "it has \(size) bytes" : "it has more"
                 return "\(what) is larger than \(ByteCount(bytes: limit)) (\(found)); such files are refused unread"
@@ -28,11 +29,11 @@ enum BoundedFile {
 
     static func contents(of path: String, limit: Int = defaultLimit) throws(Failure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable }
+        guard fd >= 0 else { throw .unreadable(errno: errno) }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .unreadable }
-        guard (status.st_mode & mode_t(S_IFMT)) != mode_t(S_IFDIR) else { throw .unreadable }
+        guard fstat(fd, &status) == 0 else { throw .unreadable(errno: errno) }
+        guard (status.st_mode & mode_t(S_IFMT)) != mode_t(S_IFDIR) else { throw .unreadable(errno: EISDIR) }
         if Int(status.st_size) > limit { throw .tooLarge(size: Int(status.st_size), limit: limit) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(min(Int(status.st_size), limit) + 1)
@@ -42,7 +43,7 @@ enum BoundedFile {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, wanted) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .unreadable
+                throw .unreadable(errno: errno)
             }
             if n == 0 { break }
             bytes.append(contentsOf: chunk[..<n])
