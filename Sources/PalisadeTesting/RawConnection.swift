@@ -7,11 +7,16 @@ import PalisadeCore
 /// `RawClient`. Not for concurrent use: one test drives it step by step.
 public final class RawConnection: @unchecked Sendable {
     private let socket: BlockingSocket
-    /// Every byte received so far; `consumed` marks what earlier reads handed out.
-    public private(set) var received: [UInt8] = []
+    /// The reading thread and the test's task both touch this state; the lock orders them in a
+    /// way ThreadSanitizer can see (it does not follow a continuation resumed from a Thread).
+    private let lock = NSLock()
+    private var receivedBytes: [UInt8] = []
     private var consumed = 0
+    private var closedByPeer = false
+    /// Every byte received so far.
+    public var received: [UInt8] { lock.withLock { receivedBytes } }
     /// True once the server closed (or reset) the connection.
-    public private(set) var peerClosed = false
+    public var peerClosed: Bool { lock.withLock { closedByPeer } }
 
     private init(socket: BlockingSocket) { self.socket = socket }
 
@@ -40,26 +45,28 @@ public final class RawConnection: @unchecked Sendable {
     /// The next complete response (interim 1xx responses count as responses), or nil when none
     /// arrived within the timeout or the server closed first.
     public func readResponse(method: String = "GET", timeoutMilliseconds: Int = 2000) async -> WireResponse? {
-        var found: (WireResponse, Int)?
+        let found = LockedSlot<(WireResponse, Int)>()
         await readUntil(timeoutMilliseconds: timeoutMilliseconds) { pending, closed in
             let parsed = ResponseParser.parse(pending, methods: [method], closed: closed, limit: 1)
             if let first = parsed.responses.first {
-                found = (first, parsed.rest)
+                found.set((first, parsed.rest))
                 return true
             }
             return false
         }
-        guard let (response, length) = found else { return nil }
-        consumed += length
+        guard let (response, length) = found.get() else { return nil }
+        lock.withLock { consumed += length }
         return response
     }
 
     /// The next `count` bytes not yet handed out, fewer if the server closed or the time ran out.
     public func readBytes(_ count: Int, timeoutMilliseconds: Int = 2000) async -> [UInt8] {
         await readUntil(timeoutMilliseconds: timeoutMilliseconds) { pending, _ in pending.count >= count }
-        let available = Array(received[consumed..<min(received.count, consumed + count)])
-        consumed += available.count
-        return available
+        return lock.withLock {
+            let available = Array(receivedBytes[consumed..<min(receivedBytes.count, consumed + count)])
+            consumed += available.count
+            return available
+        }
     }
 
     /// Waits for the server to close the connection; true if it did within the timeout. Bytes that
@@ -70,7 +77,7 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     /// Bytes received but not yet handed out by a read.
-    public var pending: [UInt8] { Array(received[consumed...]) }
+    public var pending: [UInt8] { lock.withLock { Array(receivedBytes[consumed...]) } }
 
     public func close() { socket.shutdown() }
 
@@ -83,8 +90,10 @@ public final class RawConnection: @unchecked Sendable {
             let started = Date()
             var chunk = [UInt8](repeating: 0, count: 65536)
             while true {
-                let pending = Array(connection.received[connection.consumed...])
-                if done(pending, connection.peerClosed) || connection.peerClosed { return }
+                let (pending, closed) = connection.lock.withLock {
+                    (Array(connection.receivedBytes[connection.consumed...]), connection.closedByPeer)
+                }
+                if done(pending, closed) || closed { return }
                 let remaining = timeoutMilliseconds - Int(Date().timeIntervalSince(started) * 1000)
                 if remaining <= 0 { return }
                 var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -93,13 +102,21 @@ public final class RawConnection: @unchecked Sendable {
                 if ready < 0 { return }
                 let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if n > 0 {
-                    connection.received.append(contentsOf: chunk[0..<n])
+                    connection.lock.withLock { connection.receivedBytes.append(contentsOf: chunk[0..<n]) }
                 } else {
-                    connection.peerClosed = true
+                    connection.lock.withLock { connection.closedByPeer = true }
                 }
             }
         }
     }
+}
+
+/// One value handed from the reading thread to the test's task, under a lock.
+private final class LockedSlot<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T?
+    func set(_ newValue: T) { lock.withLock { value = newValue } }
+    func get() -> T? { lock.withLock { value } }
 }
 
 private struct UncheckedBox<T>: @unchecked Sendable {
