@@ -58,8 +58,10 @@ extension RejectionCode {
     }
     // Routing
     public static let noRoute = RejectionCode("no_route", status: .notFound)
-    /// A path that routes take, with a method none of them does; the answer carries `Allow`.
-    public static let methodNotAllowed = RejectionCode("method_not_allowed", status: .methodNotAllowed)
+    /// A path that routes take, with a method none of them does; the answer's `Allow` lists theirs.
+    public static func methodNotAllowed(allowing methods: [String]) -> RejectionCode {
+        RejectionCode("method_not_allowed", status: .methodNotAllowed, headers: [("allow", methods.joined(separator: ", "))])
+    }
     // Request framing and limits (ProtocolErrorHandler, RequestValidator)
     public static let malformedRequest = RejectionCode("malformed_request", status: .badRequest)
     public static let headersTooLarge = RejectionCode("headers_too_large", status: .requestHeaderFieldsTooLarge)

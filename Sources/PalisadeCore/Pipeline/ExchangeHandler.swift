@@ -342,7 +342,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let route = plan.routes.match(method: head.method, path: request.path, headers: head.headers) else {
             if plan.defaultAction == .deny {
                 if let allowed = plan.routes.allowedMethods(path: request.path, headers: head.headers) {
-                    reply(.methodNotAllowed, forceClose: false, headers: [("allow", allowed.joined(separator: ", "))])
+                    reply(.methodNotAllowed(allowing: allowed), forceClose: false)
                 } else {
                     reply(.noRoute, forceClose: false)
                 }
@@ -734,7 +734,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Answers with a JSON rejection. The connection stays open only when the whole request has
     /// been read and the client wants keep-alive; otherwise it closes once the reply is written.
-    private func reply(_ code: RejectionCode, forceClose: Bool, headers: [(String, String)] = []) {
+    private func reply(_ code: RejectionCode, forceClose: Bool) {
         guard let context else { return }
         pendingParts.removeAll()
         upstream?.close()
@@ -750,7 +750,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             version: exchange.version,
             close: close,
             bodyLength: body.readableBytes,
-            extraHeaders: headers + (exchange.plan?.responseHeaders ?? loop.plan.responseHeaders)
+            extraHeaders: exchange.plan?.responseHeaders ?? loop.plan.responseHeaders
         )
         exchange.status = Int(code.status.code)
         exchange.bytesOut += body.readableBytes
