@@ -172,23 +172,8 @@ public enum TestSupport {
     /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read, closed.
     /// For processes whose policy needs fixed ports, and for a port nothing listens on.
     public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawHTTPExchange.Failure.socket }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw RawHTTPExchange.Failure.connect(errno) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw RawHTTPExchange.Failure.connect(errno) }
-        return Int(UInt16(bigEndian: address.sin_port))
+        // The same bind to port 0 as RefusingPort, let go at once.
+        try RefusingPort().port
     }
 
     /// A port that refuses connections for as long as the returned value lives: bound but never
