@@ -1,7 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// The per-request bookkeeping of one exchange; reset for each request on a kept-alive connection.
+/// The per-request record of one exchange (what it is, when, how big, how it ended) for the log,
+/// the metrics and the completion hooks; reset for each request on a kept-alive connection. The
+/// exchange's control state is the `ExchangeStateMachine`'s.
 struct Exchange {
     var plan: RuntimePlan?
     var route: CompiledRoute?
@@ -12,7 +14,6 @@ struct Exchange {
     var method: HTTPMethod = .GET
     var uri = "/"
     var version: HTTPVersion = .http1_1
-    var keepAlive = true
     var start = NIODeadline.uptimeNanoseconds(0)
     var startWall = WallClock.Instant(nanosecondsSinceEpoch: 0)
     var upstreamStart: NIODeadline?
@@ -25,20 +26,16 @@ struct Exchange {
     var bytesOut = 0
     var bodyBytesForwarded = 0
     var connectAttempts = 0
-    var requestComplete = false
-    /// No body follows the head (no Content-Length, or 0, and not chunked).
-    var bodyless = false
     /// A refusal with no parsed request behind it: method and path are unknown.
     var unparsed = false
     /// How many of the route's guards ran (their afterResponse hooks run, the others' do not).
     var guardsRun = 0
-    var endWritten = false
-    var responseStarted = false
-    var responseComplete = false
-    var closeAfterResponse = false
+    /// How many of the plan's admit guards ran.
+    var admitGuardsRun = 0
+    /// The kind of the guard whose refusal answered the request.
+    var refusingGuard: String?
     var continueSent = false
     var upgrading = false
-    var finished = false
     var error: String?
     var guardNotes: [GuardNote] = []
 

@@ -3,7 +3,7 @@ public enum PlanCompiler {
     /// `store` carries shared state across reloads; a new in-memory store is made when none is given.
     public static func compile(
         _ policy: PolicySpec, sourceFile: String, generation: Int, store givenStore: (any StateStore)? = nil,
-        remoteKeys givenRemoteKeys: RemoteJWKSRegistry? = nil
+        remoteKeys givenRemoteKeys: RemoteJWKSRegistry? = nil, extensions: PlanExtensions = .none
     ) throws -> RuntimePlan {
         let remoteKeys = givenRemoteKeys ?? RemoteJWKSRegistry()
         let store: any StateStore
@@ -41,7 +41,10 @@ public enum PlanCompiler {
                 }
             }
             routes.append(
-                CompiledRoute(spec: routeSpec, index: index, guards: guards, caseInsensitive: policy.routing.caseInsensitive)
+                CompiledRoute(
+                    spec: routeSpec, index: index, guards: guards, extraGuards: extensions.routeGuards[routeSpec.name] ?? [],
+                    caseInsensitive: policy.routing.caseInsensitive
+                )
             )
         }
         if !errors.isEmpty { throw PolicyLoadError(diagnostics: errors) }
@@ -56,7 +59,8 @@ public enum PlanCompiler {
             routes: RouteTable(routes: routes),
             store: store,
             remoteKeys: remoteKeys,
-            usedRemoteKeys: usedRemoteKeys
+            usedRemoteKeys: usedRemoteKeys,
+            extensions: extensions
         )
     }
 
@@ -116,21 +120,26 @@ public enum PlanCompiler {
 
     /// Reads, decodes and compiles a policy file; every problem comes back in the thrown error.
     public static func load(
-        path: String, generation: Int, store: (any StateStore)? = nil, remoteKeys: RemoteJWKSRegistry? = nil
+        path: String, generation: Int, store: (any StateStore)? = nil, remoteKeys: RemoteJWKSRegistry? = nil,
+        extensions: PlanExtensions = .none
     ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(contentsOf: path)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
-        let plan = try compile(policy, sourceFile: path, generation: generation, store: store, remoteKeys: remoteKeys)
+        let plan = try compile(
+            policy, sourceFile: path, generation: generation, store: store, remoteKeys: remoteKeys, extensions: extensions
+        )
         return (plan, result.warnings)
     }
 
     public static func load(
         yaml: String, file: String, generation: Int, store: (any StateStore)? = nil,
-        remoteKeys: RemoteJWKSRegistry? = nil
+        remoteKeys: RemoteJWKSRegistry? = nil, extensions: PlanExtensions = .none
     ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(yaml: yaml, file: file)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
-        let plan = try compile(policy, sourceFile: file, generation: generation, store: store, remoteKeys: remoteKeys)
+        let plan = try compile(
+            policy, sourceFile: file, generation: generation, store: store, remoteKeys: remoteKeys, extensions: extensions
+        )
         return (plan, result.warnings)
     }
 }

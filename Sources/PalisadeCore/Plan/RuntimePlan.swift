@@ -22,6 +22,14 @@ public final class RuntimePlan: Sendable {
     public let remoteKeys: RemoteJWKSRegistry
     /// The URLs this plan's guards use: started when the plan is put in force (not by `check`).
     let usedRemoteKeys: Set<RemoteJWKSSpec>
+    /// Policy-wide guards run before routing (PlanExtensions today; bans and global limits next).
+    public let admitGuards: [any Guard]
+    /// Some admit guard implements `completed`.
+    let admitObservesCompletion: Bool
+    /// Guards added by the embedding program, carried to the plans that reloads compile.
+    public let extensions: PlanExtensions
+    /// Owners of the per-loop slots this plan's guards use; a loop installing the plan drops the rest.
+    let loopSlotOwners: Set<ObjectIdentifier>
     /// Files besides the policy that the plan was built from, watched for changes: API keys
     /// files, JWKS and PEM files, and secret files.
     public var watchedFiles: [String] {
@@ -50,8 +58,13 @@ public final class RuntimePlan: Sendable {
 
     init(
         generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore,
-        remoteKeys: RemoteJWKSRegistry, usedRemoteKeys: Set<RemoteJWKSSpec>
+        remoteKeys: RemoteJWKSRegistry, usedRemoteKeys: Set<RemoteJWKSSpec>, extensions: PlanExtensions = .none
     ) {
+        self.extensions = extensions
+        self.admitGuards = extensions.admitGuards
+        self.admitObservesCompletion = extensions.admitGuards.contains { $0.observesCompletion }
+        let allGuards = extensions.admitGuards + routes.routes.flatMap(\.guards)
+        self.loopSlotOwners = Set(allGuards.flatMap(\.loopSlotOwners).map(ObjectIdentifier.init))
         self.store = store
         self.remoteKeys = remoteKeys
         self.usedRemoteKeys = usedRemoteKeys

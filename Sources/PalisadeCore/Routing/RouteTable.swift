@@ -16,8 +16,12 @@ public final class CompiledRoute: Sendable {
     /// Per guard: report-only when the guard or its route says so.
     public let guardReportOnly: [Bool]
     public let bodyNeed: BodyNeed
+    /// Some guard of the route implements `completed`: only then is an outcome built.
+    let observesCompletion: Bool
 
-    init(spec: RouteSpec, index: Int, guards: [any Guard], caseInsensitive: Bool = false) {
+    /// `guards` are the policy's guards of the route, in file order, then any `extraGuards`
+    /// (PlanExtensions), which always enforce.
+    init(spec: RouteSpec, index: Int, guards: [any Guard], extraGuards: [any Guard] = [], caseInsensitive: Bool = false) {
         self.name = spec.name
         self.index = index
         self.caseInsensitive = caseInsensitive
@@ -25,10 +29,12 @@ public final class CompiledRoute: Sendable {
         self.prefix = caseInsensitive ? spec.match.prefix.map { $0.lowercased() } : spec.match.prefix
         self.methods = spec.match.methods.map { HTTPMethod(rawValue: $0) }
         self.host = spec.match.host
-        self.guards = guards
+        self.guards = guards + extraGuards
         self.mode = spec.mode
         self.guardReportOnly = spec.guards.map { spec.mode == .report || $0.mode == .report }
-        self.bodyNeed = guards.map(\.bodyNeed).max() ?? .none
+            + extraGuards.map { _ in false }
+        self.bodyNeed = self.guards.map(\.bodyNeed).max() ?? .none
+        self.observesCompletion = self.guards.contains { $0.observesCompletion }
     }
 
     @inline(__always)

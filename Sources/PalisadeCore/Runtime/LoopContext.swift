@@ -16,6 +16,8 @@ final class LoopContext {
     var requestIDs = RequestIDGenerator()
     let allocator = ByteBufferAllocator()
     let jwtCache = JWTLoopCache()
+    /// Guards' per-loop state (GuardRequest.loopSlot).
+    let slots = LoopSlots()
     private var connections: [ObjectIdentifier: ExchangeHandler] = [:]
     private var sweepTask: RepeatedTask?
     private(set) var isDraining = false
@@ -40,6 +42,7 @@ final class LoopContext {
         routeStats = newPlan.routes.routes.map { stats.route(named: $0.name) }
         plan = newPlan
         jwtCache.retain(onlyUsedBy: newPlan)
+        slots.retain(onlyOwnedBy: newPlan.loopSlotOwners)
     }
 
     func register(_ connection: ExchangeHandler) {
@@ -101,6 +104,14 @@ final class LoopContext {
         guard !connections.isEmpty else { return }
         let now = NIODeadline.now()
         for connection in Array(connections.values) { connection.checkDeadlines(now: now) }
+    }
+
+    var jwtCacheSizes: JWTLoopCache.Sizes {
+        let tokenCaches = slots.values(of: VerifiedTokens.self)
+        return JWTLoopCache.Sizes(
+            tokenCaches: tokenCaches.count, keySetCopies: jwtCache.keySetCopies,
+            tokens: tokenCaches.reduce(0) { $0 + $1.count }
+        )
     }
 
     func beginDraining() {

@@ -166,7 +166,8 @@ public final class ProxyRuntime: Sendable {
         do {
             let current = currentPlan
             let (plan, warnings) = try PlanCompiler.load(
-                path: path, generation: generation, store: current.store, remoteKeys: current.remoteKeys
+                path: path, generation: generation, store: current.store, remoteKeys: current.remoteKeys,
+                extensions: current.extensions
             )
             for warning in warnings { logger.warning("policy warning", metadata: ["diagnostic": "\(warning)"]) }
             apply(plan)
@@ -193,7 +194,7 @@ public final class ProxyRuntime: Sendable {
     func jwtCacheSizes() async throws -> [JWTLoopCache.Sizes] {
         var sizes: [JWTLoopCache.Sizes] = []
         for bound in contexts.values {
-            sizes.append(try await bound.eventLoop.submit { bound.value.jwtCache.sizes }.get())
+            sizes.append(try await bound.eventLoop.submit { bound.value.jwtCacheSizes }.get())
         }
         return sizes
     }

@@ -52,6 +52,7 @@ public struct APIKeyGuard: Guard {
         // The app learns who called, not the credential.
         request.removeUpstreamHeader(header)
         request.addUpstreamHeader(forwardHeader, entry.id)
+        request.principal.apiKeyID = entry.id
         return .allowDetailed(details[entry.id] ?? "key=\(entry.id)")
     }
 }

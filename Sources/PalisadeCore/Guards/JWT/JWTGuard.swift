@@ -21,9 +21,11 @@ public struct JWTGuard: Guard {
     let keys: Keys
     let hmacKeys: [HMACKey]
     let leeway: Int64
-    /// Identity of this guard's per-loop token cache; a reload builds new guards, hence new caches.
+    /// Identity of this guard's per-loop token cache (its loop slot); a reload builds new guards,
+    /// hence new caches.
     let cacheOwner = CacheOwner()
     final class CacheOwner: Sendable {}
+    public var loopSlotOwners: [AnyObject] { [cacheOwner] }
 
     public static let tokenMissing = RejectionCode(
         "token_missing", status: .unauthorized, headers: [("www-authenticate", "Bearer")]
@@ -126,7 +128,7 @@ public struct JWTGuard: Guard {
         case .none:
             (keySet, keyVersion) = (nil, 0)
         }
-        let cache = request.jwtCache.tokens(for: cacheOwner)
+        let cache = request.loopSlot(owner: cacheOwner) { VerifiedTokens() }
         let facts: TokenFacts
         if let known = cache.lookup(token, keyVersion: keyVersion, now: now) {
             facts = known
@@ -167,6 +169,10 @@ public struct JWTGuard: Guard {
         }
         if let refusal = facts.refusal { return .reject(refusal) }
         for (header, value) in facts.forwards { request.addUpstreamHeader(header, value) }
+        request.principal.subject = facts.subject
+        if !facts.principalClaims.isEmpty {
+            for (path, value) in facts.principalClaims { request.principal.claims[path] = value }
+        }
         if spec.stripToken { request.removeUpstreamHeader("authorization") }
         return .allow
     }
@@ -245,6 +251,10 @@ struct TokenFacts {
     var iat: Time
     var refusal: RejectionCode?
     var forwards: [(String, String)]
+    /// The `sub` claim, for the request's principal.
+    var subject: String?
+    /// The forwarded claims by their path in the policy, for the request's principal.
+    var principalClaims: [String: String]
 
     init(claims: [String: Any], spec: JWTGuardSpec) {
         func time(_ name: String) -> Time {
@@ -256,10 +266,13 @@ struct TokenFacts {
         iat = time("iat")
         refusal = Self.refusal(claims, spec: spec)
         forwards = []
+        subject = claims["sub"] as? String
+        principalClaims = [:]
         if refusal == nil {
             for (path, header) in spec.forward {
                 if let value = JWTGuard.claimText(at: path, in: claims), HTTPToken.isFieldValue(value) {
                     forwards.append((header, value))
+                    principalClaims[path] = value
                 }
             }
         }

@@ -1,14 +1,13 @@
 import NIOCore
 
-/// What `jwt` guards keep per event loop: their copy of each remote key set, and tokens already
-/// verified. Confined to its loop (reached through `GuardRequest`), so none of it needs a lock.
+/// The copies of remote key sets that `jwt` guards read on one event loop: one per key source,
+/// shared by every guard using it, refreshed only when the source's version moved. Confined to
+/// its loop (reached through `GuardRequest`), so none of it needs a lock. (Each guard's verified
+/// tokens live in its own loop slot, `VerifiedTokens`.)
 ///
-/// Each slot holds its owner weakly and is found by the owner's identity. A reload builds new
-/// guards (new owners), so `install` drops the slots the new plan does not use and those whose
-/// owner is gone: retired guards' caches are freed, not kept for the life of the process. The weak
-/// reference is also checked on lookup, because an identity is an address that a later object may
-/// reuse: a new guard must never read tokens another guard verified, nor a new key source the keys
-/// of a retired one.
+/// A copy holds its source weakly and is found by the source's identity, an address a later
+/// object may reuse; the weak reference is checked on lookup, so a new key source never reads
+/// the keys of a retired one.
 final class JWTLoopCache {
     private struct KeySetCopy {
         weak var source: RemoteJWKS?
@@ -16,13 +15,7 @@ final class JWTLoopCache {
         var keys: JWKSet
     }
 
-    private struct TokenSlot {
-        weak var owner: JWTGuard.CacheOwner?
-        let tokens: VerifiedTokens
-    }
-
     private var keySets: [ObjectIdentifier: KeySetCopy] = [:]
-    private var verified: [ObjectIdentifier: TokenSlot] = [:]
 
     /// The loop's copy of `source`'s keys; refreshed under the source's lock only when its version moved.
     func keys(of source: RemoteJWKS) -> (version: Int, keys: JWKSet?) {
@@ -34,28 +27,18 @@ final class JWTLoopCache {
         return snapshot
     }
 
-    func tokens(for owner: JWTGuard.CacheOwner) -> VerifiedTokens {
-        let id = ObjectIdentifier(owner)
-        if let slot = verified[id], slot.owner === owner { return slot.tokens }
-        let made = VerifiedTokens()
-        verified[id] = TokenSlot(owner: owner, tokens: made)
-        return made
-    }
-
-    /// Keeps only what `plan`'s guards can use. Runs on the loop when a plan is installed; a request
-    /// still in flight under the old plan may make a slot again, which the next install drops.
+    /// Keeps only the copies `plan`'s guards can use. Runs on the loop when a plan is installed.
     func retain(onlyUsedBy plan: RuntimePlan) {
-        var owners = Set<ObjectIdentifier>()
         var sources = Set<ObjectIdentifier>()
         for route in plan.routes.routes {
             for case let jwt as JWTGuard in route.guards {
-                owners.insert(ObjectIdentifier(jwt.cacheOwner))
                 if case .remote(let source) = jwt.keys { sources.insert(ObjectIdentifier(source)) }
             }
         }
-        verified = verified.filter { owners.contains($0.key) && $0.value.owner != nil }
         keySets = keySets.filter { sources.contains($0.key) && $0.value.source != nil }
     }
+
+    var keySetCopies: Int { keySets.count }
 
     struct Sizes: Sendable {
         /// Guards with a token cache on this loop.
@@ -63,10 +46,6 @@ final class JWTLoopCache {
         var keySetCopies: Int
         /// Verified tokens in all of them.
         var tokens: Int
-    }
-
-    var sizes: Sizes {
-        Sizes(tokenCaches: verified.count, keySetCopies: keySets.count, tokens: verified.values.reduce(0) { $0 + $1.tokens.count })
     }
 }
 
