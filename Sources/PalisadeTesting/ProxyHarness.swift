@@ -31,7 +31,11 @@ public final class ProxyHarness: Sendable {
         default: deny
         """
 
-    public static func start(yaml: String = basePolicy, threads: Int = 1) async throws -> ProxyHarness {
+    /// `extensions`: guards added to the policy's plan (and to every reload's), as an embedding
+    /// program would add its own.
+    public static func start(
+        yaml: String = basePolicy, threads: Int = 1, extensions: PlanExtensions = .none
+    ) async throws -> ProxyHarness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let upstream = try await TestUpstream.start(group: group)
         let text = yaml.replacingOccurrences(of: "{{UPSTREAM}}", with: "http://127.0.0.1:\(upstream.port)")
@@ -41,7 +45,7 @@ public final class ProxyHarness: Sendable {
         let logPath = directory.appendingPathComponent("access.log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let fd = open(logPath, O_WRONLY | O_APPEND)
-        let (plan, _) = try PlanCompiler.load(path: policyPath, generation: 1)
+        let (plan, _) = try PlanCompiler.load(path: policyPath, generation: 1, extensions: extensions)
         var logger = Logger(label: "palisade-test")
         logger.logLevel = .critical
         let runtime = try await ProxyRuntime.make(

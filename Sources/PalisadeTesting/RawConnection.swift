@@ -245,9 +245,10 @@ extension TestSupport {
 extension ProxyHarness {
     /// Starts a harness, runs `body`, and stops the harness whether `body` returned or threw.
     public static func with<T>(
-        yaml: String = basePolicy, threads: Int = 1, _ body: (ProxyHarness) async throws -> T
+        yaml: String = basePolicy, threads: Int = 1, extensions: PlanExtensions = .none,
+        _ body: (ProxyHarness) async throws -> T
     ) async throws -> T {
-        let harness = try await start(yaml: yaml, threads: threads)
+        let harness = try await start(yaml: yaml, threads: threads, extensions: extensions)
         do {
             let result = try await body(harness)
             await harness.stop()

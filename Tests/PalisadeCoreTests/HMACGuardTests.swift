@@ -180,7 +180,7 @@ struct HMACGuardTests {
             preset: .github, secret: "s", secretPosition: .init(line: 1, column: 1, keyPath: ""),
             tolerance: .seconds(60), futureTolerance: nil, generic: nil
         )
-        #expect(throws: HMACConfigurationError.self) { try HMACGuard(spec: spec, secrets: [Secret([1])]) }
+        #expect(throws: GuardConfigurationError.self) { try HMACGuard(spec: spec, secrets: [Secret([1])]) }
     }
 
     static func standardWebhooksGuard(secret: String) throws -> HMACGuard {

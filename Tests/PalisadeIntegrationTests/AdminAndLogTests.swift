@@ -170,24 +170,33 @@ struct AdminAndLogTests {
             .replacingOccurrences(of: "drain_timeout: 2s", with: "drain_timeout: 6s")
         try await ProxyHarness.with(yaml: yaml) { harness in
             let admin = try #require(harness.adminPort)
-            async let slow = RawClient.send(TestSupport.request("GET", "/slow?ms=1500"), port: harness.proxyPort, timeoutMilliseconds: 5000)
+            // A lower bound is asserted, not an upper one, so a slow machine cannot fail it: the
+            // app answers 1.5 s after the request was sent, and the drain may not end before that.
+            let sent = ContinuousClock.now
+            let slowTask = Task {
+                try await RawClient.send(
+                    TestSupport.request("GET", "/slow?ms=1500"), port: harness.proxyPort, timeoutMilliseconds: 5000
+                )
+            }
             let inFlight = await TestSupport.eventually { harness.upstream.requests.contains { $0.path == "/slow" } }
             #expect(inFlight)
             let drained = Flag()
+            let drainedBeforeAnswer = Flag()
             Task {
                 await harness.runtime.drainAndStop()
+                if ContinuousClock.now - sent < .milliseconds(1450) { drainedBeforeAnswer.set() }
                 drained.set()
             }
             let notReady = await TestSupport.eventually(timeout: .seconds(1)) {
                 (try? await RawClient.get("/readyz", port: admin))?.status == 503
             }
             #expect(notReady, "/readyz still ready while draining")
-            #expect(!drained.isSet, "the drain did not wait for the in-flight request")
-            let outcome = try await slow
+            let outcome = try await slowTask.value
             #expect(outcome.first?.status == 200)
             #expect(outcome.first?.header("connection")?.lowercased() == "close")
             #expect(outcome.peerClosed)
-            #expect(await TestSupport.eventually(timeout: .seconds(1.5)) { drained.isSet }, "drain did not finish once idle")
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { drained.isSet }, "drain did not finish once idle")
+            #expect(!drainedBeforeAnswer.isSet, "the drain did not wait for the in-flight request")
         }
     }
 }

@@ -2,7 +2,7 @@
 public struct IPGuard: Guard {
     public let allow: CIDRSet
     public let deny: CIDRSet
-    public var kind: String { "ip" }
+    public var kind: String { GuardKind.ip.rawValue }
 
     public init(spec: IPGuardSpec) {
         self.allow = CIDRSet(spec.allow)

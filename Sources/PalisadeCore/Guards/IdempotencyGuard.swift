@@ -9,7 +9,7 @@ import NIOHTTP1
 /// with a different request (method, path or body hash) gets 422; one still in flight gets 409.
 /// Answers of 5xx, failures and answers larger than the cap are not kept, so a retry is forwarded.
 public struct IdempotencyGuard: Guard {
-    public var kind: String { "idempotency" }
+    public var kind: String { GuardKind.idempotency.rawValue }
     public var bodyNeed: BodyNeed { .raw }
 
     let spec: IdempotencyGuardSpec

@@ -8,7 +8,7 @@ import NIOHTTP1
 /// after an app failure goes through while a concurrent duplicate gets 409 and a committed one is
 /// refused (409) or acknowledged (200, not forwarded), as the policy says.
 public struct ReplayGuard: Guard {
-    public var kind: String { "replay" }
+    public var kind: String { GuardKind.replay.rawValue }
     public var bodyNeed: BodyNeed {
         if case .json = spec.id { return .raw }
         return .none

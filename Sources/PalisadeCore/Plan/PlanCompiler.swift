@@ -74,7 +74,7 @@ public enum PlanCompiler {
         var remoteKeys: RemoteJWKSRegistry
     }
 
-    static func makeGuard(_ spec: GuardSpec, _ c: GuardContext) throws(HMACConfigurationError) -> any Guard {
+    static func makeGuard(_ spec: GuardSpec, _ c: GuardContext) throws(GuardConfigurationError) -> any Guard {
         switch spec.kind {
         case .ip(let ipSpec):
             return IPGuard(spec: ipSpec)
@@ -94,7 +94,7 @@ public enum PlanCompiler {
                 case nil: keys = .none
                 }
             } catch {
-                switch error { case .message(let message): throw HMACConfigurationError(message: message) }
+                switch error { case .message(let message): throw GuardConfigurationError(message: message) }
             }
             let secrets = jwtSpec.secret.flatMap { c.secrets[$0] } ?? []
             // RFC 7518 3.2: an HMAC key at least as long as the hash output.
@@ -102,12 +102,12 @@ public enum PlanCompiler {
             if jwtSpec.algorithms.contains(where: { $0.hasPrefix("HS") }),
                 secrets.contains(where: { $0.bytes.count < needed })
             {
-                throw HMACConfigurationError(message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
+                throw GuardConfigurationError(message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
             }
             return JWTGuard(spec: jwtSpec, keys: keys, secrets: secrets)
         case .apiKey:
             // Built by `compile`, which loads the keys file.
-            throw HMACConfigurationError(message: "api_key guards are compiled with their keys file")
+            throw GuardConfigurationError(message: "api_key guards are compiled with their keys file")
         case .idempotency(let idempotencySpec):
             return IdempotencyGuard(spec: idempotencySpec, routeName: c.routeName, store: c.store, lease: c.lease)
         case .replay(let replaySpec):

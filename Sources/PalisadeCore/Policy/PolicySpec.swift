@@ -146,14 +146,5 @@ public struct GuardSpec: Sendable {
     public var mode: EnforcementMode?
     public var position: SourcePosition
 
-    public var name: String {
-        switch kind {
-        case .ip: return "ip"
-        case .hmac: return "hmac"
-        case .replay: return "replay"
-        case .idempotency: return "idempotency"
-        case .apiKey: return "api_key"
-        case .jwt: return "jwt"
-        }
-    }
+    public var name: String { kind.guardKind.rawValue }
 }

@@ -2,7 +2,7 @@
 enum RouteDecoder {
     static let routeKeys = ["name", "match", "guards", "mode"]
     static let matchKeys = ["path", "prefix", "methods", "host"]
-    static let guardKinds = ["ip", "hmac", "replay", "idempotency", "api_key", "jwt"]
+    static let guardKinds = GuardKind.names
     static let modes: KeyValuePairs<String, EnforcementMode> = ["enforce": .enforce, "report": .report]
 
     static func decodeRoutes(_ node: PolicyNode) -> [RouteSpec] {
@@ -115,25 +115,11 @@ enum RouteDecoder {
         }
         let child = node.child(valueNode, key: kind)
         let mode = modeOf(child)
-        switch kind {
-        case "ip":
-            return IPGuardSpec.decode(child).map { GuardSpec(kind: .ip($0), mode: mode, position: child.position) }
-        case "hmac":
-            return HMACGuardSpec.decode(child).map { GuardSpec(kind: .hmac($0), mode: mode, position: child.position) }
-        case "replay":
-            return ReplayGuardSpec.decode(child).map { GuardSpec(kind: .replay($0), mode: mode, position: child.position) }
-        case "jwt":
-            return JWTGuardSpec.decode(child).map { GuardSpec(kind: .jwt($0), mode: mode, position: child.position) }
-        case "api_key":
-            return APIKeyGuardSpec.decode(child).map { GuardSpec(kind: .apiKey($0), mode: mode, position: child.position) }
-        case "idempotency":
-            return IdempotencyGuardSpec.decode(child).map {
-                GuardSpec(kind: .idempotency($0), mode: mode, position: child.position)
-            }
-        default:
+        guard let guardKind = GuardKind(rawValue: kind) else {
             child.error("unknown guard '\(kind)'; known guards: \(guardKinds.joined(separator: ", "))")
             return nil
         }
+        return guardKind.decode(child).map { GuardSpec(kind: $0, mode: mode, position: child.position) }
     }
 
     /// Every guard accepts `mode:`; read it here so each guard's own decoder need not.

@@ -6,7 +6,7 @@ import Foundation
 /// not on how much of a key an attacker got right. The key's id is forwarded to the app and
 /// logged; the key never is.
 public struct APIKeyGuard: Guard {
-    public var kind: String { "api_key" }
+    public var kind: String { GuardKind.apiKey.rawValue }
 
     let header: String
     let forwardHeader: String

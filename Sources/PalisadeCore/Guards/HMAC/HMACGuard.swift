@@ -8,7 +8,7 @@ import NIOHTTP1
 /// the scheme has one. Which value matched is reported, so an operator can see when an old
 /// secret is no longer used.
 public struct HMACGuard: Guard {
-    public var kind: String { "hmac" }
+    public var kind: String { GuardKind.hmac.rawValue }
     public var bodyNeed: BodyNeed { .raw }
 
     let scheme: HMACScheme
@@ -27,7 +27,7 @@ public struct HMACGuard: Guard {
     public static let timestampOutsideTolerance = RejectionCode("timestamp_outside_tolerance", status: .unauthorized)
 
     /// Builds the guard; throws a message (the compiler adds the position) for keys that cannot be decoded.
-    init(spec: HMACGuardSpec, secrets: [Secret]) throws(HMACConfigurationError) {
+    init(spec: HMACGuardSpec, secrets: [Secret]) throws(GuardConfigurationError) {
         scheme = HMACScheme(spec: spec)
         credentialHeaders = scheme.credentialHeaders
         secretName = spec.secret
@@ -41,7 +41,7 @@ public struct HMACGuard: Guard {
             futureTolerance = spec.futureTolerance.map { $0.nanoseconds / 1_000_000_000 } ?? pastTolerance
         } else {
             if spec.tolerance != nil || spec.futureTolerance != nil {
-                throw HMACConfigurationError(message: "preset \(spec.preset.rawValue) signs no timestamp; tolerance has nothing to check")
+                throw GuardConfigurationError(message: "preset \(spec.preset.rawValue) signs no timestamp; tolerance has nothing to check")
             }
             pastTolerance = nil
             futureTolerance = nil
@@ -87,10 +87,6 @@ public struct HMACGuard: Guard {
 /// A key, immutable once built (SymmetricKey wraps read-only bytes), shared by every event loop.
 struct HMACKey: @unchecked Sendable {
     let key: SymmetricKey
-}
-
-struct HMACConfigurationError: Error {
-    var message: String
 }
 
 extension HMACGuardSpec.Algorithm {

@@ -89,14 +89,14 @@ struct HMACScheme: Sendable {
         }
     }
 
-    func key(from secret: Secret) throws(HMACConfigurationError) -> SymmetricKey {
+    func key(from secret: Secret) throws(GuardConfigurationError) -> SymmetricKey {
         switch preset {
         case .standardWebhooks:
             // whsec_<base64>: the key is the decoded bytes, never the text.
             var text = String(decoding: secret.bytes, as: UTF8.self)
             if text.hasPrefix("whsec_") { text.removeFirst("whsec_".count) }
             guard let bytes = SignatureCoding.base64(text), !bytes.isEmpty else {
-                throw HMACConfigurationError(message: "a standard-webhooks secret is whsec_ followed by base64")
+                throw GuardConfigurationError(message: "a standard-webhooks secret is whsec_ followed by base64")
             }
             return SymmetricKey(data: bytes)
         case .generic:
@@ -104,12 +104,12 @@ struct HMACScheme: Sendable {
             case .raw: return SymmetricKey(data: secret.bytes)
             case .base64:
                 guard let bytes = SignatureCoding.base64(String(decoding: secret.bytes, as: UTF8.self)) else {
-                    throw HMACConfigurationError(message: "the secret is not base64 (key_encoding: base64)")
+                    throw GuardConfigurationError(message: "the secret is not base64 (key_encoding: base64)")
                 }
                 return SymmetricKey(data: bytes)
             case .hex:
                 guard let bytes = SignatureCoding.hex(String(decoding: secret.bytes, as: UTF8.self)) else {
-                    throw HMACConfigurationError(message: "the secret is not hex (key_encoding: hex)")
+                    throw GuardConfigurationError(message: "the secret is not hex (key_encoding: hex)")
                 }
                 return SymmetricKey(data: bytes)
             }

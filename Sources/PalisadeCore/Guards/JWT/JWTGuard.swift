@@ -8,7 +8,7 @@ import NIOHTTP1
 /// A token whose signature verified is remembered per loop (`VerifiedTokens`), so a client that
 /// sends the same token again costs a lookup, not a signature check.
 public struct JWTGuard: Guard {
-    public var kind: String { "jwt" }
+    public var kind: String { GuardKind.jwt.rawValue }
 
     /// Where the public keys come from: parsed with the policy, or fetched from a URL.
     enum Keys: Sendable {
