@@ -118,6 +118,10 @@ struct MalformedRequestTests {
             let lines = try await harness.accessLines()
             #expect(lines.count == 1, "access lines: \(lines)")
             #expect(lines.first?["status"] as? Int == response.status)
+            // The same request id in the answer's field, its body and the log line.
+            let answeredID = try #require(response.header("x-request-id"))
+            #expect(json["request_id"] as? String == answeredID)
+            #expect(lines.first?["request_id"] as? String == answeredID)
         }
     }
 
@@ -187,6 +191,10 @@ struct MalformedRequestTests {
             #expect(lines.first?["status"] as? Int == 408)
             #expect(lines.first?["error"] as? String == "header_read_timeout")
             #expect(lines.first?["method"] is NSNull)
+            // One request id for the answer and its log line, as for every other exchange.
+            let answeredID = try #require(response.header("x-request-id"))
+            #expect(response.json?["request_id"] as? String == answeredID)
+            #expect(lines.first?["request_id"] as? String == answeredID)
         }
     }
 
