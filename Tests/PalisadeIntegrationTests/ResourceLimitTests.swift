@@ -155,12 +155,16 @@ struct ResourceLimitTests {
 
     @Test("when every connection is busy, a connection above limits.max_connections is refused and counted")
     func maxConnectionsRefusesWhenAllBusy() async throws {
-        try await ProxyHarness.with(yaml: Self.policy(limits: "limits: { max_connections: 2 }")) { harness in
-            // Two requests held at the app: neither connection is idle.
+        let yaml = Self.policy(limits: "limits: { max_connections: 2 }")
+            .replacingOccurrences(of: "response_timeout: 2s", with: "response_timeout: 10s")
+        try await ProxyHarness.with(yaml: yaml) { harness in
+            // Two requests held at the app: neither connection is idle. Held long enough that a
+            // loaded machine cannot finish them before the third connection arrives (at 1.5 s one
+            // did, under a full parallel test run, and the third was served in its place).
             var busy: [RawConnection] = []
             for i in 0..<2 {
                 let connection = try await RawConnection.open(port: harness.proxyPort)
-                await connection.send("GET /slow?ms=1500&n=\(i) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await connection.send("GET /slow?ms=4000&n=\(i) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 busy.append(connection)
             }
             let atApp = await TestSupport.eventually { harness.upstream.requests.filter { $0.path == "/slow" }.count == 2 }
@@ -170,7 +174,7 @@ struct ResourceLimitTests {
             #expect(await refused.waitForClose(timeoutMilliseconds: 2000), "the connection above the limit was not refused")
             #expect(!harness.upstream.requests.contains { $0.path == "/refused" })
             // The busy ones finish normally.
-            for connection in busy { #expect(await connection.readResponse(timeoutMilliseconds: 4000)?.status == 200) }
+            for connection in busy { #expect(await connection.readResponse(timeoutMilliseconds: 8000)?.status == 200) }
             let metrics = try await harness.metrics()
             #expect(TestSupport.metricValue(metrics, #"palisade_connections_limited_total{action="refused"}"#) == 1)
             for connection in busy { connection.close() }
