@@ -693,7 +693,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func upstreamFailed(_ failure: ProxyFailure, connection: UpstreamHandler) {
         guard connection === upstream else { return }
         upstream = nil
-        loop.stats.upstreamErrors[failure.metricLabel, default: 0] += 1
+        loop.stats.count(upstreamFailure: failure)
         exchange.error = failure.metricLabel
         if exchange.responseStarted {
             // Part of the answer is already with the client; ending it normally would pass off a
@@ -718,7 +718,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func upstreamUnavailable(_ failure: ProxyFailure) {
-        loop.stats.upstreamErrors[failure.metricLabel, default: 0] += 1
+        loop.stats.count(upstreamFailure: failure)
         exchange.error = failure.metricLabel
         pendingParts.removeAll()
         reply(failure.rejection, forceClose: !exchange.requestComplete)
@@ -740,7 +740,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         upstream?.close()
         upstream = nil
         let isRefusal = code.status.code >= 400
-        if isRefusal { loop.stats.rejections[code.code, default: 0] += 1 }
+        if isRefusal { loop.stats.count(rejection: code) }
         let requestRead = exchange.requestComplete || exchange.bodyless
         let close = forceClose || !exchange.keepAlive || !requestRead || loop.isDraining || quiescing
         let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: loop.allocator)
@@ -879,7 +879,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.error = code.code
         exchange.closeAfterResponse = true
         state = .replied
-        loop.stats.rejections[code.code, default: 0] += 1
+        loop.stats.count(rejection: code)
         finishExchange(status: 408)
         let body = LocalReply.body(for: code, requestID: "", allocator: loop.allocator)
         var bytes = loop.allocator.buffer(capacity: 256)
