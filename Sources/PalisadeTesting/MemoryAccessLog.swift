@@ -22,6 +22,8 @@ public final class MemoryAccessLog: AccessLogSink {
     private struct State {
         var lines: [String] = []
         var waiters: [Waiter] = []
+        /// Each wait's deadline, cancelled when a line answers it first.
+        var deadlines: [Int: Task<Void, Never>] = [:]
         var nextWaiterID = 0
     }
 
@@ -33,14 +35,17 @@ public final class MemoryAccessLog: AccessLogSink {
         // The writer hands over whole lines only, so a batch splits cleanly at newlines.
         let arrived = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
         var resumed: [(CheckedContinuation<String, any Error>, String)] = []
+        var finished: [Task<Void, Never>] = []
         state.withLockedValue { state in
             state.lines += arrived
             state.waiters.removeAll { waiter in
                 guard let line = arrived.first(where: { waiter.matches(Self.fields(of: $0)) }) else { return false }
                 resumed.append((waiter.continuation, line))
+                if let deadline = state.deadlines.removeValue(forKey: waiter.id) { finished.append(deadline) }
                 return true
             }
         }
+        for deadline in finished { deadline.cancel() }
         for (continuation, line) in resumed { continuation.resume(returning: line) }
     }
 
@@ -74,10 +79,16 @@ public final class MemoryAccessLog: AccessLogSink {
                 continuation.resume(returning: found)
                 return
             }
-            Task { [self] in
-                try? await Task.sleep(for: deadline)
+            let timer = Task { [self] in
+                guard (try? await Task.sleep(for: deadline)) != nil else { return }
                 self.expire(waiter: outcome.id)
             }
+            let answered = state.withLockedValue { state in
+                guard state.waiters.contains(where: { $0.id == outcome.id }) else { return true }
+                state.deadlines[outcome.id] = timer
+                return false
+            }
+            if answered { timer.cancel() }
         }
     }
 
@@ -87,6 +98,7 @@ public final class MemoryAccessLog: AccessLogSink {
     private func expire(waiter id: Int) {
         let (expired, lines) = state.withLockedValue { state in
             let index = state.waiters.firstIndex { $0.id == id }
+            state.deadlines[id] = nil
             return (index.map { state.waiters.remove(at: $0) }, state.lines)
         }
         expired?.continuation.resume(throwing: Timeout(lines: lines))
