@@ -5,15 +5,15 @@ import NIOPosix
 import PalisadeCore
 
 /// A real Palisade on 127.0.0.1 and ephemeral ports, in front of a real `TestUpstream`, built from
-/// inline YAML. `{{UPSTREAM}}` in the YAML becomes the test app's URL. Access lines go to a temp
-/// file so tests can read exactly what would have been logged.
+/// inline YAML. `{{UPSTREAM}}` in the YAML becomes the test app's URL. Access lines go to memory
+/// (`accessLog`) so tests can read, or wait for, exactly what would have been logged.
 public final class ProxyHarness: Sendable {
     public let runtime: ProxyRuntime
     public let upstream: TestUpstream
     public let proxyPort: Int
     public let adminPort: Int?
     public let group: MultiThreadedEventLoopGroup
-    public let accessLogPath: String
+    public let accessLog: MemoryAccessLog
     public let policyPath: String
 
     public static let basePolicy = """
@@ -42,32 +42,30 @@ public final class ProxyHarness: Sendable {
         let directory = try TemporaryFiles.directory("palisade")
         let policyPath = directory.appendingPathComponent("policy.yaml").path
         try text.write(toFile: policyPath, atomically: true, encoding: .utf8)
-        let logPath = directory.appendingPathComponent("access.log").path
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let fd = open(logPath, O_WRONLY | O_APPEND)
+        let accessLog = MemoryAccessLog()
         let (plan, _) = try PlanCompiler.load(path: policyPath, generation: 1, extensions: extensions)
         var logger = Logger(label: "palisade-test")
         logger.logLevel = .critical
         let runtime = try await ProxyRuntime.make(
-            plan: plan, group: group, logger: logger, accessLogSink: AccessLogSink(fileDescriptor: fd)
+            plan: plan, group: group, logger: logger, accessLogSink: accessLog
         )
         let addresses = try await runtime.start()
         return ProxyHarness(
             runtime: runtime, upstream: upstream, proxyPort: addresses.proxyPort, adminPort: addresses.adminPort,
-            group: group, accessLogPath: logPath, policyPath: policyPath
+            group: group, accessLog: accessLog, policyPath: policyPath
         )
     }
 
     private init(
         runtime: ProxyRuntime, upstream: TestUpstream, proxyPort: Int, adminPort: Int?,
-        group: MultiThreadedEventLoopGroup, accessLogPath: String, policyPath: String
+        group: MultiThreadedEventLoopGroup, accessLog: MemoryAccessLog, policyPath: String
     ) {
         self.runtime = runtime
         self.upstream = upstream
         self.proxyPort = proxyPort
         self.adminPort = adminPort
         self.group = group
-        self.accessLogPath = accessLogPath
+        self.accessLog = accessLog
         self.policyPath = policyPath
     }
 
@@ -77,17 +75,26 @@ public final class ProxyHarness: Sendable {
         try text.write(toFile: policyPath, atomically: true, encoding: .utf8)
     }
 
-    /// Access lines written so far, parsed as JSON objects.
-    public func accessLines() async throws -> [[String: Any]] {
-        // Lines are flushed at the end of a loop tick; give the loop a moment.
-        try await Task.sleep(for: .milliseconds(50))
-        let text = (try? String(contentsOfFile: accessLogPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap {
-            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-        }
+    /// The lines of every exchange completed so far, parsed as JSON objects. Each loop hands its
+    /// pending lines over first, so a request answered before the call has its line here.
+    public func accessLines() async -> [[String: Any]] {
+        await runtime.flushAccessLogs()
+        return accessLog.parsedLines
     }
 
-    public var accessLogText: String { (try? String(contentsOfFile: accessLogPath, encoding: .utf8)) ?? "" }
+    /// The first access line, logged already or within `deadline`, for which `matches` holds:
+    /// for exchanges that end after the client has seen their outcome (a timeout, a closed connection).
+    public func accessLine(
+        within deadline: Duration = .seconds(5), where matches: @escaping @Sendable ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
+        try await accessLog.line(within: deadline, where: matches)
+    }
+
+    /// Everything logged so far, as written.
+    public func accessLogText() async -> String {
+        await runtime.flushAccessLogs()
+        return accessLog.lines.map { $0 + "\n" }.joined()
+    }
 
     public func stop() async {
         await runtime.drainAndStop()

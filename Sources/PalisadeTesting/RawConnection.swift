@@ -220,7 +220,14 @@ extension ProxyHarness {
     /// `/metrics` from the admin listener.
     public func metrics() async throws -> String {
         guard let adminPort else { throw RawClient.ParseFailure.noResponse("no admin listener in this policy") }
-        return try await RawClient.get("/metrics", port: adminPort).bodyText
+        // A scrape visits every event loop; under a full parallel test run on a busy machine that
+        // has taken over 3 s, RawClient.get's bound, so it gets more room than a request does.
+        let bytes = RawClient.request("GET", "/metrics", host: "127.0.0.1:\(adminPort)")
+        let outcome = try await RawClient.send(bytes, port: adminPort, timeoutMilliseconds: 10_000, requestMethods: ["GET"])
+        guard let response = outcome.first else {
+            throw RawClient.ParseFailure.noResponse(String(decoding: outcome.raw, as: UTF8.self))
+        }
+        return response.bodyText
     }
 }
 

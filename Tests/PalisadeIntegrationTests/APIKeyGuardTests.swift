@@ -57,9 +57,24 @@ struct APIKeyGuardTests {
             let seen = try #require(harness.upstream.requests.first).head.headers
             #expect(seen["x-api-key-id"] == ["ci-bot"])
             #expect(seen["x-api-key"].isEmpty)
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             #expect((lines.first?["guards"] as? [[String: Any]])?.first?["detail"] as? String == "key=ci-bot")
-            #expect(!harness.accessLogText.contains(Self.goodKey))
+            #expect(!(await harness.accessLogText()).contains(Self.goodKey))
+        }
+    }
+
+    @Test("the key id stays out of metric labels: its decision counts under an empty detail")
+    func keyIDNotALabel() async throws {
+        try await Self.withHarness { harness, _ in
+            #expect(try await Self.get(Self.goodKey, port: harness.proxyPort).status == 200)
+            #expect(try await Self.get(Self.revokedKey, port: harness.proxyPort).status == 401)
+            let metrics = try await harness.metrics()
+            for id in ["ci-bot", "old-laptop"] { #expect(!metrics.contains(id), "\(id) is in /metrics") }
+            #expect(
+                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="api",guard="api_key",outcome="ok",detail=""}"#) == 1)
+            #expect(
+                TestSupport.metricValue(
+                    metrics, #"palisade_guard_decisions_total{route="api",guard="api_key",outcome="api_key_invalid",detail=""}"#) == 1)
         }
     }
 
@@ -75,7 +90,8 @@ struct APIKeyGuardTests {
                 #expect(refused.json?["error"] as? String == "api_key_invalid")
             }
             #expect(harness.upstream.requests.isEmpty)
-            for key in [Self.revokedKey, Self.expiredKey] { #expect(!harness.accessLogText.contains(key)) }
+            let logged = await harness.accessLogText()
+            for key in [Self.revokedKey, Self.expiredKey] { #expect(!logged.contains(key)) }
         }
     }
 

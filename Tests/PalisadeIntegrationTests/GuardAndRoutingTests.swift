@@ -61,7 +61,7 @@ struct GuardAndRoutingTests {
                 #expect(harness.upstream.requests.isEmpty, "\(path) reached the app")
             }
 
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             let denied = try #require(lines.first { $0["path"] as? String == "/cluster/x" })
             #expect(denied["status"] as? Int == 403)
             #expect(denied["route"] as? String == "cluster-only")
@@ -102,7 +102,7 @@ struct GuardAndRoutingTests {
             )
             #expect(spoofed.status == 403)
             #expect(harness.upstream.requests.map(\.path) == ["/a"])
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             #expect(lines.first { $0["path"] as? String == "/a" }?["client_ip"] as? String == "10.1.2.3")
             #expect(lines.first { $0["path"] as? String == "/c" }?["client_ip"] as? String == "203.0.113.9")
         }
@@ -122,7 +122,7 @@ struct GuardAndRoutingTests {
             #expect(response.status == 200)
             #expect(response.header("x-upstream") == "echo")
             #expect(harness.upstream.requests.map(\.path) == ["/report-me"])
-            let line = try #require(try await harness.accessLines().first { $0["path"] as? String == "/report-me" })
+            let line = try await harness.accessLine { $0["path"] as? String == "/report-me" }
             #expect(line["status"] as? Int == 200)
             #expect(line["route"] as? String == "trial")
             let notes = Self.guards(line)
@@ -157,7 +157,7 @@ struct GuardAndRoutingTests {
             let mixed = try await RawClient.get("/mixed/x", port: harness.proxyPort)
             #expect(mixed.status == 403)
             #expect(harness.upstream.requests.map(\.path) == ["/reported/x"])
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             let reportedLine = try #require(lines.first { $0["path"] as? String == "/reported/x" })
             #expect(Self.guards(reportedLine).first?["mode"] as? String == "report")
             #expect(Self.guards(reportedLine).first?["outcome"] as? String == "ip_denied")
@@ -209,7 +209,7 @@ struct GuardAndRoutingTests {
             #expect(response.status == 404)
             #expect(response.json?["error"] as? String == "no_route")
             #expect(harness.upstream.requests.isEmpty)
-            let line = try #require(try await harness.accessLines().last)
+            let line = try #require(await harness.accessLines().last)
             #expect(line["route"] is NSNull)
             #expect(line["status"] as? Int == 404)
 
@@ -240,7 +240,7 @@ struct GuardAndRoutingTests {
             let guarded = try await RawClient.get("/api/x", port: harness.proxyPort)
             #expect(guarded.status == 403)
             #expect(harness.upstream.requests.count == 1)
-            let line = try #require(try await harness.accessLines().first { $0["path"] as? String == "/elsewhere" })
+            let line = try await harness.accessLine { $0["path"] as? String == "/elsewhere" }
             #expect(line["route"] is NSNull)
             #expect(line["upstream_status"] as? Int == 200)
         }
@@ -273,7 +273,7 @@ struct GuardAndRoutingTests {
             #expect(other.first?.status == 404)
             #expect(harness.upstream.requests.count == 3)
 
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             #expect(lines.filter { $0["route"] as? String == "tenant" }.count == 2)
             #expect(lines.filter { $0["route"] as? String == "submit" }.count == 1)
         }

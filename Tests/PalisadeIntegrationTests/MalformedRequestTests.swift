@@ -115,7 +115,7 @@ struct MalformedRequestTests {
             #expect(response.header("connection")?.lowercased() == "close")
             #expect(outcome.responses.count == 1)
             // One refusal, one access line: a parser complaint about the same bytes adds nothing.
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             #expect(lines.count == 1, "access lines: \(lines)")
             #expect(lines.first?["status"] as? Int == response.status)
             // The same request id in the answer's field, its body and the log line.
@@ -186,7 +186,7 @@ struct MalformedRequestTests {
             // Counted, and logged as a refusal with no parsed request (method and path null).
             let metrics = try await harness.metrics()
             #expect(TestSupport.metricValue(metrics, #"palisade_rejections_total{code="header_read_timeout"}"#) == 1)
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             #expect(lines.count == 1)
             #expect(lines.first?["status"] as? Int == 408)
             #expect(lines.first?["error"] as? String == "header_read_timeout")

@@ -309,7 +309,7 @@ struct ProxyingTests {
             let headers = try #require(harness.upstream.requests.first).head.headers
             #expect(headers["x-forwarded-for"].joined(separator: ", ") == "203.0.113.9, 127.0.0.1")
             #expect(headers["x-forwarded-proto"] == ["https"])
-            let line = try #require(try await harness.accessLines().last)
+            let line = try #require(await harness.accessLines().last)
             #expect(line["client_ip"] as? String == "203.0.113.9")
         }
     }

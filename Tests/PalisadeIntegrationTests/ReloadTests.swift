@@ -135,7 +135,7 @@ struct ReloadTests {
             let response = try await slow
             #expect(response.status == 200)
             #expect(response.bodyText == #"{"slow":true}"#)
-            let line = try #require(try await harness.accessLines().first { $0["path"] as? String == "/slow" })
+            let line = try await harness.accessLine { $0["path"] as? String == "/slow" }
             #expect(line["route"] as? String == "slow")
             #expect(line["status"] as? Int == 200)
             let removed = try await TestSupport.eventually {

@@ -103,7 +103,7 @@ struct ReplayGuardTests {
             let missing = try await RawClient.send(Self.post("/echo", body: #"{"type":"x"}"#, port: harness.proxyPort), port: harness.proxyPort)
             #expect(missing.first?.status == 400)
             #expect(missing.first?.json?["error"] as? String == "replay_id_missing")
-            let lines = try await harness.accessLines()
+            let lines = await harness.accessLines()
             #expect(lines.contains { ($0["guards"] as? [[String: Any]])?.first?["outcome"] as? String == "duplicate_acknowledged" })
         }
     }

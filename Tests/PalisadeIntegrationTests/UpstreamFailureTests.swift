@@ -157,7 +157,7 @@ struct UpstreamFailureTests {
             }
             // The app broke off its answer: counted and logged as a lost connection, not a client abort.
             #expect(try await Self.upstreamErrors(harness, "connection_lost") == 1)
-            let line = try #require(try await harness.accessLines().first { $0["path"] as? String == "/truncate" })
+            let line = try await harness.accessLine { $0["path"] as? String == "/truncate" }
             #expect(line["error"] as? String == "connection_lost", "\(line)")
             #expect(line["status"] as? Int != 499, "logged as if the client had closed: \(line)")
             #expect(line["upstream_status"] as? Int == 200)

@@ -1,142 +1,102 @@
-import NIOCore
+/// What a text value in an access line is. Every text field of `AccessLogLine` carries one, and
+/// `AccessLogEncoder.write(_:into:)` is the one place each kind is written: the place where masking
+/// of personal data (a later issue) acts per kind. A new text field picks its kind here.
+enum AccessLogFieldKind: Sendable {
+    /// `X-Request-ID`: generated, or the client's own when valid (so client-chosen).
+    case requestID
+    /// The client's IP, as resolved through `trusted_proxies`.
+    case clientAddress
+    case method
+    /// The request path as the client sent it, without its query.
+    case path
+    /// A route name from the policy.
+    case route
+    /// A fixed error code (`no_route`, `connect_failed`, ...).
+    case errorCode
+    /// A guard's kind as written in the policy (`ip`, `hmac`, ...).
+    case guardKind
+    /// `ok`, `replayed` or a fixed refusal code.
+    case guardOutcome
+    /// A guard's detail: an identifier of who called (`key=ID`) or which secret of a rotation
+    /// matched (`secret=stripe#2`). Never a secret value.
+    case identifier
+    /// A header name listed in `log.headers` (from the policy).
+    case headerName
+    /// The value a client sent in a header listed in `log.headers`.
+    case headerValue
+}
+
+/// One text value of an access line with its kind.
+struct LoggedText {
+    let kind: AccessLogFieldKind
+    let text: Substring
+
+    init(_ kind: AccessLogFieldKind, _ text: String) {
+        self.kind = kind
+        self.text = text[...]
+    }
+
+    init(_ kind: AccessLogFieldKind, _ text: Substring) {
+        self.kind = kind
+        self.text = text
+    }
+}
 
 /// One guard's part in a request's fate, as logged.
 struct GuardNote {
     var guardKind: String
     var outcome: String
     var reportOnly: Bool
-    /// Extra, non-secret detail: which secret of a rotation matched (`secret=stripe#2`).
+    /// Extra, non-secret detail: which secret of a rotation matched (`secret=stripe#2`), which
+    /// API key was presented (`key=ID`). Logged (kind `identifier`); a metric label only when the
+    /// guard lists it in `CountedGuardDetails`.
     var detail: String?
+
+    /// The outcome of a guard that let the request through.
+    static let allowed = "ok"
 }
 
-/// Writes access lines as JSON straight into a per-loop buffer: no dictionary, no JSONEncoder,
-/// no intermediate String per field. Only fields that cannot carry secrets are written: the path
-/// without its query, never query values, Authorization or cookies.
-struct AccessLogEncoder {
-    private var clock = TimestampCache()
-
-    mutating func encode(_ r: borrowing AccessLogLine, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("{\"ts\":\"")
-        clock.write(r.startWall, into: &buffer)
-        buffer.writeStaticString("\",\"request_id\":")
-        writeJSONString(r.requestID, into: &buffer)
-        buffer.writeStaticString(",\"client_ip\":")
-        writeJSONString(r.clientIP, into: &buffer)
-        buffer.writeStaticString(",\"method\":")
-        if let method = r.method { writeJSONString(method, into: &buffer) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"path\":")
-        if let path = r.path { writeJSONString(path, into: &buffer) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"route\":")
-        if let route = r.route { writeJSONString(route, into: &buffer) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"status\":")
-        buffer.writeString(String(r.status))
-        buffer.writeStaticString(",\"upstream_status\":")
-        if let upstream = r.upstreamStatus { buffer.writeString(String(upstream)) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"duration_ms\":")
-        writeMillis(r.durationNanos, into: &buffer)
-        buffer.writeStaticString(",\"upstream_ms\":")
-        if let upstream = r.upstreamNanos { writeMillis(upstream, into: &buffer) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"bytes_in\":")
-        buffer.writeString(String(r.bytesIn))
-        buffer.writeStaticString(",\"bytes_out\":")
-        buffer.writeString(String(r.bytesOut))
-        if let error = r.error {
-            buffer.writeStaticString(",\"error\":")
-            writeJSONString(error, into: &buffer)
-        }
-        buffer.writeStaticString(",\"guards\":[")
-        for (index, note) in r.guards.enumerated() {
-            if index > 0 { buffer.writeStaticString(",") }
-            buffer.writeStaticString("{\"guard\":")
-            writeJSONString(note.guardKind, into: &buffer)
-            buffer.writeStaticString(",\"outcome\":")
-            writeJSONString(note.outcome, into: &buffer)
-            if note.reportOnly { buffer.writeStaticString(",\"mode\":\"report\"") }
-            if let detail = note.detail {
-                buffer.writeStaticString(",\"detail\":")
-                writeJSONString(detail, into: &buffer)
-            }
-            buffer.writeStaticString("}")
-        }
-        buffer.writeStaticString("]")
-        if !r.headers.isEmpty {
-            buffer.writeStaticString(",\"headers\":{")
-            for (index, (name, value)) in r.headers.enumerated() {
-                if index > 0 { buffer.writeStaticString(",") }
-                writeJSONString(name, into: &buffer)
-                buffer.writeStaticString(":")
-                writeJSONString(value, into: &buffer)
-            }
-            buffer.writeStaticString("}")
-        }
-        buffer.writeStaticString("}\n")
-    }
-
-    private func writeMillis(_ nanos: Int64, into buffer: inout ByteBuffer) {
-        let micros = max(nanos, 0) / 1000
-        buffer.writeString(String(micros / 1000))
-        buffer.writeStaticString(".")
-        let fraction = micros % 1000
-        if fraction < 100 { buffer.writeStaticString("0") }
-        if fraction < 10 { buffer.writeStaticString("0") }
-        buffer.writeString(String(fraction))
-    }
-}
-
-/// The fields of one access line, gathered by the exchange as the request goes.
+/// The fields of one access line, gathered by the exchange as the request goes. Text fields are
+/// `LoggedText`, each with its kind; numbers and times cannot carry personal data and stay plain.
 struct AccessLogLine {
     var startWall: WallClock.Instant
-    var requestID: String
-    var clientIP: String
-    var method: String?
-    var path: Substring?
-    var route: String?
+    var requestID: LoggedText
+    var clientIP: LoggedText
+    var method: LoggedText?
+    var path: LoggedText?
+    var route: LoggedText?
     var status: Int
     var upstreamStatus: Int?
     var durationNanos: Int64
     var upstreamNanos: Int64?
     var bytesIn: Int
     var bytesOut: Int
-    var error: String?
+    var error: LoggedText?
+    /// Encoded with kinds `guardKind`, `guardOutcome` and `identifier`.
     var guards: [GuardNote]
+    /// `log.headers` the request carried, encoded with kinds `headerName` and `headerValue`.
     var headers: [(String, String)]
-}
 
-/// JSON string escaping (RFC 8259): quotes, backslash and control characters; everything else as is.
-func writeJSONString<S: StringProtocol>(_ value: S, into buffer: inout ByteBuffer) {
-    buffer.writeStaticString("\"")
-    var needsEscape = false
-    for b in value.utf8 where b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f {
-        needsEscape = true
-        break
-    }
-    if !needsEscape {
-        buffer.writeString(String(value))
-    } else {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        for b in value.utf8 {
-            switch b {
-            case 0x22: buffer.writeStaticString("\\\"")
-            case 0x5c: buffer.writeStaticString("\\\\")
-            case 0x0a: buffer.writeStaticString("\\n")
-            case 0x0d: buffer.writeStaticString("\\r")
-            case 0x09: buffer.writeStaticString("\\t")
-            case 0..<0x20, 0x7f:
-                buffer.writeStaticString("\\u00")
-                buffer.writeInteger(hex[Int(b >> 4)])
-                buffer.writeInteger(hex[Int(b & 0xf)])
-            default: buffer.writeInteger(b)
-            }
-        }
-    }
-    buffer.writeStaticString("\"")
-}
-
-/// A JSON string literal for small documents built as text (admin answers).
-enum JSONText {
-    static func quoted<S: StringProtocol>(_ value: S) -> String {
-        var buffer = ByteBuffer()
-        writeJSONString(value, into: &buffer)
-        return String(buffer: buffer)
+    /// The one place a gathered value gets its kind.
+    init(
+        startWall: WallClock.Instant, requestID: String, clientIP: String, method: String?, path: Substring?,
+        route: String?, status: Int, upstreamStatus: Int?, durationNanos: Int64, upstreamNanos: Int64?,
+        bytesIn: Int, bytesOut: Int, error: String?, guards: [GuardNote], headers: [(String, String)]
+    ) {
+        self.startWall = startWall
+        self.requestID = LoggedText(.requestID, requestID)
+        self.clientIP = LoggedText(.clientAddress, clientIP)
+        self.method = method.map { LoggedText(.method, $0) }
+        self.path = path.map { LoggedText(.path, $0) }
+        self.route = route.map { LoggedText(.route, $0) }
+        self.status = status
+        self.upstreamStatus = upstreamStatus
+        self.durationNanos = durationNanos
+        self.upstreamNanos = upstreamNanos
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.error = error.map { LoggedText(.errorCode, $0) }
+        self.guards = guards
+        self.headers = headers
     }
 }

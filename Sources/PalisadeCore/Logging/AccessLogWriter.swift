@@ -4,7 +4,7 @@ import NIOCore
 /// loop makes one write(2) for many requests instead of one per request.
 final class AccessLogWriter {
     private let eventLoop: any EventLoop
-    private let sink: AccessLogSink
+    private let sink: any AccessLogSink
     private var buffer: ByteBuffer
     private var encoder = AccessLogEncoder()
     private var flushScheduled = false
@@ -13,7 +13,7 @@ final class AccessLogWriter {
     /// Lines above this much pending are written at once rather than waiting for the tick to end.
     private let highWater = 64 * 1024
 
-    init(eventLoop: any EventLoop, sink: AccessLogSink) {
+    init(eventLoop: any EventLoop, sink: any AccessLogSink) {
         self.eventLoop = eventLoop
         self.sink = sink
         self.buffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)

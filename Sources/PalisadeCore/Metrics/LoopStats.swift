@@ -1,85 +1,109 @@
-/// Counters for one route on one event loop. Plain integers touched only by that loop: no atomics,
-/// no lock, no shared cache line on the request path. `/metrics` merges every loop's copy.
-final class RouteStats {
-    static let durationBoundsSeconds: [Double] = [
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-    ]
-    private static let durationBoundsNanos: [Int64] = durationBoundsSeconds.map { Int64($0 * 1e9) }
-
-    /// Indexed by status code (100...599).
-    var requestsByStatus = [Int](repeating: 0, count: 600)
-    /// Cumulative-free bucket counts; the last slot is +Inf.
-    var durationBuckets = [Int](repeating: 0, count: durationBoundsSeconds.count + 1)
-    var durationSumNanos: Int64 = 0
-    var durationCount = 0
-    /// "kind\u{0}outcome" -> count; outcomes are rejection codes or "ok"/"reported:<code>".
-    var guardOutcomes: [GuardOutcomeKey: Int] = [:]
-
-    /// Counts each guard's decision; a report-only refusal is counted as `reported:CODE`.
-    func record(guardNotes: [GuardNote]) {
-        for note in guardNotes {
-            let outcome = note.reportOnly ? "reported:\(note.outcome)" : note.outcome
-            guardOutcomes[GuardOutcomeKey(guardKind: note.guardKind, outcome: outcome, detail: note.detail ?? ""), default: 0] += 1
-        }
-    }
-
-    func record(status: Int, durationNanos: Int64) {
-        if status >= 100 && status < 600 { requestsByStatus[status] &+= 1 }
-        var bucket = 0
-        let bounds = Self.durationBoundsNanos
-        while bucket < bounds.count && durationNanos > bounds[bucket] { bucket += 1 }
-        durationBuckets[bucket] &+= 1
-        durationSumNanos &+= durationNanos
-        durationCount &+= 1
-    }
-}
-
-struct GuardOutcomeKey: Hashable, Sendable {
-    var guardKind: String
-    var outcome: String
-    /// Non-secret detail from the guard (which secret of a rotation matched), or "".
-    var detail: String = ""
-}
-
-/// Everything one event loop counts. Only its own loop touches it.
+/// Everything one event loop counts. Only its own loop touches it. The request path reaches its
+/// counters through handles (`RouteStats`) resolved when a plan is installed, and through
+/// `count(rejection:)` and `count(upstreamFailure:)`, which neither hash nor allocate.
 final class LoopStats {
-    private(set) var routes: [String: RouteStats] = [:]
-    var upstreamErrors: [String: Int] = [:]
+    /// By route name: counts outlive reloads while the process lives. Looked up only at install.
+    private var routes: [String: RouteCounters] = [:]
+    private var guards: [GuardSlot: GuardOutcomeCounters] = [:]
+    private var upstreamErrors = [Int](repeating: 0, count: ProxyFailure.allCases.count)
+    /// Refusal codes are short constants from a fixed list; a scan finds one without hashing it.
+    private var rejections: [(code: String, count: Int)] = []
     var activeConnections = 0
     var acceptedConnections = 0
     /// Idle connections closed, and new ones refused, because `limits.max_connections` was reached.
     var connectionsClosedForLimit = 0
     var connectionsRefusedForLimit = 0
-    var rejections: [String: Int] = [:]
 
-    /// The stats object for a route name, kept across reloads so counters never reset while the process lives.
-    func route(named name: String) -> RouteStats {
+    /// Which counters one guard of a route keeps: its kind and its position among the route's
+    /// guards of that kind, so reordering other guards on reload keeps them.
+    private struct GuardSlot: Hashable {
+        var route: String
+        var guardKind: String
+        var ordinal: Int
+    }
+
+    /// The handle a request of `route` counts through on this loop; runs when a plan is installed.
+    func handle(for route: CompiledRoute) -> RouteStats {
+        var seen: [String: Int] = [:]
+        let guardCounters = route.guards.map { guardItem -> GuardOutcomeCounters in
+            let kind = guardItem.kind
+            let ordinal = seen[kind, default: 0]
+            seen[kind] = ordinal + 1
+            let details = (guardItem as? any CountedGuardDetails)?.countedDetails ?? []
+            let slot = GuardSlot(route: route.name, guardKind: kind, ordinal: ordinal)
+            if let existing = guards[slot] {
+                existing.adopt(countedDetails: details)
+                return existing
+            }
+            let created = GuardOutcomeCounters(guardKind: kind, countedDetails: details)
+            guards[slot] = created
+            return created
+        }
+        return RouteStats(counters: counters(forRoute: route.name), guards: guardCounters)
+    }
+
+    /// Requests that matched no route (protocol errors, `default`), counted as route `_unrouted`.
+    func unroutedHandle() -> RouteStats {
+        RouteStats(counters: counters(forRoute: "_unrouted"), guards: [])
+    }
+
+    private func counters(forRoute name: String) -> RouteCounters {
         if let existing = routes[name] { return existing }
-        let created = RouteStats()
+        let created = RouteCounters()
         routes[name] = created
         return created
     }
 
+    func count(rejection code: RejectionCode) {
+        let name = code.code
+        for index in rejections.indices where rejections[index].code == name {
+            rejections[index].count &+= 1
+            return
+        }
+        rejections.append((name, 1))
+    }
+
+    func count(upstreamFailure failure: ProxyFailure) {
+        upstreamErrors[failure.counterIndex] &+= 1
+    }
+
     func snapshot() -> StatsSnapshot {
         var snapshot = StatsSnapshot()
-        for (name, stats) in routes {
+        for (name, counters) in routes {
             var route = StatsSnapshot.Route()
-            for status in 100..<600 where stats.requestsByStatus[status] > 0 {
-                route.requestsByStatus[status] = stats.requestsByStatus[status]
+            for status in 100..<600 where counters.requestsByStatus[status] > 0 {
+                route.requestsByStatus[status] = counters.requestsByStatus[status]
             }
-            route.durationBuckets = stats.durationBuckets
-            route.durationSumNanos = stats.durationSumNanos
-            route.durationCount = stats.durationCount
-            route.guardOutcomes = stats.guardOutcomes
+            route.durationBuckets = counters.durationBuckets
+            route.durationSumNanos = counters.durationSumNanos
+            route.durationCount = counters.durationCount
             snapshot.routes[name] = route
         }
-        snapshot.upstreamErrors = upstreamErrors
+        for (slot, counters) in guards {
+            counters.addCounts(into: &snapshot.routes[slot.route, default: StatsSnapshot.Route()].guardOutcomes)
+        }
+        for failure in ProxyFailure.allCases where upstreamErrors[failure.counterIndex] > 0 {
+            snapshot.upstreamErrors[failure.metricLabel] = upstreamErrors[failure.counterIndex]
+        }
+        for entry in rejections { snapshot.rejections[entry.code, default: 0] += entry.count }
         snapshot.activeConnections = activeConnections
         snapshot.acceptedConnections = acceptedConnections
         snapshot.connectionsClosedForLimit = connectionsClosedForLimit
         snapshot.connectionsRefusedForLimit = connectionsRefusedForLimit
-        snapshot.rejections = rejections
         return snapshot
+    }
+}
+
+extension ProxyFailure {
+    /// Position in `allCases`, for counters kept in an array.
+    var counterIndex: Int {
+        switch self {
+        case .connectFailed: 0
+        case .connectTimeout: 1
+        case .responseTimeout: 2
+        case .connectionLost: 3
+        case .protocolError: 4
+        }
     }
 }
 
@@ -87,7 +111,7 @@ final class LoopStats {
 struct StatsSnapshot: Sendable {
     struct Route: Sendable {
         var requestsByStatus: [Int: Int] = [:]
-        var durationBuckets = [Int](repeating: 0, count: RouteStats.durationBoundsSeconds.count + 1)
+        var durationBuckets = [Int](repeating: 0, count: RouteCounters.durationBoundsSeconds.count + 1)
         var durationSumNanos: Int64 = 0
         var durationCount = 0
         var guardOutcomes: [GuardOutcomeKey: Int] = [:]

@@ -1,4 +1,5 @@
-/// Renders merged counters in the Prometheus text exposition format (version 0.0.4).
+/// Renders merged counters in the Prometheus text exposition format (version 0.0.4), family by
+/// family in `MetricFamily` order, with names, types, help and label names from its declarations.
 ///
 /// Why not swift-prometheus on the request path: its `Histogram.record` takes a lock shared by all
 /// cores and its counters are atomics that bounce a cache line between loops on every request.
@@ -20,97 +21,107 @@ enum PrometheusRenderer {
     static func render(_ s: StatsSnapshot, process: ProcessValues) -> String {
         var out = ""
         out.reserveCapacity(4096)
-        func family(_ name: String, _ type: String, _ help: String) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        for family in MetricFamily.allCases {
+            let declaration = family.declaration
+            let series = samples(of: family, s, process)
+            if series.isEmpty && !declaration.listedWhenEmpty { continue }
+            out += "# HELP \(declaration.name) \(declaration.help)\n# TYPE \(declaration.name) \(declaration.kind.rawValue)\n"
+            for sample in series { write(sample, of: declaration, into: &out) }
         }
-        family("palisade_requests_total", "counter", "Requests answered, by route and status code.")
-        for name in s.routes.keys.sorted() {
-            let route = s.routes[name]!
-            for status in route.requestsByStatus.keys.sorted() {
-                out += "palisade_requests_total{route=\"\(escape(name))\",status=\"\(status)\"} \(route.requestsByStatus[status]!)\n"
-            }
-        }
-        family("palisade_request_duration_seconds", "histogram", "Time from request head to the end of the response.")
-        for name in s.routes.keys.sorted() {
-            let route = s.routes[name]!
-            var cumulative = 0
-            for (index, bound) in RouteStats.durationBoundsSeconds.enumerated() {
-                cumulative += route.durationBuckets[index]
-                out += "palisade_request_duration_seconds_bucket{route=\"\(escape(name))\",le=\"\(bound)\"} \(cumulative)\n"
-            }
-            cumulative += route.durationBuckets[RouteStats.durationBoundsSeconds.count]
-            out += "palisade_request_duration_seconds_bucket{route=\"\(escape(name))\",le=\"+Inf\"} \(cumulative)\n"
-            out += "palisade_request_duration_seconds_sum{route=\"\(escape(name))\"} \(Double(route.durationSumNanos) / 1e9)\n"
-            out += "palisade_request_duration_seconds_count{route=\"\(escape(name))\"} \(route.durationCount)\n"
-        }
-        family(
-            "palisade_guard_decisions_total", "counter",
-            "Guard decisions by route, guard kind and outcome; detail names the secret of a rotation that matched."
-        )
-        for name in s.routes.keys.sorted() {
-            let outcomes = s.routes[name]!.guardOutcomes
-            for key in outcomes.keys.sorted(by: { ($0.guardKind, $0.outcome, $0.detail) < ($1.guardKind, $1.outcome, $1.detail) }) {
-                out += "palisade_guard_decisions_total{route=\"\(escape(name))\",guard=\"\(escape(key.guardKind))\",outcome=\"\(escape(key.outcome))\",detail=\"\(escape(key.detail))\"} \(outcomes[key]!)\n"
-            }
-        }
-        family("palisade_rejections_total", "counter", "Requests refused by Palisade itself, by error code.")
-        for code in s.rejections.keys.sorted() {
-            out += "palisade_rejections_total{code=\"\(escape(code))\"} \(s.rejections[code]!)\n"
-        }
-        family("palisade_upstream_errors_total", "counter", "Failures talking to the app, by kind.")
-        for kind in s.upstreamErrors.keys.sorted() {
-            out += "palisade_upstream_errors_total{kind=\"\(escape(kind))\"} \(s.upstreamErrors[kind]!)\n"
-        }
-        family("palisade_connections_active", "gauge", "Client connections open now.")
-        out += "palisade_connections_active \(s.activeConnections)\n"
-        family("palisade_connections_accepted_total", "counter", "Client connections accepted.")
-        out += "palisade_connections_accepted_total \(s.acceptedConnections)\n"
-        family(
-            "palisade_connections_limited_total", "counter",
-            "Client connections closed while idle, or refused, because limits.max_connections was reached."
-        )
-        out += "palisade_connections_limited_total{action=\"closed_idle\"} \(s.connectionsClosedForLimit)\n"
-        out += "palisade_connections_limited_total{action=\"refused\"} \(s.connectionsRefusedForLimit)\n"
-        family("palisade_policy_reloads_total", "counter", "Policy reloads by result.")
-        out += "palisade_policy_reloads_total{result=\"success\"} \(process.reloadsSucceeded)\n"
-        out += "palisade_policy_reloads_total{result=\"failure\"} \(process.reloadsFailed)\n"
-        family("palisade_policy_generation", "gauge", "Generation of the policy in force (1 at start, +1 per successful reload).")
-        out += "palisade_policy_generation \(process.planGeneration)\n"
-        family("palisade_draining", "gauge", "1 while shutting down.")
-        out += "palisade_draining \(process.draining ? 1 : 0)\n"
-        family("palisade_store_bytes", "gauge", "Bytes the store charges against store.max_bytes now (an estimate per entry).")
-        out += "palisade_store_bytes \(process.store.bytes)\n"
-        family("palisade_store_max_bytes", "gauge", "The store's byte budget, store.max_bytes.")
-        out += "palisade_store_max_bytes \(process.store.maxBytes)\n"
-        family("palisade_store_entries", "gauge", "Replay ids and idempotency keys the store holds now.")
-        out += "palisade_store_entries \(process.store.entries)\n"
-        family(
-            "palisade_store_refusals_total", "counter",
-            "Keys the store would not hold: budget spent (store_full), client at its cap (store_client_limit), answer not kept (commit_dropped)."
-        )
-        out += "palisade_store_refusals_total{reason=\"store_full\"} \(process.store.refusedFull)\n"
-        out += "palisade_store_refusals_total{reason=\"store_client_limit\"} \(process.store.refusedClientLimit)\n"
-        out += "palisade_store_refusals_total{reason=\"commit_dropped\"} \(process.store.commitsDropped)\n"
-        family("palisade_store_expired_evictions_total", "counter", "Expired entries removed from the store.")
-        out += "palisade_store_expired_evictions_total \(process.store.expiredEvicted)\n"
-        if !process.jwks.isEmpty {
-            family("palisade_jwks_keys", "gauge", "Usable keys in the set last fetched from a JWKS URL (0 until one fetch succeeds).")
-            for set in process.jwks { out += "palisade_jwks_keys{url=\"\(escape(set.url))\"} \(set.keys)\n" }
-            family("palisade_jwks_fetches_total", "counter", "Fetches of a JWKS URL by result; a failure keeps the last good set.")
-            for set in process.jwks {
-                out += "palisade_jwks_fetches_total{url=\"\(escape(set.url))\",result=\"success\"} \(set.successes)\n"
-                out += "palisade_jwks_fetches_total{url=\"\(escape(set.url))\",result=\"failure\"} \(set.failures)\n"
-            }
-            family("palisade_jwks_age_seconds", "gauge", "Seconds since the key set in use was fetched.")
-            for set in process.jwks {
-                if let age = set.ageSeconds { out += "palisade_jwks_age_seconds{url=\"\(escape(set.url))\"} \(age)\n" }
-            }
-        }
-        family("palisade_build_info", "gauge", "Palisade version.")
-        out += "palisade_build_info{version=\"\(escape(process.version))\"} 1\n"
-        family("palisade_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.")
-        out += "palisade_start_time_seconds \(process.startTimeSeconds)\n"
         return out
+    }
+
+    /// The values of one family; the compiler checks that every declared family has some.
+    private static func samples(of family: MetricFamily, _ s: StatsSnapshot, _ process: ProcessValues) -> [MetricSample] {
+        let routeNames = s.routes.keys.sorted()
+        switch family {
+        case .requests:
+            return routeNames.flatMap { name in
+                let counts = s.routes[name]!.requestsByStatus
+                return counts.keys.sorted().map { MetricSample([name, String($0)], counts[$0]!) }
+            }
+        case .requestDuration:
+            return routeNames.map { name in
+                let route = s.routes[name]!
+                return MetricSample(
+                    [name],
+                    .histogram(
+                        bounds: RouteCounters.durationBoundsSeconds, buckets: route.durationBuckets,
+                        sum: Double(route.durationSumNanos) / 1e9, count: route.durationCount))
+            }
+        case .guardDecisions:
+            return routeNames.flatMap { name in
+                let outcomes = s.routes[name]!.guardOutcomes
+                return outcomes.keys.sorted().map { key in
+                    MetricSample([name, key.guardKind, key.outcome, key.detail], outcomes[key]!)
+                }
+            }
+        case .rejections:
+            return s.rejections.keys.sorted().map { MetricSample([$0], s.rejections[$0]!) }
+        case .upstreamErrors:
+            return s.upstreamErrors.keys.sorted().map { MetricSample([$0], s.upstreamErrors[$0]!) }
+        case .connectionsActive:
+            return [MetricSample([], s.activeConnections)]
+        case .connectionsAccepted:
+            return [MetricSample([], s.acceptedConnections)]
+        case .connectionsLimited:
+            return [MetricSample(["closed_idle"], s.connectionsClosedForLimit), MetricSample(["refused"], s.connectionsRefusedForLimit)]
+        case .policyReloads:
+            return [MetricSample(["success"], process.reloadsSucceeded), MetricSample(["failure"], process.reloadsFailed)]
+        case .policyGeneration:
+            return [MetricSample([], process.planGeneration)]
+        case .draining:
+            return [MetricSample([], process.draining ? 1 : 0)]
+        case .storeBytes:
+            return [MetricSample([], process.store.bytes)]
+        case .storeMaxBytes:
+            return [MetricSample([], process.store.maxBytes)]
+        case .storeEntries:
+            return [MetricSample([], process.store.entries)]
+        case .storeRefusals:
+            return [
+                MetricSample(["store_full"], process.store.refusedFull),
+                MetricSample(["store_client_limit"], process.store.refusedClientLimit),
+                MetricSample(["commit_dropped"], process.store.commitsDropped),
+            ]
+        case .storeExpiredEvictions:
+            return [MetricSample([], process.store.expiredEvicted)]
+        case .jwksKeys:
+            return process.jwks.map { MetricSample([$0.url], $0.keys) }
+        case .jwksFetches:
+            return process.jwks.flatMap {
+                [MetricSample([$0.url, "success"], $0.successes), MetricSample([$0.url, "failure"], $0.failures)]
+            }
+        case .jwksAge:
+            return process.jwks.compactMap { set in set.ageSeconds.map { MetricSample([set.url], $0) } }
+        case .buildInfo:
+            return [MetricSample([process.version], 1)]
+        case .startTime:
+            return [MetricSample([], process.startTimeSeconds)]
+        }
+    }
+
+    private static func write(_ sample: MetricSample, of family: MetricFamily.Declaration, into out: inout String) {
+        precondition(sample.labelValues.count == family.labels.count, "\(family.name): label values do not match the declaration")
+        let labels = zip(family.labels, sample.labelValues).map { "\($0)=\"\(escape($1))\"" }
+        switch sample.value {
+        case .number(let value):
+            out += family.name + braced(labels) + " " + value + "\n"
+        case .histogram(let bounds, let buckets, let sum, let count):
+            var cumulative = 0
+            for (index, bound) in bounds.enumerated() {
+                cumulative += buckets[index]
+                out += "\(family.name)_bucket\(braced(labels + ["le=\"\(bound)\""])) \(cumulative)\n"
+            }
+            cumulative += buckets[bounds.count]
+            out += "\(family.name)_bucket\(braced(labels + ["le=\"+Inf\""])) \(cumulative)\n"
+            out += "\(family.name)_sum\(braced(labels)) \(sum)\n"
+            out += "\(family.name)_count\(braced(labels)) \(count)\n"
+        }
+    }
+
+    private static func braced(_ labels: [String]) -> String {
+        labels.isEmpty ? "" : "{" + labels.joined(separator: ",") + "}"
     }
 
     static func escape(_ value: String) -> String {

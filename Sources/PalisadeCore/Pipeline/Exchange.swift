@@ -37,9 +37,12 @@ struct Exchange {
     var continueSent = false
     var upgrading = false
     var error: String?
+    /// The route's guards' decisions, one per guard that ran, in the route's order (RouteStats
+    /// counts them by position).
     var guardNotes: [GuardNote] = []
-
-    mutating func note(_ note: GuardNote) { guardNotes.append(note) }
+    /// The admit guards' decisions: logged, and counted as refusals when they refuse, but not
+    /// under a route's guard counters.
+    var admitNotes: [GuardNote] = []
 }
 
 extension Exchange {
@@ -59,7 +62,7 @@ extension Exchange {
             bytesIn: bytesIn,
             bytesOut: bytesOut,
             error: error,
-            guards: guardNotes,
+            guards: admitNotes.isEmpty ? guardNotes : admitNotes + guardNotes,
             headers: headers
         )
     }

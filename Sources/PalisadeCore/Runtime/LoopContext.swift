@@ -7,7 +7,7 @@ final class LoopContext {
     let eventLoop: any EventLoop
     private(set) var plan: RuntimePlan
     private(set) var pool: UpstreamPool
-    /// Route stats aligned with `plan.routes.routes`, resolved when the plan is installed.
+    /// Counter handles aligned with `plan.routes.routes`, resolved when the plan is installed.
     private(set) var routeStats: [RouteStats]
     /// Stats for requests that matched no route (protocol errors, `default`).
     let unroutedStats: RouteStats
@@ -22,14 +22,14 @@ final class LoopContext {
     private var sweepTask: RepeatedTask?
     private(set) var isDraining = false
 
-    init(eventLoop: any EventLoop, plan: RuntimePlan, accessLogSink: AccessLogSink) {
+    init(eventLoop: any EventLoop, plan: RuntimePlan, accessLogSink: any AccessLogSink) {
         self.eventLoop = eventLoop
         self.plan = plan
         self.pool = UpstreamPool(target: plan.upstream, eventLoop: eventLoop)
         self.accessLog = AccessLogWriter(eventLoop: eventLoop, sink: accessLogSink)
-        self.unroutedStats = stats.route(named: "_unrouted")
+        self.unroutedStats = stats.unroutedHandle()
         self.routeStats = []
-        self.routeStats = plan.routes.routes.map { stats.route(named: $0.name) }
+        self.routeStats = plan.routes.routes.map { stats.handle(for: $0) }
     }
 
     /// Runs on this loop. In-flight exchanges keep the plan, route and pool they started with.
@@ -39,7 +39,7 @@ final class LoopContext {
             pool.shutDown()
             pool = UpstreamPool(target: newPlan.upstream, eventLoop: eventLoop)
         }
-        routeStats = newPlan.routes.routes.map { stats.route(named: $0.name) }
+        routeStats = newPlan.routes.routes.map { stats.handle(for: $0) }
         plan = newPlan
         jwtCache.retain(onlyUsedBy: newPlan)
         slots.retain(onlyOwnedBy: newPlan.loopSlotOwners)

@@ -40,7 +40,7 @@ public final class ProxyRuntime: Sendable {
         threads: Int = System.coreCount,
         group: MultiThreadedEventLoopGroup? = nil,
         logger: Logger,
-        accessLogSink: AccessLogSink = .stdout
+        accessLogSink: any AccessLogSink = FileDescriptorSink.stdout
     ) async throws -> ProxyRuntime {
         let eventLoopGroup = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         plan.remoteKeys.activate(only: plan.usedRemoteKeys)
@@ -197,6 +197,15 @@ public final class ProxyRuntime: Sendable {
             sizes.append(try await bound.eventLoop.submit { bound.value.jwtCacheSizes }.get())
         }
         return sizes
+    }
+
+    /// Hands every loop's pending access lines to the sink now rather than at the end of the tick.
+    /// Once it returns, every exchange completed before the call is in the sink (tests read the
+    /// log at that point instead of sleeping).
+    public func flushAccessLogs() async {
+        for bound in contexts.values {
+            _ = try? await bound.eventLoop.submit { bound.value.accessLog.flush() }.get()
+        }
     }
 
     /// Gathers every loop's counters (each copied on its own loop) and renders them.

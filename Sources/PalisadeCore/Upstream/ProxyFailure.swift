@@ -1,6 +1,6 @@
 /// Why forwarding a request failed, classified by where it failed (Pingora's `ErrorSource`), so one
 /// place maps each kind to a status and a metric label.
-public enum ProxyFailure: Error, Sendable, Hashable {
+public enum ProxyFailure: Error, Sendable, Hashable, CaseIterable {
     /// The app refused or could not be reached.
     case connectFailed
     /// Connecting took longer than `connect_timeout`.

@@ -84,6 +84,12 @@ public struct HMACGuard: Guard {
     }
 }
 
+/// Which value of a rotated secret matched is a name and a position from the policy: bounded, and
+/// what an operator watches to retire an old value, so it is a metric label.
+extension HMACGuard: CountedGuardDetails {
+    var countedDetails: [String] { matchDetails }
+}
+
 /// A key, immutable once built (SymmetricKey wraps read-only bytes), shared by every event loop.
 struct HMACKey: @unchecked Sendable {
     let key: SymmetricKey

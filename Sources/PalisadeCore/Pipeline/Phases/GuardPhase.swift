@@ -38,6 +38,13 @@ extension ExchangeHandler {
         }
     }
 
+    private func note(_ stage: GuardStage, _ note: GuardNote) {
+        switch stage {
+        case .admit: exchange.admitNotes.append(note)
+        case .route: exchange.guardNotes.append(note)
+        }
+    }
+
     private func reportOnly(_ stage: GuardStage, _ index: Int) -> Bool {
         switch stage {
         case .admit: return false
@@ -50,21 +57,21 @@ extension ExchangeHandler {
         let kind = guardItem.kind
         switch decision {
         case .allow:
-            exchange.note(GuardNote(guardKind: kind, outcome: "ok", reportOnly: false))
+            note(stage, GuardNote(guardKind: kind, outcome: "ok", reportOnly: false))
             return true
         case .allowDetailed(let detail):
-            exchange.note(GuardNote(guardKind: kind, outcome: "ok", reportOnly: false, detail: detail))
+            note(stage, GuardNote(guardKind: kind, outcome: "ok", reportOnly: false, detail: detail))
             return true
         case .reject(let code):
             let reportOnly = reportOnly(stage, i)
-            exchange.note(GuardNote(guardKind: kind, outcome: code.code, reportOnly: reportOnly))
+            note(stage, GuardNote(guardKind: kind, outcome: code.code, reportOnly: reportOnly))
             if reportOnly { return true }
             exchange.refusingGuard = kind
             answer(code, forceClose: !(machine.requestComplete || machine.bodyless))
             return false
         case .respond(let stored):
             let reportOnly = reportOnly(stage, i)
-            exchange.note(GuardNote(guardKind: kind, outcome: "replayed", reportOnly: reportOnly))
+            note(stage, GuardNote(guardKind: kind, outcome: "replayed", reportOnly: reportOnly))
             // A report-only guard never answers in the app's place: the request goes on.
             if reportOnly { return true }
             answerStored(stored)
@@ -79,7 +86,7 @@ extension ExchangeHandler {
                 case .failure:
                     let unavailable = RejectionCode("guard_unavailable", status: .serviceUnavailable)
                     if self.reportOnly(stage, i) {
-                        self.exchange.note(GuardNote(guardKind: kind, outcome: unavailable.code, reportOnly: true))
+                        self.note(stage, GuardNote(guardKind: kind, outcome: unavailable.code, reportOnly: true))
                         self.runGuards(stage, from: i + 1)
                     } else {
                         self.exchange.refusingGuard = kind

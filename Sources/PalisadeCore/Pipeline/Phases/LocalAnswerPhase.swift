@@ -10,7 +10,7 @@ extension ExchangeHandler {
     func answer(_ code: RejectionCode, forceClose: Bool) {
         guard context != nil else { return }
         let isRefusal = code.status.code >= 400
-        if isRefusal { loop.stats.rejections[code.code, default: 0] += 1 }
+        if isRefusal { loop.stats.count(rejection: code) }
         if exchange.error == nil && isRefusal { exchange.error = code.code }
         let body = LocalReply.body(for: code, requestID: exchange.requestID, allocator: loop.allocator)
         let close = beginAnswer(forceClose: forceClose, status: Int(code.status.code))

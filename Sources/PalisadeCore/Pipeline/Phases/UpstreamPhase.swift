@@ -108,7 +108,7 @@ extension ExchangeHandler {
     func upstreamFailed(_ failure: ProxyFailure, connection: UpstreamHandler) {
         guard connection === upstream else { return }
         upstream = nil
-        loop.stats.upstreamErrors[failure.metricLabel, default: 0] += 1
+        loop.stats.count(upstreamFailure: failure)
         exchange.error = failure.metricLabel
         if machine.responseStarted {
             // Part of the answer is already with the client; ending it normally would pass off a
@@ -131,7 +131,7 @@ extension ExchangeHandler {
     }
 
     private func appUnavailable(_ failure: ProxyFailure) {
-        loop.stats.upstreamErrors[failure.metricLabel, default: 0] += 1
+        loop.stats.count(upstreamFailure: failure)
         exchange.error = failure.metricLabel
         pendingParts.removeAll()
         answer(failure.rejection, forceClose: !machine.requestComplete)

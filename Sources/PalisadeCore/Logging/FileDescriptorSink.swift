@@ -7,18 +7,18 @@ import Darwin
 #endif
 import NIOConcurrencyHelpers
 
-/// The one writer of access lines to a file descriptor (stdout by default). Each event loop hands
-/// over a batch of whole lines at a time; the lock is taken once per batch, not per request, and
-/// keeps batches from different loops from interleaving mid-line.
-public final class AccessLogSink: Sendable {
+/// Access lines to a file descriptor (stdout by default). Each event loop hands over a batch of
+/// whole lines at a time; the lock is taken once per batch, not per request, and keeps batches
+/// from different loops from interleaving mid-line.
+public final class FileDescriptorSink: AccessLogSink {
     private let fd: Int32
     private let lock = NIOLock()
 
     public init(fileDescriptor: Int32 = 1) { self.fd = fileDescriptor }
 
-    public static let stdout = AccessLogSink(fileDescriptor: 1)
+    public static let stdout = FileDescriptorSink(fileDescriptor: 1)
 
-    func write(_ bytes: UnsafeRawBufferPointer) {
+    public func write(_ bytes: UnsafeRawBufferPointer) {
         guard var base = bytes.baseAddress else { return }
         var remaining = bytes.count
         lock.withLock {

@@ -1,0 +1,143 @@
+/// Every metric family Palisade exports, declared once: its name, type, help text and label names.
+/// `PrometheusRenderer` writes each family's header from here and switches over the cases for its
+/// values, so a family added here without values (or values without a declaration) does not compile.
+///
+/// Label values may only be route names from the policy, guard kinds, fixed code lists, status codes,
+/// a secret's name and position from the policy (`detail`), and JWKS URLs from the policy: never an
+/// API-key id, an IP, a path or anything else a client chooses (docs/threat_model.md).
+enum MetricFamily: CaseIterable, Sendable {
+    case requests
+    case requestDuration
+    case guardDecisions
+    case rejections
+    case upstreamErrors
+    case connectionsActive
+    case connectionsAccepted
+    case connectionsLimited
+    case policyReloads
+    case policyGeneration
+    case draining
+    case storeBytes
+    case storeMaxBytes
+    case storeEntries
+    case storeRefusals
+    case storeExpiredEvictions
+    case jwksKeys
+    case jwksFetches
+    case jwksAge
+    case buildInfo
+    case startTime
+
+    enum Kind: String, Sendable {
+        case counter, gauge, histogram
+    }
+
+    struct Declaration: Sendable {
+        let name: String
+        let kind: Kind
+        let labels: [String]
+        let help: String
+        /// False for families that only exist with some configuration (JWKS URLs): no header
+        /// is written when they have no series.
+        var listedWhenEmpty = true
+    }
+
+    var declaration: Declaration {
+        switch self {
+        case .requests:
+            Declaration(
+                name: "palisade_requests_total", kind: .counter, labels: ["route", "status"],
+                help: "Requests answered, by route and status code.")
+        case .requestDuration:
+            Declaration(
+                name: "palisade_request_duration_seconds", kind: .histogram, labels: ["route"],
+                help: "Time from request head to the end of the response.")
+        case .guardDecisions:
+            Declaration(
+                name: "palisade_guard_decisions_total", kind: .counter, labels: ["route", "guard", "outcome", "detail"],
+                help: "Guard decisions by route, guard kind and outcome; detail names the secret of a rotation that matched.")
+        case .rejections:
+            Declaration(
+                name: "palisade_rejections_total", kind: .counter, labels: ["code"],
+                help: "Requests refused by Palisade itself, by error code.")
+        case .upstreamErrors:
+            Declaration(
+                name: "palisade_upstream_errors_total", kind: .counter, labels: ["kind"],
+                help: "Failures talking to the app, by kind.")
+        case .connectionsActive:
+            Declaration(name: "palisade_connections_active", kind: .gauge, labels: [], help: "Client connections open now.")
+        case .connectionsAccepted:
+            Declaration(name: "palisade_connections_accepted_total", kind: .counter, labels: [], help: "Client connections accepted.")
+        case .connectionsLimited:
+            Declaration(
+                name: "palisade_connections_limited_total", kind: .counter, labels: ["action"],
+                help: "Client connections closed while idle, or refused, because limits.max_connections was reached.")
+        case .policyReloads:
+            Declaration(name: "palisade_policy_reloads_total", kind: .counter, labels: ["result"], help: "Policy reloads by result.")
+        case .policyGeneration:
+            Declaration(
+                name: "palisade_policy_generation", kind: .gauge, labels: [],
+                help: "Generation of the policy in force (1 at start, +1 per successful reload).")
+        case .draining:
+            Declaration(name: "palisade_draining", kind: .gauge, labels: [], help: "1 while shutting down.")
+        case .storeBytes:
+            Declaration(
+                name: "palisade_store_bytes", kind: .gauge, labels: [],
+                help: "Bytes the store charges against store.max_bytes now (an estimate per entry).")
+        case .storeMaxBytes:
+            Declaration(name: "palisade_store_max_bytes", kind: .gauge, labels: [], help: "The store's byte budget, store.max_bytes.")
+        case .storeEntries:
+            Declaration(
+                name: "palisade_store_entries", kind: .gauge, labels: [],
+                help: "Replay ids and idempotency keys the store holds now.")
+        case .storeRefusals:
+            Declaration(
+                name: "palisade_store_refusals_total", kind: .counter, labels: ["reason"],
+                help: "Keys the store would not hold: budget spent (store_full), client at its cap (store_client_limit), answer not kept (commit_dropped).")
+        case .storeExpiredEvictions:
+            Declaration(
+                name: "palisade_store_expired_evictions_total", kind: .counter, labels: [],
+                help: "Expired entries removed from the store.")
+        case .jwksKeys:
+            Declaration(
+                name: "palisade_jwks_keys", kind: .gauge, labels: ["url"],
+                help: "Usable keys in the set last fetched from a JWKS URL (0 until one fetch succeeds).", listedWhenEmpty: false)
+        case .jwksFetches:
+            Declaration(
+                name: "palisade_jwks_fetches_total", kind: .counter, labels: ["url", "result"],
+                help: "Fetches of a JWKS URL by result; a failure keeps the last good set.", listedWhenEmpty: false)
+        case .jwksAge:
+            Declaration(
+                name: "palisade_jwks_age_seconds", kind: .gauge, labels: ["url"],
+                help: "Seconds since the key set in use was fetched.", listedWhenEmpty: false)
+        case .buildInfo:
+            Declaration(name: "palisade_build_info", kind: .gauge, labels: ["version"], help: "Palisade version.")
+        case .startTime:
+            Declaration(
+                name: "palisade_start_time_seconds", kind: .gauge, labels: [],
+                help: "Start time of the process since the Unix epoch.")
+        }
+    }
+}
+
+/// One series of a family at scrape time: its label values, in the family's declared label order.
+struct MetricSample {
+    enum Value {
+        case number(String)
+        /// Per-bucket (not cumulative) counts aligned with `bounds`, plus the +Inf bucket last.
+        case histogram(bounds: [Double], buckets: [Int], sum: Double, count: Int)
+    }
+
+    var labelValues: [String]
+    var value: Value
+
+    init(_ labelValues: [String] = [], _ value: some BinaryInteger) {
+        self.labelValues = labelValues
+        self.value = .number(String(value))
+    }
+
+    init(_ labelValues: [String], _ value: Value) {
+        self.labelValues = labelValues
+        self.value = value
+    }
+}
