@@ -132,9 +132,9 @@ public protocol StateStore: AnyObject, Sendable {
     /// plus this one. A ban already running is never shortened. Not charged to a client: a client
     /// at its per-client cap is the one most likely to deserve a ban.
     ///
-    /// Redis: a hash `{until, reason, offences}` per key: HINCRBY offences, HSET until and reason,
-    /// EXPIREAT at until + `terms.memory`, one script. No index key beside it, so a ban stays one
-    /// key in one Cluster slot.
+    /// Redis: a hash `{until, reason, offences}` per key; one script does HINCRBY offences, HGET
+    /// until (kept if later), HSET until and reason, EXPIREAT at until + `terms.memory`. No index
+    /// key beside it, so a ban stays one key in one Cluster slot.
     func ban(_ key: String, reason: String, terms: BanTerms, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanOutcome>
 
     /// The ban on `key` if it is running at `now`, else nil. Asked on every request, so one lookup.
@@ -144,8 +144,7 @@ public protocol StateStore: AnyObject, Sendable {
 
     /// Ends `key`'s ban and forgets its offences (a lift is a pardon); true if a ban was running.
     ///
-    /// Redis: `DEL key`, a plain command (its reply says whether the key existed; a script when
-    /// "running" must be told from "remembered").
+    /// Redis: one script: HGET until, then DEL; it answers whether until was still ahead of now.
     func liftBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<Bool>
 
     /// The running bans, soonest to end first, at most `limit` of them (for the admin API).
