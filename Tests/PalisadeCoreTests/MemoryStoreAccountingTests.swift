@@ -52,10 +52,9 @@ struct MemoryStoreAccountingTests {
                 case 0:
                     _ = try? store.reserve(key, fingerprint: [1], client: client, answerBytes: next(500), lease: 2, now: now, on: loop).wait()
                 case 1:
-                    _ = try? store.commit(
-                        key, record: StoredRecord(fingerprint: [1], response: StoredResponse(status: 200, headers: [], body: [UInt8](repeating: 0, count: next(300)))),
-                        client: client, ttl: 3, now: now, on: loop
-                    ).wait()
+                    let answer = StoredResponse(status: 200, headers: [], body: [UInt8](repeating: 0, count: next(300)))
+                    let record = StoredRecord(fingerprint: [1], response: answer)
+                    _ = try? store.commit(key, record: record, client: client, ttl: 3, now: now, on: loop).wait()
                 case 2:
                     _ = try? store.release(key, on: loop).wait()
                 case 3:
