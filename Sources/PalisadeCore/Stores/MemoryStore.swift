@@ -12,14 +12,21 @@ import Synchronization
 /// does not fit first has every expired entry evicted (at most one full sweep per second, since
 /// expiry has one-second resolution), then is refused: the store never grows past its budget.
 ///
+/// A key holds one kind of state (a reservation, a rate limit, a counter or a ban); the callers'
+/// key prefixes keep the kinds apart, and an operation that finds another kind under its key
+/// takes the key over. Limits, counters and bans are in MemoryStore+Limits.swift.
+///
 /// Lock order: an entry shard, then a client shard inside it; never the other way round.
 public final class MemoryStore: StateStore {
-    private enum State: Sendable {
+    enum State: Sendable {
         case held(fingerprint: [UInt8])
         case committed(StoredRecord)
+        case rateLimit([GCRA.Cell])
+        case counter(Int64)
+        case ban(BanRecord)
     }
 
-    private struct Entry: Sendable {
+    struct Entry: Sendable {
         var state: State
         var expires: Int64
         /// Who is charged for it against the per-client cap; nil for ids no client can mint.
@@ -28,18 +35,18 @@ public final class MemoryStore: StateStore {
         var size: Int
     }
 
-    private struct Shard: Sendable {
+    struct Shard: Sendable {
         var entries: [String: Entry] = [:]
         var operationsSinceSweep = 0
     }
 
     /// What one locked step decided; a step that needs room is retried once after a full sweep.
-    private enum Step<Answer> {
+    enum Step<Answer> {
         case done(Answer)
         case needsRoom(StoreRefusal)
     }
 
-    private let shards: [NIOLockedValueBox<Shard>]
+    let shards: [NIOLockedValueBox<Shard>]
     /// Live entries per client key; a key with no entries is removed, so this never outgrows `shards`.
     private let clientShards: [NIOLockedValueBox<[IPAddressBytes: Int]>]
     private static let shardCount = 32
@@ -67,7 +74,7 @@ public final class MemoryStore: StateStore {
         maxEntriesPerClient.store(limits.maxEntriesPerClient, ordering: .relaxed)
     }
 
-    private func shard(for key: String) -> NIOLockedValueBox<Shard> {
+    func shard(for key: String) -> NIOLockedValueBox<Shard> {
         var hasher = Hasher()
         hasher.combine(key)
         return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(Self.shardCount))]
@@ -129,7 +136,7 @@ public final class MemoryStore: StateStore {
     }
 
     /// Drops an entry's charges; the caller has taken it out of its shard.
-    private func forget(_ entry: Entry) {
+    func forget(_ entry: Entry) {
         refund(entry.size)
         if let client = entry.client { removeEntry(for: client) }
     }
@@ -171,7 +178,7 @@ public final class MemoryStore: StateStore {
 
     /// Runs `step` under the key's shard lock; if it needs room, evicts expired entries and runs it
     /// once more. A step that still needs room leaves the refusal to the caller.
-    private func withRoom<Answer>(
+    func withRoom<Answer>(
         _ key: String, now: Int64, _ step: (inout Shard) -> Step<Answer>
     ) -> Step<Answer> {
         let box = shard(for: key)
@@ -181,6 +188,50 @@ public final class MemoryStore: StateStore {
         }
         guard case .needsRoom = first, sweepAll(now: now) else { return first }
         return box.withLockedValue { step(&$0) }
+    }
+
+    /// The live entry under `key`; an expired one is removed on the way (its charges refunded).
+    func live(_ key: String, now: Int64, in shard: inout Shard) -> Entry? {
+        guard let entry = shard.entries[key] else { return nil }
+        if entry.expires > now { return entry }
+        shard.entries[key] = nil
+        forget(entry)
+        return nil
+    }
+
+    /// Stores `state` under `key`. A live entry there keeps its client slot and is charged only
+    /// the change in size; a new one takes a slot of `client` and its whole size. Nil when stored,
+    /// else the limit that stopped it (nothing changed then).
+    func put(
+        _ key: String, _ state: State, expires: Int64, size: Int, client: IPAddressBytes?, now: Int64, in shard: inout Shard
+    ) -> StoreRefusal? {
+        if let entry = live(key, now: now, in: &shard) {
+            if size > entry.size {
+                guard charge(size - entry.size) else { return .full }
+            } else if size < entry.size {
+                refund(entry.size - size)
+            }
+            shard.entries[key] = Entry(state: state, expires: expires, client: entry.client, size: size)
+            return nil
+        }
+        if let refusal = admit(size: size, client: client) { return refusal }
+        shard.entries[key] = Entry(state: state, expires: expires, client: client, size: size)
+        return nil
+    }
+
+    /// The answer of a step, counting a refusal once it is final.
+    func settle<Answer>(_ step: Step<Answer>, refused: (StoreRefusal) -> Answer) -> Answer {
+        switch step {
+        case .done(let answer):
+            return answer
+        case .needsRoom(let refusal):
+            if refusal == .full {
+                refusedFull.add(1, ordering: .relaxed)
+            } else {
+                refusedClientLimit.add(1, ordering: .relaxed)
+            }
+            return refused(refusal)
+        }
     }
 
     // MARK: StateStore
@@ -198,6 +249,7 @@ public final class MemoryStore: StateStore {
                     switch entry.state {
                     case .held(let held): return .done(.inFlight(fingerprint: held))
                     case .committed(let record): return .done(.committed(record))
+                    case .rateLimit, .counter, .ban: break
                     }
                 }
                 shard.entries[key] = nil
@@ -207,17 +259,7 @@ public final class MemoryStore: StateStore {
             shard.entries[key] = Entry(state: .held(fingerprint: fingerprint), expires: now + lease, client: client, size: size)
             return .done(.reserved)
         }
-        switch step {
-        case .done(let outcome):
-            return loop.makeSucceededFuture(outcome)
-        case .needsRoom(let refusal):
-            if refusal == .full {
-                refusedFull.add(1, ordering: .relaxed)
-            } else {
-                refusedClientLimit.add(1, ordering: .relaxed)
-            }
-            return loop.makeSucceededFuture(.refused(refusal))
-        }
+        return loop.makeSucceededFuture(settle(step, refused: ReservationOutcome.refused))
     }
 
     public func commit(
@@ -281,42 +323,5 @@ public final class MemoryStore: StateStore {
             commitsDropped: commitsDropped.load(ordering: .relaxed),
             expiredEvicted: expiredEvicted.load(ordering: .relaxed)
         )
-    }
-}
-
-/// What an entry is charged against `store.max_bytes`: the bytes it holds (key, fingerprint,
-/// kept answer) plus a fixed estimate of what holding them costs (the dictionary slot, the entry,
-/// string and array headers, allocator rounding, the per-client count). An estimate, not a
-/// measurement: the budget bounds the store's growth, it does not meter the process.
-enum EntrySize {
-    static let entryOverhead = 256
-    static let responseOverhead = 64
-    static let headerOverhead = 64
-
-    /// Headers kept with an answer are not capped by `max_response_bytes`; this much is set aside
-    /// for them, and a commit whose headers need more is charged the rest if the budget has it.
-    static let headerAllowance = 2048
-
-    /// What a reservation sets aside for an answer of up to `maxBodyBytes`.
-    static func answerAllowance(maxBodyBytes: Int) -> Int {
-        responseOverhead + headerAllowance + maxBodyBytes
-    }
-
-    /// The most an idempotency reservation is charged (its store key and fingerprint are fixed-size).
-    static func largestReservation(maxBodyBytes: Int) -> Int {
-        entryOverhead + 128 + answerAllowance(maxBodyBytes: maxBodyBytes)
-    }
-
-    static func held(key: String, fingerprint: [UInt8]) -> Int {
-        entryOverhead + key.utf8.count + fingerprint.count
-    }
-
-    static func committed(key: String, record: StoredRecord) -> Int {
-        var size = held(key: key, fingerprint: record.fingerprint)
-        if let response = record.response {
-            size += responseOverhead + response.body.count
-            for (name, value) in response.headers { size += headerOverhead + name.utf8.count + value.utf8.count }
-        }
-        return size
     }
 }

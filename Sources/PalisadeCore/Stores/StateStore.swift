@@ -71,6 +71,14 @@ public struct StoreStatistics: Sendable, Equatable {
     public var expiredEvicted = 0
 }
 
+public enum CounterOutcome: Sendable, Equatable {
+    /// The count within the current window (this increment included) and the Unix second at which
+    /// the window ends and the count starts over.
+    case counted(Int64, windowEnds: Int64)
+    /// A new window could not be kept (budget or per-client cap): nothing counted.
+    case refused(StoreRefusal)
+}
+
 /// Shared state behind one protocol, shaped for a networked store: every operation is one round
 /// trip, atomic, with a TTL, and answers with a future on the caller's event loop. The embedded
 /// `MemoryStore` answers at once; a Redis store (a later issue) will answer later.
@@ -90,6 +98,61 @@ public protocol StateStore: AnyObject, Sendable {
     ) -> EventLoopFuture<Void>
     /// Frees a held key, so an honest retry after a failure goes through.
     func release(_ key: String, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    // Limits, counters and bans. Each is one round trip to a networked store: in Redis one Lua
+    // script (EVALSHA, EVAL again on NOSCRIPT) or one plain command, touching one key, so an
+    // operation never spans two Cluster slots. Every key written carries a TTL, so Redis's
+    // memory per client key is bounded by time as the memory store's is by its budget.
+
+    /// One GCRA step for `cost` units against every limit in `limits` at once, all or nothing: a
+    /// step that any limit refuses charges none of them (a request refused by `1000/h` must not use
+    /// up the client's `10/s`). The state is one theoretical arrival time per limit, kept under `key`
+    /// until the last of them passes; a limited step writes nothing. `client` is charged for a new
+    /// key against the per-client cap, as for `reserve`. A cost above a limit's burst never passes.
+    ///
+    /// Redis: a hash per key, one field per limit (`"<interval>:<tolerance>"` -> TAT in
+    /// microseconds, which a Lua number holds exactly), read with HMGET, checked, and on success
+    /// written with HSET and PEXPIREAT at the latest TAT; `now` is the server's TIME, so replicas
+    /// with skewed clocks share one timeline. Fields for limits no longer asked about are dropped.
+    func rateLimit(
+        _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
+    ) -> EventLoopFuture<RateLimitOutcome>
+
+    /// Adds `amount` to the count under `key` and answers the new count. The first increment opens
+    /// a window of `window` seconds; when it ends the key expires and the next increment starts
+    /// over at `amount` (a fixed window, as abuse counting wants: N strikes within the window).
+    ///
+    /// Redis: `local n = INCRBY key amount; if n == amount then EXPIRE key window end;
+    /// return {n, TTL key}`, one script.
+    func increment(
+        _ key: String, by amount: Int64, window: Int64, client: IPAddressBytes?, now: Int64, on loop: any EventLoop
+    ) -> EventLoopFuture<CounterOutcome>
+
+    /// Bans `key` for the length `terms` give its offence count: the offences remembered for the key
+    /// plus this one. A ban already running is never shortened. Not charged to a client: a client
+    /// at its per-client cap is the one most likely to deserve a ban.
+    ///
+    /// Redis: a hash `{until, reason, offences}` per key; one script does HINCRBY offences, HGET
+    /// until (kept if later), HSET until and reason, EXPIREAT at until + `terms.memory`. No index
+    /// key beside it, so a ban stays one key in one Cluster slot.
+    func ban(_ key: String, reason: String, terms: BanTerms, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanOutcome>
+
+    /// The ban on `key` if it is running at `now`, else nil. Asked on every request, so one lookup.
+    ///
+    /// Redis: `HMGET key until reason offences`, a plain command; the caller compares until with now.
+    func activeBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanRecord?>
+
+    /// Ends `key`'s ban and forgets its offences (a lift is a pardon); true if a ban was running.
+    ///
+    /// Redis: one script: HGET until, then DEL; it answers whether until was still ahead of now.
+    func liftBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<Bool>
+
+    /// The running bans, soonest to end first, at most `limit` of them (for the admin API).
+    ///
+    /// Redis: SCAN with MATCH on the ban keys' prefix on each primary, then HMGET each key found:
+    /// several round trips, which only the admin API pays, never a request.
+    func activeBans(now: Int64, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[ListedBan]>
+
     /// Puts the policy's limits in force; the store outlives reloads, its limits follow them.
     func apply(_ limits: StoreLimitsSpec)
     /// Usage and refusals so far.

@@ -1,0 +1,122 @@
+/// One limit of a rate-limit step: `limit` units per period, of which up to `burst` may be spent
+/// at once (a client idle long enough may send `burst` requests back to back, then one per
+/// `interval`). Kept as GCRA's two figures, so checking it costs two subtractions and a compare.
+public struct GCRALimit: Sendable, Hashable {
+    /// Units per period, as the policy wrote it (for `RateLimit-Policy`'s quota).
+    public let limit: Int
+    public let periodNanoseconds: Int64
+    public let burst: Int
+    /// How long one unit of quota takes to come back: the emission interval T = period / limit.
+    public let interval: Int64
+    /// How far the theoretical arrival time may run ahead of now: τ = T × burst.
+    public let tolerance: Int64
+
+    /// Nil unless `limit`, `burst` and the period are positive and the period holds `limit`
+    /// whole nanoseconds (no real policy comes near that bound).
+    public init?(limit: Int, periodNanoseconds: Int64, burst: Int) {
+        guard limit > 0, burst > 0, periodNanoseconds >= Int64(limit) else { return nil }
+        let interval = periodNanoseconds / Int64(limit)
+        let (tolerance, overflow) = interval.multipliedReportingOverflow(by: Int64(burst))
+        guard !overflow else { return nil }
+        self.limit = limit
+        self.periodNanoseconds = periodNanoseconds
+        self.burst = burst
+        self.interval = interval
+        self.tolerance = tolerance
+    }
+}
+
+/// What one limit looked like after a step, for the IETF `RateLimit` field.
+public struct RateLimitFigures: Sendable, Equatable {
+    /// Units that could be spent at once right now (`r`).
+    public var remaining: Int
+    /// Seconds until the whole burst is available again (`t`), rounded up.
+    public var resetSeconds: Int64
+
+    public init(remaining: Int, resetSeconds: Int64) {
+        self.remaining = remaining
+        self.resetSeconds = resetSeconds
+    }
+}
+
+public enum RateLimitOutcome: Sendable, Equatable {
+    /// Every limit had room and each was charged; figures per limit, in the order given.
+    case allowed([RateLimitFigures])
+    /// At least one limit had no room, so none was charged (figures as they stand). After
+    /// `retryAfterSeconds` every limit has room for the same cost again.
+    case limited([RateLimitFigures], retryAfterSeconds: Int64)
+    /// The step would pass but its state cannot be kept (budget or per-client cap): nothing stored.
+    case refused(StoreRefusal)
+}
+
+/// The Generic Cell Rate Algorithm over a key's theoretical arrival times (one per limit), as a
+/// pure function so the memory store and a Redis script compute the same figures. The state is a
+/// time, not a count, so it needs no refill job and expires by itself: a TAT in the past means a
+/// full burst, exactly as if nothing were stored.
+enum GCRA {
+    /// One limit's state. Matched to a limit by its two figures, so a reload that changes a
+    /// route's limits starts the changed ones fresh and drops the ones that went.
+    struct Cell: Sendable, Equatable {
+        var interval: Int64
+        var tolerance: Int64
+        /// Theoretical arrival time, nanoseconds since the epoch.
+        var tat: Int64
+    }
+
+    enum Verdict: Equatable {
+        case allowed([Cell], [RateLimitFigures])
+        case limited([RateLimitFigures], retryAfterSeconds: Int64)
+    }
+
+    static func step(stored: [Cell], limits: [GCRALimit], cost: Int, now: Int64) -> Verdict {
+        let cost = Int64(max(cost, 0))
+        var charged: [Cell] = []
+        charged.reserveCapacity(limits.count)
+        var before: [RateLimitFigures] = []
+        var after: [RateLimitFigures] = []
+        before.reserveCapacity(limits.count)
+        after.reserveCapacity(limits.count)
+        var wait: Int64 = 0
+        for limit in limits {
+            let kept = stored.first { $0.interval == limit.interval && $0.tolerance == limit.tolerance }
+            let tat = max(kept?.tat ?? now, now)
+            let next = saturatingAdd(tat, saturatingMultiply(limit.interval, cost))
+            let aheadBefore = tat - now
+            let aheadAfter = saturatingAdd(next, -now)
+            before.append(figures(ahead: aheadBefore, limit))
+            if aheadAfter > limit.tolerance {
+                wait = max(wait, aheadAfter - limit.tolerance)
+            } else {
+                after.append(figures(ahead: aheadAfter, limit))
+            }
+            charged.append(Cell(interval: limit.interval, tolerance: limit.tolerance, tat: next))
+        }
+        if wait > 0 { return .limited(before, retryAfterSeconds: ceilingSeconds(wait)) }
+        return .allowed(charged, after)
+    }
+
+    /// The second at which every cell's TAT has passed, so the stored state equals no state.
+    static func expiry(_ cells: [Cell]) -> Int64 {
+        ceilingSeconds(cells.reduce(Int64.min) { max($0, $1.tat) })
+    }
+
+    private static func figures(ahead: Int64, _ limit: GCRALimit) -> RateLimitFigures {
+        let room = limit.tolerance - ahead
+        return RateLimitFigures(remaining: Int(max(room, 0) / limit.interval), resetSeconds: ceilingSeconds(max(ahead, 0)))
+    }
+
+    static func ceilingSeconds(_ nanoseconds: Int64) -> Int64 {
+        let (whole, part) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return part > 0 ? whole + 1 : whole
+    }
+
+    private static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
+
+    private static func saturatingMultiply(_ a: Int64, _ b: Int64) -> Int64 {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? .max : product
+    }
+}
