@@ -14,7 +14,7 @@ enum GuardTestRequests {
     ) -> GuardRequest {
         let request = GuardRequest(eventLoop: loop)
         request.head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(headers))
-        request.clientIP = IPAddressBytes(parsing: client)!
+        request.reset(clientIP: IPAddressBytes(parsing: client)!)
         request.body = body.map { ByteBuffer(string: $0) }
         request.now = WallClock.Instant(nanosecondsSinceEpoch: now * 1_000_000_000)
         return request
