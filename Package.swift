@@ -1,8 +1,10 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+/// Every target of Palisade's own (never a dependency) builds with warnings as errors.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 /// Release builds of the proxy itself skip the runtime exclusivity checks: on the request path
