@@ -66,10 +66,21 @@ let package = Package(
             ],
             swiftSettings: proxySettings
         ),
+        // `palisade demo`'s app, policy and client: shipped in the binary, kept out of the library.
+        .target(
+            name: "PalisadeDemo",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PalisadeCLI",
             dependencies: [
                 "PalisadeCore",
+                "PalisadeDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "PalisadeCoreTests",
             dependencies: [
-                "PalisadeCore", "PalisadeTesting",
+                "PalisadeCore", "PalisadeDemo", "PalisadeTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             resources: [.copy("Vectors")],

@@ -185,11 +185,8 @@ public enum TestSupport {
 
         public init() throws {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw RawHTTPExchange.Failure.socket }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = 0
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            guard fd >= 0 else { throw LoopbackSocket.Failure.socket }
+            var address = LoopbackSocket.loopback(port: 0)
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let ok = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -197,8 +194,9 @@ public enum TestSupport {
                 }
             }
             guard ok else {
+                let error = errno
                 close(fd)
-                throw RawHTTPExchange.Failure.connect(errno)
+                throw LoopbackSocket.Failure.bind(error)
             }
             self.fd = fd
             self.port = Int(UInt16(bigEndian: address.sin_port))
