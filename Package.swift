@@ -96,6 +96,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
         // Uses one product of each package that Package.swift pins only to fix its version.
@@ -122,13 +123,11 @@ let package = Package(
                 "PalisadeCore", "PalisadeDemo", "PalisadeTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PalisadeIntegrationTests",
             dependencies: ["PalisadeCore", "PalisadeTesting"],
-            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
     ]
