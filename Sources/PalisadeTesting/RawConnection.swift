@@ -169,8 +169,10 @@ public enum TestSupport {
         }
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read, closed.
-    /// For processes whose policy needs fixed ports, and for a port nothing listens on.
+    /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read, closed. Another
+    /// process can take it before it is used, so it is only for a server that cannot bind port 0
+    /// and say which port it got (nginx); every other server binds port 0 itself and reports the
+    /// port, and a port that must refuse connections is a `RefusingPort`.
     public static func freePort() throws -> Int {
         // The same bind to port 0 as RefusingPort, let go at once.
         try RefusingPort().port

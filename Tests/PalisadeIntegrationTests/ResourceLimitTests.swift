@@ -202,10 +202,8 @@ struct ResourceLimitTests {
     func descriptorExhaustion() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await TestUpstream.start(group: group)
-        let proxyPort = try TestSupport.freePort()
-        let adminPort = try TestSupport.freePort()
         // max_connections far above what 64 descriptors allow: the descriptor limit is what bites.
-        let yaml = CLITests.runPolicy(proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port)
+        let yaml = CLITests.runPolicy(proxyPort: 0, adminPort: 0, upstreamPort: upstream.port)
             .replacingOccurrences(of: "drain_timeout: 5s", with: "drain_timeout: 1s\nlimits:\n  max_connections: 10000")
         let path = try CLITests.temporaryFile(yaml)
         let directory = try TemporaryFiles.directory("palisade-fd")
@@ -220,6 +218,13 @@ struct ResourceLimitTests {
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+        var ports: CLITests.BoundPorts?
+        _ = await TestSupport.eventually(timeout: .seconds(10)) {
+            ports = CLITests.BoundPorts(startLineIn: stderr)
+            return ports != nil
+        }
+        let proxyPort = try #require(ports?.proxy, "no start line; stderr:\n\(stderr)")
+        let adminPort = try #require(ports?.admin)
 
         let ready = await TestSupport.eventually(timeout: .seconds(10)) {
             (try? await RawClient.get("/api/ready", port: proxyPort))?.status == 200

@@ -86,7 +86,8 @@ struct UpstreamFailureTests {
                 TestSupport.request("GET", "/p/1", close: false) + TestSupport.request("GET", "/p/2", close: false))
             #expect(await connection.readResponse(timeoutMilliseconds: 2000)?.status == 502)
             #expect(await connection.readResponse(timeoutMilliseconds: 2000)?.status == 502)
-            let counted = await TestSupport.eventually(timeout: .seconds(3)) {
+            // A generous deadline: the suite once saw the count arrive after 3 s on a loaded machine.
+            let counted = await TestSupport.eventually(timeout: .seconds(10)) {
                 (try? await Self.upstreamErrors(harness, "connect_failed")) == 5
             }
             let final = try await Self.upstreamErrors(harness, "connect_failed")
