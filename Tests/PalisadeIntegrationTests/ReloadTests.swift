@@ -9,22 +9,16 @@ import Testing
 @Suite("Policy reload", .serialized)
 struct ReloadTests {
     static func policy(extraRoute: String = "", drain: String = "2s") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: \(drain)
+        ProxyHarness.policy(
+            drainTimeout: drain,
+            """
         routes:
           - name: api
             match: { prefix: /api/ }
         \(extraRoute)
         default: deny
         """
+        )
     }
 
     static let newRoute = """

@@ -10,22 +10,16 @@ import Testing
 @Suite("Resource limits", .serialized)
 struct ResourceLimitTests {
     static func policy(upstream: String = "{{UPSTREAM}}", limits: String = "") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: \(upstream)
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 1s
+        ProxyHarness.policy(
+            upstream: upstream, drainTimeout: "1s",
+            """
         \(limits)
         routes:
           - name: all
             match: { prefix: / }
         default: deny
         """
+        )
     }
 
     // MARK: Connection options

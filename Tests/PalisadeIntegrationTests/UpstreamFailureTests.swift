@@ -8,21 +8,15 @@ import Testing
 @Suite("Upstream failures", .serialized)
 struct UpstreamFailureTests {
     static func policy(upstream: String = "{{UPSTREAM}}", responseTimeout: String = "2s", connectTimeout: String = "1s") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: \(upstream)
-          connect_timeout: \(connectTimeout)
-          response_timeout: \(responseTimeout)
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 2s
+        ProxyHarness.policy(
+            upstream: upstream, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
+            """
         routes:
           - name: app
             match: { prefix: / }
         default: deny
         """
+        )
     }
 
     static func upstreamErrors(_ harness: ProxyHarness, _ kind: String) async throws -> Double {
