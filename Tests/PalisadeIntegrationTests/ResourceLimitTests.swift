@@ -9,9 +9,9 @@ import Testing
 /// the proxy does when the process runs out of file descriptors.
 @Suite("Resource limits", .serialized)
 struct ResourceLimitTests {
-    static func policy(upstream: String = "{{UPSTREAM}}", limits: String = "") -> String {
+    static func policy(upstream: String = "{{UPSTREAM}}", responseTimeout: String = "2s", limits: String = "") -> String {
         ProxyHarness.policy(
-            upstream: upstream, drainTimeout: "1s",
+            upstream: upstream, responseTimeout: responseTimeout, drainTimeout: "1s",
             """
             \(limits)
             routes:
@@ -149,12 +149,14 @@ struct ResourceLimitTests {
 
     @Test("when every connection is busy, a connection above limits.max_connections is refused and counted")
     func maxConnectionsRefusesWhenAllBusy() async throws {
-        try await ProxyHarness.with(yaml: Self.policy(limits: "limits: { max_connections: 2 }")) { harness in
+        // The app holds both requests for 4 s, so neither connection turns idle (and is closed to
+        // make room) before the third arrives, even on a loaded machine.
+        try await ProxyHarness.with(yaml: Self.policy(responseTimeout: "10s", limits: "limits: { max_connections: 2 }")) { harness in
             // Two requests held at the app: neither connection is idle.
             var busy: [RawConnection] = []
             for i in 0..<2 {
                 let connection = try await RawConnection.open(port: harness.proxyPort)
-                await connection.send("GET /slow?ms=1500&n=\(i) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await connection.send("GET /slow?ms=4000&n=\(i) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 busy.append(connection)
             }
             let atApp = await TestSupport.eventually { harness.upstream.requests.filter { $0.path == "/slow" }.count == 2 }
@@ -164,7 +166,7 @@ struct ResourceLimitTests {
             #expect(await refused.waitForClose(timeoutMilliseconds: 2000), "the connection above the limit was not refused")
             #expect(!harness.upstream.requests.contains { $0.path == "/refused" })
             // The busy ones finish normally.
-            for connection in busy { #expect(await connection.readResponse(timeoutMilliseconds: 4000)?.status == 200) }
+            for connection in busy { #expect(await connection.readResponse(timeoutMilliseconds: 8000)?.status == 200) }
             let metrics = try await harness.metrics()
             #expect(TestSupport.metricValue(metrics, #"palisade_connections_limited_total{action="refused"}"#) == 1)
             for connection in busy { connection.close() }
