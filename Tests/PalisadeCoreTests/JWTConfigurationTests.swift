@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 @testable import PalisadeCore
+import Testing
 
 /// Key material a jwt guard refuses when the policy loads.
 @Suite("JWT configuration")

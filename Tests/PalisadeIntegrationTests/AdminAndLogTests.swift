@@ -184,3 +184,4 @@ struct AdminAndLogTests {
         }
     }
 }
+

@@ -1,5 +1,3 @@
-import NIOConcurrencyHelpers
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NIOConcurrencyHelpers
 
 /// The one writer of access lines to a file descriptor (stdout by default). Each event loop hands
 /// over a batch of whole lines at a time; the lock is taken once per batch, not per request, and

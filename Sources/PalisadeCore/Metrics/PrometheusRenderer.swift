@@ -50,8 +50,7 @@ enum PrometheusRenderer {
         for name in s.routes.keys.sorted() {
             let outcomes = s.routes[name]!.guardOutcomes
             for key in outcomes.keys.sorted(by: { ($0.guardKind, $0.outcome, $0.detail) < ($1.guardKind, $1.outcome, $1.detail) }) {
-                out +=
-                    "palisade_guard_decisions_total{route=\"\(escape(name))\",guard=\"\(escape(key.guardKind))\",outcome=\"\(escape(key.outcome))\",detail=\"\(escape(key.detail))\"} \(outcomes[key]!)\n"
+                out += "palisade_guard_decisions_total{route=\"\(escape(name))\",guard=\"\(escape(key.guardKind))\",outcome=\"\(escape(key.outcome))\",detail=\"\(escape(key.detail))\"} \(outcomes[key]!)\n"
             }
         }
         family("palisade_rejections_total", "counter", "Requests refused by Palisade itself, by error code.")

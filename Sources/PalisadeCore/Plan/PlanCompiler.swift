@@ -45,11 +45,10 @@ public enum PlanCompiler {
             )
         }
         if !errors.isEmpty { throw PolicyLoadError(diagnostics: errors) }
-        let usedRemoteKeys = Set(
-            policy.routes.flatMap(\.guards).compactMap { guardSpec -> RemoteJWKSSpec? in
-                if case .jwt(let jwt) = guardSpec.kind, case .url(let remote) = jwt.keySource { return remote }
-                return nil
-            })
+        let usedRemoteKeys = Set(policy.routes.flatMap(\.guards).compactMap { guardSpec -> RemoteJWKSSpec? in
+            if case .jwt(let jwt) = guardSpec.kind, case .url(let remote) = jwt.keySource { return remote }
+            return nil
+        })
         return RuntimePlan(
             generation: generation,
             sourceFile: sourceFile,
@@ -91,9 +90,7 @@ public enum PlanCompiler {
                 case nil: keys = .none
                 }
             } catch {
-                switch error {
-                case .message(let message): throw HMACConfigurationError(message: message)
-                }
+                switch error { case .message(let message): throw HMACConfigurationError(message: message) }
             }
             let secrets = jwtSpec.secret.flatMap { c.secrets[$0] } ?? []
             // RFC 7518 3.2: an HMAC key at least as long as the hash output.
@@ -101,8 +98,7 @@ public enum PlanCompiler {
             if jwtSpec.algorithms.contains(where: { $0.hasPrefix("HS") }),
                 secrets.contains(where: { $0.bytes.count < needed })
             {
-                throw HMACConfigurationError(
-                    message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
+                throw HMACConfigurationError(message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
             }
             return JWTGuard(spec: jwtSpec, keys: keys, secrets: secrets)
         case .apiKey:

@@ -34,8 +34,7 @@ public final class CompiledRoute: Sendable {
     @inline(__always)
     func matches(method: HTTPMethod, path: Substring, host: Substring?) -> Bool {
         if let exactPath {
-            let equal =
-                caseInsensitive
+            let equal = caseInsensitive
                 ? path.utf8.count == exactPath.utf8.count && Self.startsFolded(path, with: exactPath)
                 : path.utf8.elementsEqual(exactPath.utf8)
             if !equal { return false }
