@@ -1,8 +1,10 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+/// Every target of Palisade's own (never a dependency) builds with warnings as errors.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 /// Release builds of the proxy itself skip the runtime exclusivity checks: on the request path
@@ -64,10 +66,21 @@ let package = Package(
             ],
             swiftSettings: proxySettings
         ),
+        // `palisade demo`'s app, policy and client: shipped in the binary, kept out of the library.
+        .target(
+            name: "PalisadeDemo",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PalisadeCLI",
             dependencies: [
                 "PalisadeCore",
+                "PalisadeDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,6 +96,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
         // Uses one product of each package that Package.swift pins only to fix its version.
@@ -106,16 +120,14 @@ let package = Package(
         .testTarget(
             name: "PalisadeCoreTests",
             dependencies: [
-                "PalisadeCore", "PalisadeTesting",
+                "PalisadeCore", "PalisadeDemo", "PalisadeTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PalisadeIntegrationTests",
             dependencies: ["PalisadeCore", "PalisadeTesting"],
-            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PalisadeCore
+import PalisadeDemo
 import ServiceLifecycle
 
 @main
@@ -253,12 +254,7 @@ struct Demo: AsyncParsableCommand {
                 Policy: policies/demo.yaml (embedded). Access lines follow on stdout.
 
                 """)
-            for (label, path) in [("allowed", "/api/public/hello"), ("refused", "/api/internal/stats")] {
-                let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: palisade-demo\r\nConnection: close\r\n\r\n".utf8)
-                if let outcome = try? RawHTTPExchange.send(request, port: port) {
-                    Diagnostics.printToStderr("\(label): GET \(path) -> \(outcome.status ?? 0) \(outcome.body)")
-                }
-            }
+            for line in DemoClient.tour(proxyPort: port) { Diagnostics.printToStderr(line) }
             if once {
                 kill(getpid(), SIGTERM)
             } else {

@@ -4,7 +4,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// A real HTTP server on 127.0.0.1 serving a JWKS document that a test can swap (key rotation),
-/// take down (issuer outage) and bring back on the same port. Counts the fetches it answers.
+/// start down and bring up (an issuer out at start) or stop (an outage). Counts the fetches it
+/// answers.
 public final class JWKSServer: Sendable {
     /// How the server answers: the document, another status, or nothing at all (a hung issuer).
     public enum Behaviour: Sendable {
@@ -13,34 +14,43 @@ public final class JWKSServer: Sendable {
         case stall
     }
 
-    private struct State {
+    fileprivate struct State {
         var document: String
         var behaviour = Behaviour.document
         var fetches = 0
-        var channel: (any Channel)?
+        /// While down, every connection is closed as soon as it is accepted, so fetches fail.
+        var down: Bool
     }
 
     private let state: NIOLockedValueBox<State>
-    private let group: any EventLoopGroup
+    private let channel: NIOLockedValueBox<(any Channel)?>
     public let port: Int
 
     public var url: String { "http://127.0.0.1:\(port)/.well-known/jwks.json" }
     public var fetches: Int { state.withLockedValue { $0.fetches } }
 
-    /// Binds first, so the port is known even when the test wants the issuer down from the start.
+    /// Listens at once, even when the test wants the issuer down from the start: the server keeps
+    /// its port from start to stop, so no other test can be given it in between.
     public static func start(document: String, group: any EventLoopGroup, serving: Bool = true) async throws -> JWKSServer {
-        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = probe.localAddress?.port ?? 0
-        try await probe.close()
-        let server = JWKSServer(document: document, group: group, port: port)
-        if serving { try await server.resume() }
-        return server
+        let state = NIOLockedValueBox(State(document: document, down: !serving))
+        let handlerState = state
+        let channel = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Thrown, the accept handler closes the connection unanswered.
+                    if handlerState.withLockedValue({ $0.down }) { throw ChannelError.inputClosed }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(JWKSHandler(state: handlerState))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return JWKSServer(state: state, channel: channel)
     }
 
-    private init(document: String, group: any EventLoopGroup, port: Int) {
-        self.state = NIOLockedValueBox(State(document: document))
-        self.group = group
-        self.port = port
+    private init(state: NIOLockedValueBox<State>, channel: any Channel) {
+        self.state = state
+        self.channel = NIOLockedValueBox(channel)
+        self.port = channel.localAddress?.port ?? 0
     }
 
     public func serve(_ document: String) {
@@ -52,47 +62,32 @@ public final class JWKSServer: Sendable {
 
     public func behave(_ behaviour: Behaviour) { state.withLockedValue { $0.behaviour = behaviour } }
 
-    /// Starts answering again on the same port.
-    public func resume() async throws {
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(JWKSHandler(server: self))
-                }
-            }
-            .bind(host: "127.0.0.1", port: port).get()
-        state.withLockedValue { $0.channel = channel }
-    }
+    /// Answers again after a start with `serving: false`.
+    public func resume() { state.withLockedValue { $0.down = false } }
 
-    /// Stops listening: fetches fail with connection refused.
+    /// Stops listening for good: fetches fail with connection refused.
     public func stop() async {
-        let channel = state.withLockedValue { s -> (any Channel)? in
-            defer { s.channel = nil }
-            return s.channel
+        let channel = self.channel.withLockedValue { current -> (any Channel)? in
+            defer { current = nil }
+            return current
         }
         try? await channel?.close()
-    }
-
-    fileprivate func answer() -> (Behaviour, String) {
-        state.withLockedValue { s in
-            s.fetches += 1
-            return (s.behaviour, s.document)
-        }
     }
 }
 
 private final class JWKSHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
-    let server: JWKSServer
+    private let state: NIOLockedValueBox<JWKSServer.State>
 
-    init(server: JWKSServer) { self.server = server }
+    init(state: NIOLockedValueBox<JWKSServer.State>) { self.state = state }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .end = unwrapInboundIn(data) else { return }
-        let (behaviour, document) = server.answer()
+        let (behaviour, document) = state.withLockedValue { s in
+            s.fetches += 1
+            return (s.behaviour, s.document)
+        }
         let status: HTTPResponseStatus
         let body: String
         switch behaviour {

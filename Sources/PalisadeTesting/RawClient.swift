@@ -210,7 +210,7 @@ final class BlockingSocket {
     let fd: Int32
 
     init(port: Int) throws {
-        fd = try RawHTTPExchange.connectLoopback(port: port)
+        fd = try LoopbackSocket.connect(port: port)
     }
 
     deinit { close(fd) }

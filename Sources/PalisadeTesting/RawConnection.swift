@@ -169,8 +169,10 @@ public enum TestSupport {
         }
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read, closed.
-    /// For processes whose policy needs fixed ports, and for a port nothing listens on.
+    /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read, closed. Another
+    /// process can take it before it is used, so it is only for a server that cannot bind port 0
+    /// and say which port it got (nginx); every other server binds port 0 itself and reports the
+    /// port, and a port that must refuse connections is a `RefusingPort`.
     public static func freePort() throws -> Int {
         // The same bind to port 0 as RefusingPort, let go at once.
         try RefusingPort().port
@@ -185,11 +187,8 @@ public enum TestSupport {
 
         public init() throws {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw RawHTTPExchange.Failure.socket }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = 0
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            guard fd >= 0 else { throw LoopbackSocket.Failure.socket }
+            var address = LoopbackSocket.loopback(port: 0)
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let ok = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -197,8 +196,9 @@ public enum TestSupport {
                 }
             }
             guard ok else {
+                let error = errno
                 close(fd)
-                throw RawHTTPExchange.Failure.connect(errno)
+                throw LoopbackSocket.Failure.bind(error)
             }
             self.fd = fd
             self.port = Int(UInt16(bigEndian: address.sin_port))

@@ -1,6 +1,6 @@
 import Foundation
 
-/// An app server nobody on this project wrote, started on a free loopback port for a test to put
+/// An app server nobody on this project wrote, started on a loopback port for a test to put
 /// Palisade in front of. Each differs from `TestUpstream` in a way that has broken proxies: closing
 /// after every answer, answering in HTTP/1.0, closing pooled connections while they sit idle,
 /// chunking answers, or closing after a fixed number of requests.
@@ -59,53 +59,82 @@ public final class RealAppServer: @unchecked Sendable {
     }
 
     public static func start(_ kind: Kind) async throws -> RealAppServer {
+        guard kind != .nginxShortKeepAlive else { return try await startNginx() }
         let directory = try TemporaryFiles.directory("palisade-app")
-        let port = try TestSupport.freePort()
         try Self.appFiles.forEach { name, text in
             try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
+        // Each server binds port 0 itself and names the port it got in its start line, so no other
+        // test can take the port between a probe and the bind.
+        let process = try Self.process(in: directory)
+        process.environment?["PYTHONUNBUFFERED"] = "1"
+        switch kind {
+        case .pythonHTTPServer:
+            process.arguments = ["python3", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", directory.path]
+        case .flaskDevelopment:
+            process.arguments = ["python3", "-m", "flask", "--app", "wsgi_app", "run", "--host", "127.0.0.1", "--port", "0"]
+        case .gunicornSync:
+            process.arguments = ["python3", "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "wsgi_app:app"]
+        case .uvicorn:
+            // Log level info: the start line naming the port is an info line.
+            process.arguments = [
+                "python3", "-m", "uvicorn", "--host", "127.0.0.1", "--port", "0", "--timeout-keep-alive", "1",
+                "--log-level", "info", "asgi_app:app",
+            ]
+        case .nodeHTTP:
+            process.arguments = ["node", "node_app.js"]
+        case .nginxShortKeepAlive:
+            preconditionFailure("started by startNginx()")
+        }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let announced = StartLineReader(output.fileHandleForReading)
+        try process.run()
+        if let port = await announced.port(within: .seconds(20)) {
+            return RealAppServer(kind: kind, port: port, process: process, directory: directory)
+        }
+        let server = RealAppServer(kind: kind, port: 0, process: process, directory: directory)
+        server.stop()
+        throw Python.Failure(message: "\(kind) did not name its port; it printed:\n\(announced.text)")
+    }
+
+    /// nginx listens only on ports its configuration names and cannot report one it was given as
+    /// 0, so it gets a port that was free a moment ago; if another process took the port first,
+    /// nginx exits at once and is started again on another.
+    private static func startNginx() async throws -> RealAppServer {
+        guard let nginx = nginxPath else { throw Python.Failure(message: "nginx is not installed") }
+        for _ in 0..<3 {
+            let directory = try TemporaryFiles.directory("palisade-app")
+            let port = try TestSupport.freePort()
+            let config = Self.nginxConfig(port: port, directory: directory.path)
+            try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+            let process = try Self.process(in: directory)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            process.arguments = [nginx, "-p", directory.path, "-c", directory.appendingPathComponent("nginx.conf").path]
+            try process.run()
+            let server = RealAppServer(kind: .nginxShortKeepAlive, port: port, process: process, directory: directory)
+            // Ready once it accepts a connection; one that died (the port was taken) gives up at once.
+            let accepting = await TestSupport.eventually(timeout: .seconds(20), interval: .milliseconds(50)) {
+                if !process.isRunning { return true }
+                return (try? await RawConnection.open(port: port))?.close() != nil
+            }
+            if accepting && process.isRunning { return server }
+            server.stop()
+        }
+        throw Python.Failure(message: "nginx did not start")
+    }
+
+    private static func process(in directory: URL) throws -> Process {
         let process = Process()
         process.currentDirectoryURL = directory
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
         var environment = try PythonEnvironment.environment()
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
         process.environment = environment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let p = String(port)
-        switch kind {
-        case .pythonHTTPServer:
-            process.arguments = ["python3", "-m", "http.server", p, "--bind", "127.0.0.1", "--directory", directory.path]
-        case .flaskDevelopment:
-            process.arguments = ["python3", "-m", "flask", "--app", "wsgi_app", "run", "--host", "127.0.0.1", "--port", p]
-        case .gunicornSync:
-            process.arguments = ["python3", "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:\(p)", "wsgi_app:app"]
-        case .uvicorn:
-            process.arguments = [
-                "python3", "-m", "uvicorn", "--host", "127.0.0.1", "--port", p, "--timeout-keep-alive", "1",
-                "--log-level", "warning", "asgi_app:app",
-            ]
-        case .nodeHTTP:
-            process.arguments = ["node", "node_app.js", p]
-        case .nginxShortKeepAlive:
-            guard let nginx = nginxPath else { throw Python.Failure(message: "nginx is not installed") }
-            let config = Self.nginxConfig(port: port, directory: directory.path)
-            try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
-            process.arguments = [nginx, "-p", directory.path, "-c", directory.appendingPathComponent("nginx.conf").path]
-        }
-        try process.run()
-        let server = RealAppServer(kind: kind, port: port, process: process, directory: directory)
-        // Ready once it accepts a connection; a server that died gives up at once.
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(20)
-        while clock.now < deadline {
-            if !process.isRunning { break }
-            if (try? await RawConnection.open(port: port))?.close() != nil { return server }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        server.stop()
-        throw Python.Failure(message: "\(kind) did not start on port \(port)")
+        return process
     }
 
     public func stop() {
@@ -234,9 +263,55 @@ public final class RealAppServer: @unchecked Sendable {
               });
             });
             server.keepAliveTimeout = 1000;
-            server.listen(Number(process.argv[2]), '127.0.0.1');
+            server.listen(0, '127.0.0.1', () => {
+              console.log(`listening on http://127.0.0.1:${server.address().port}`);
+            });
 
             """
         ),
     ]
+}
+
+/// Reads a server's output on a thread of its own until a line names `http://127.0.0.1:<port>`,
+/// and keeps reading after that so the server never blocks on a full pipe.
+private final class StartLineReader: @unchecked Sendable {
+    private let lock = NSLock()
+    private var output = ""
+    private var found: Int?
+    private var ended = false
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                lock.withLock {
+                    // Only the start is kept for the error message; later output is read and dropped.
+                    if found == nil {
+                        output += String(decoding: data, as: UTF8.self)
+                        found = Self.port(in: output)
+                    }
+                }
+            }
+            lock.withLock { ended = true }
+        }
+    }
+
+    var text: String { lock.withLock { output } }
+
+    /// The announced port; nil if the output ended or the time ran out without one.
+    func port(within timeout: Duration) async -> Int? {
+        _ = await TestSupport.eventually(timeout: timeout, interval: .milliseconds(20)) {
+            lock.withLock { found != nil || ended }
+        }
+        return lock.withLock { found }
+    }
+
+    private static func port(in text: String) -> Int? {
+        guard let range = text.range(of: "http://127.0.0.1:") else { return nil }
+        let digits = text[range.upperBound...].prefix(while: \.isNumber)
+        // A number cut off by the end of what has arrived so far could still grow.
+        guard !digits.isEmpty, digits.endIndex < text.endIndex else { return nil }
+        return Int(digits)
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import PalisadeCore
+import PalisadeDemo
 import Testing
 
 /// The shipped policies: the demo's embedded copy matches the file users read, and every policy

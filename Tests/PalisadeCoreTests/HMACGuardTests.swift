@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import PalisadeTesting
 import Testing
 
 @testable import PalisadeCore
@@ -23,7 +24,7 @@ struct HMACGuardTests {
     }
 
     static func wycheproof() throws -> [WycheproofCase] {
-        let url = try #require(Bundle.module.url(forResource: "hmac_sha256_test", withExtension: "json", subdirectory: "Vectors"))
+        let url = try #require(TestVectors.url("hmac_sha256_test", withExtension: "json"))
         let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         var cases: [WycheproofCase] = []
         for group in root["testGroups"] as? [[String: Any]] ?? [] {
@@ -200,7 +201,7 @@ struct HMACGuardTests {
 
     @Test("Standard Webhooks negative cases from the reference libraries, with the vector's clock")
     func standardWebhooksNegativeCases() throws {
-        let url = try #require(Bundle.module.url(forResource: "standard-webhooks", withExtension: "json", subdirectory: "Vectors"))
+        let url = try #require(TestVectors.url("standard-webhooks", withExtension: "json"))
         let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let cases = try #require(root["negative_cases"] as? [[String: Any]])
         #expect(cases.count == 19)

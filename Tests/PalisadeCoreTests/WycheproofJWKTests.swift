@@ -13,7 +13,7 @@ import _CryptoExtras
 @Suite("Wycheproof JWK")
 struct WycheproofJWKTests {
     static func vectors(_ name: String) throws -> [String: Any] {
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Vectors"))
+        let url = try #require(TestVectors.url(name, withExtension: "json"))
         return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }
 

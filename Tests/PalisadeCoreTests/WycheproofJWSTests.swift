@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PalisadeTesting
 import Testing
 
 @testable import PalisadeCore
@@ -49,7 +50,7 @@ struct WycheproofJWSTests {
 
     @Test("valid tokens verify, invalid ones are refused (ES512 keys are out of scope)")
     func vectors() throws {
-        let url = try #require(Bundle.module.url(forResource: "json_web_signature_test", withExtension: "json", subdirectory: "Vectors"))
+        let url = try #require(TestVectors.url("json_web_signature_test", withExtension: "json"))
         let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         var checked = 0
         var failures: [String] = []

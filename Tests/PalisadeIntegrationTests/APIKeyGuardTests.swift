@@ -119,7 +119,7 @@ struct APIKeyGuardTests {
             let service = PolicyReloadService(runtime: harness.runtime, path: harness.policyPath, pollInterval: .milliseconds(100))
             let task = Task { try await service.run() }
             defer { task.cancel() }
-            try await Task.sleep(for: .milliseconds(250))
+            // The service fingerprinted the keys file as it was made: the rewrite below is a change.
             let newKey = "pk_live_watched_key"
             try "keys:\n  - id: watched\n    sha256: \(try Self.sha256(newKey))\n".write(toFile: keysPath, atomically: true, encoding: .utf8)
             let picked = try await TestSupport.eventually(timeout: .seconds(3)) {

@@ -7,16 +7,8 @@ import Testing
 /// carry the documented fields but never a query value or a credential.
 @Suite("Admin and access log", .serialized)
 struct AdminAndLogTests {
-    static let policy = """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 2s
+    static let policy = ProxyHarness.policy(
+        """
         log:
           access: stdout
           headers: [user-agent]
@@ -25,6 +17,7 @@ struct AdminAndLogTests {
             match: { prefix: /app/ }
         default: deny
         """
+    )
 
     @Test("/healthz answers 200")
     func healthz() async throws {

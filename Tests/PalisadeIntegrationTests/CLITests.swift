@@ -54,9 +54,52 @@ struct CLITests {
             return Finished(status: process.terminationStatus, reason: process.terminationReason, stdout: stdout, stderr: stderr)
         }
 
+        /// The ports `run` bound (its policy listens on port 0), read from its start line; nil if
+        /// no start line came within `timeout`.
+        func boundPorts(within timeout: Duration = .seconds(10)) async -> BoundPorts? {
+            var ports: BoundPorts?
+            _ = await TestSupport.eventually(timeout: timeout) {
+                ports = BoundPorts(startLineIn: self.stderr)
+                return ports != nil
+            }
+            return ports
+        }
+
+        /// Waits until the process handles SIGHUP itself (the reload service traps it as the
+        /// service group starts, just after the listeners): before that, SIGHUP would end it.
+        func trapsSIGHUP(within timeout: Duration = .seconds(10)) async -> Bool {
+            await TestSupport.eventually(timeout: timeout) {
+                let status = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+                // SigIgn and SigCgt are hex masks; SIGHUP (1) is their lowest bit.
+                return status.split(separator: "\n").contains { line in
+                    guard line.hasPrefix("SigIgn:") || line.hasPrefix("SigCgt:"), let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16)
+                    else { return false }
+                    return mask & 1 != 0
+                }
+            }
+        }
+
         /// Makes sure nothing outlives the test.
         func terminateIfRunning() {
             if process.isRunning { signal(SIGKILL) }
+        }
+    }
+
+    /// The ports in `palisade run`'s start line (`palisade listening`, `proxy=127.0.0.1:P`,
+    /// `admin=127.0.0.1:Q`): how a test learns the ports a policy listening on port 0 was given.
+    struct BoundPorts {
+        var proxy: Int
+        var admin: Int?
+
+        init?(startLineIn output: String) {
+            guard let line = output.split(separator: "\n").first(where: { $0.contains("palisade listening") }) else { return nil }
+            func port(_ key: String) -> Int? {
+                guard let range = line.range(of: "\(key)=127.0.0.1:") else { return nil }
+                return Int(line[range.upperBound...].prefix(while: \.isNumber))
+            }
+            guard let proxy = port("proxy") else { return nil }
+            self.proxy = proxy
+            self.admin = port("admin")
         }
     }
 
@@ -256,14 +299,14 @@ struct CLITests {
             "\(failed.stderr)")
         #expect(!failed.stderr.contains("descriptor:ptr:bytes"), "\(failed.stderr)")
 
-        let proxyPort = try TestSupport.freePort()
-        let free = try Self.temporaryFile(Self.runPolicy(proxyPort: proxyPort, adminPort: 0, upstreamPort: upstream.port))
+        let free = try Self.temporaryFile(Self.runPolicy(proxyPort: 0, adminPort: 0, upstreamPort: upstream.port))
         let child = try Child(["run", "--config", free, "--threads", "1"])
         defer { child.terminateIfRunning() }
-        let started = await TestSupport.eventually(timeout: .seconds(10)) { child.stderr.contains("palisade listening") }
-        #expect(started, "\(child.stderr)")
-        #expect(child.stderr.contains("proxy=127.0.0.1:\(proxyPort)"), "\(child.stderr)")
+        let ports = try #require(await child.boundPorts(), "no start line; stderr:\n\(child.stderr)")
         #expect(!child.stderr.contains("[IPv4]"), "\(child.stderr)")
+        // The start line names the ports actually bound, not the 0 the policy asked for.
+        #expect(ports.proxy != 0 && ports.admin != 0, "\(child.stderr)")
+        #expect(try await RawClient.get("/api/hello", port: ports.proxy).status == 200)
         child.signal(SIGTERM)
         _ = await child.finished(within: .seconds(15))
         await upstream.stop()
@@ -277,11 +320,12 @@ struct CLITests {
     func runReloadAndDrain() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await TestUpstream.start(group: group)
-        let proxyPort = try TestSupport.freePort()
-        let adminPort = try TestSupport.freePort()
-        let path = try Self.temporaryFile(Self.runPolicy(proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port))
+        let path = try Self.temporaryFile(Self.runPolicy(proxyPort: 0, adminPort: 0, upstreamPort: upstream.port))
         let child = try Child(["run", "--config", path, "--threads", "1"])
         defer { child.terminateIfRunning() }
+        let ports = try #require(await child.boundPorts(), "no start line; stderr:\n\(child.stderr)")
+        let proxyPort = ports.proxy
+        let adminPort = try #require(ports.admin)
 
         func generation() async -> Int? {
             (try? await RawClient.get("/readyz", port: adminPort))?.json?["policy_generation"] as? Int
@@ -293,8 +337,7 @@ struct CLITests {
         #expect(try await RawClient.get("/new/hello", port: proxyPort).status == 404)
         #expect(upstream.requests.map(\.path) == ["/api/hello"])
 
-        // The SIGHUP handler is installed as the service group starts, just after the listeners.
-        try await Task.sleep(for: .milliseconds(300))
+        try #require(await child.trapsSIGHUP(), "SIGHUP never trapped; stderr:\n\(child.stderr)")
 
         // SIGHUP reloads even an unchanged file (the file watcher alone would not).
         child.signal(SIGHUP)
@@ -304,7 +347,7 @@ struct CLITests {
 
         // A rewritten file plus SIGHUP changes what is served.
         try Self.runPolicy(
-            proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port,
+            proxyPort: 0, adminPort: 0, upstreamPort: upstream.port,
             extraRoute: "  - name: new\n    match: { prefix: /new/ }"
         ).write(toFile: path, atomically: true, encoding: .utf8)
         child.signal(SIGHUP)

@@ -8,21 +8,14 @@ import Testing
 @Suite("Guards and routing", .serialized)
 struct GuardAndRoutingTests {
     static func policy(routes: String, default action: String = "deny", extra: String = "") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 2s
-        \(extra)
-        routes:
-        \(routes)
-        default: \(action)
-        """
+        ProxyHarness.policy(
+            """
+            \(extra)
+            routes:
+            \(routes)
+            default: \(action)
+            """
+        )
     }
 
     static func guards(_ line: [String: Any]) -> [[String: Any]] { line["guards"] as? [[String: Any]] ?? [] }

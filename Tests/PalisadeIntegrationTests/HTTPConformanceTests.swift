@@ -15,7 +15,7 @@ struct HTTPConformanceTests {
     }
 
     static func loadCases() throws -> [ProbeCase] {
-        guard let url = Bundle.module.url(forResource: "http11probe-cases", withExtension: "json", subdirectory: "Vectors")
+        guard let url = TestVectors.url("http11probe-cases", withExtension: "json")
         else { throw CocoaError(.fileNoSuchFile) }
         let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         let cases = root["cases"] as! [[String: Any]]

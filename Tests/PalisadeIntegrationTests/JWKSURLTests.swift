@@ -53,6 +53,12 @@ struct JWKSURLTests {
         try await RawClient.get("/readyz", port: harness.adminPort!)
     }
 
+    /// Whether a fetch of the policy's key set has failed: readyz reports its error.
+    static func fetchFailed(_ harness: ProxyHarness) async throws -> Bool {
+        let jwks = (try await readyz(harness).json?["jwks"] as? [[String: Any]])?.first
+        return (jwks?["last_error"] as? String)?.isEmpty == false
+    }
+
     /// Polls until `condition` holds or `seconds` pass.
     static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
         let end = Date().addingTimeInterval(seconds)
@@ -173,7 +179,7 @@ struct JWKSURLTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let issuer = try await JWKSServer.start(document: keys.jwksJSON, group: group, serving: false)
         try await ProxyHarness.with(yaml: Self.policy(url: issuer.url)) { harness in
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await Self.eventually(5) { try await Self.fetchFailed(harness) }, "no fetch failed")
             let notReady = try await Self.readyz(harness)
             #expect(notReady.status == 503)
             #expect(notReady.json?["status"] as? String == "keys_not_loaded")
@@ -184,7 +190,7 @@ struct JWKSURLTests {
             // Routes without the guard are served meanwhile.
             #expect(try await RawClient.get("/open", port: harness.proxyPort).status == 200)
 
-            try await issuer.resume()
+            issuer.resume()
             // Retries back off from 1 s; within a few seconds the keys are in.
             #expect(try await Self.eventually(8) { try await Self.readyz(harness).status == 200 })
             #expect(try await Self.call(token, harness.proxyPort).status == 200)
@@ -245,7 +251,7 @@ struct JWKSURLTests {
         }
         // The same server with only the system's trust roots: its private CA is not trusted.
         try await ProxyHarness.with(yaml: Self.policy(url: url)) { (harness: ProxyHarness) async throws -> Void in
-            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await Self.eventually(5) { try await Self.fetchFailed(harness) }, "no fetch failed")
             let ready = try await Self.readyz(harness)
             #expect(ready.status == 503)
             let jwks = (ready.json?["jwks"] as? [[String: Any]])?.first

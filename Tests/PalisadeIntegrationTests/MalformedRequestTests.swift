@@ -7,16 +7,8 @@ import Testing
 /// the app, with a JSON error, and the connection is closed; slow and idle clients are cut off.
 @Suite("Malformed requests", .serialized)
 struct MalformedRequestTests {
-    static let policy = """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 2s
+    static let policy = ProxyHarness.policy(
+        """
         limits:
           max_header_bytes: 1KiB
           idle_timeout: 1s
@@ -28,6 +20,7 @@ struct MalformedRequestTests {
             match: { prefix: / }
         default: deny
         """
+    )
 
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String

@@ -9,16 +9,8 @@ import Testing
 @Suite("Path normalisation through the proxy", .serialized)
 struct PathNormalizationTests {
     static func policy(extra: String = "") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 2s
+        ProxyHarness.policy(
+            """
         \(extra)
         routes:
           - name: internal
@@ -37,6 +29,7 @@ struct PathNormalizationTests {
             match: { prefix: / }
         default: deny
         """
+        )
     }
 
     struct Attack: Sendable, CustomTestStringConvertible {

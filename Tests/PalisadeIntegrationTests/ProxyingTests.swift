@@ -8,16 +8,9 @@ import Testing
 /// connections reused, hop-by-hop fields dropped, forwarding fields set by Palisade alone.
 @Suite("Proxying", .serialized)
 struct ProxyingTests {
-    static let policy = """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 3s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 2s
+    static let policy = ProxyHarness.policy(
+        responseTimeout: "3s",
+        """
         response_headers:
           x-content-type-options: nosniff
           referrer-policy: no-referrer
@@ -26,6 +19,7 @@ struct ProxyingTests {
             match: { prefix: / }
         default: deny
         """
+    )
 
     static func request(
         _ method: String = "GET", _ target: String, port: Int, headers: [(String, String)] = [],

@@ -9,22 +9,16 @@ import Testing
 @Suite("Policy reload", .serialized)
 struct ReloadTests {
     static func policy(extraRoute: String = "", drain: String = "2s") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: {{UPSTREAM}}
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: \(drain)
+        ProxyHarness.policy(
+            drainTimeout: drain,
+            """
         routes:
           - name: api
             match: { prefix: /api/ }
         \(extraRoute)
         default: deny
         """
+        )
     }
 
     static let newRoute = """
@@ -150,11 +144,11 @@ struct ReloadTests {
         try await ProxyHarness.with(yaml: Self.policy()) { harness in
             let service = PolicyReloadService(runtime: harness.runtime, path: harness.policyPath, pollInterval: .milliseconds(100))
             let task = Task { try await service.run() }
-            // The service takes the file's fingerprint as it starts; change the file only after that.
-            try await Task.sleep(for: .milliseconds(300))
+            // The service fingerprinted the file as it was made, so the change below cannot be missed.
 
             try harness.writePolicy(Self.policy(extraRoute: Self.newRoute))
-            let applied = try await TestSupport.eventually(timeout: .seconds(3)) {
+            // A generous deadline: on a loaded machine the poll task can wait seconds for a thread.
+            let applied = try await TestSupport.eventually(timeout: .seconds(10)) {
                 try await Self.generation(harness) == 2
             }
             #expect(applied, "the changed file was not picked up")
@@ -188,13 +182,12 @@ struct ReloadTests {
 
     // MARK: the file watcher
 
-    /// Runs `PolicyReloadService` (polling every 100 ms) around `body`, starting `body` once the
-    /// service has fingerprinted the files.
+    /// Runs `PolicyReloadService` (polling every 100 ms) around `body`. The service fingerprints
+    /// the files as it is made, so `body` may change them at once.
     static func withWatcher(_ harness: ProxyHarness, _ body: () async throws -> Void) async throws {
         let service = PolicyReloadService(runtime: harness.runtime, path: harness.policyPath, pollInterval: .milliseconds(100))
         let task = Task { try await service.run() }
         defer { task.cancel() }
-        try await Task.sleep(for: .milliseconds(300))
         try await body()
     }
 
@@ -304,21 +297,21 @@ struct ReloadTests {
     func sighupAfterEditReloadsOnce() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await TestUpstream.start(group: group)
-        let proxyPort = try TestSupport.freePort()
-        let adminPort = try TestSupport.freePort()
-        let path = try CLITests.temporaryFile(CLITests.runPolicy(proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port))
+        let path = try CLITests.temporaryFile(CLITests.runPolicy(proxyPort: 0, adminPort: 0, upstreamPort: upstream.port))
         let child = try CLITests.Child(["run", "--config", path, "--threads", "1"])
         defer { child.terminateIfRunning() }
+        let ports = try #require(await child.boundPorts(), "no start line; stderr:\n\(child.stderr)")
+        let proxyPort = ports.proxy
+        let adminPort = try #require(ports.admin)
         func generation() async -> Int? {
             (try? await RawClient.get("/readyz", port: adminPort))?.json?["policy_generation"] as? Int
         }
         let ready = await TestSupport.eventually(timeout: .seconds(10)) { await generation() == 1 }
         try #require(ready, "palisade run never became ready; stderr:\n\(child.stderr)")
-        // The SIGHUP handler is installed as the service group starts, just after the listeners.
-        try await Task.sleep(for: .milliseconds(500))
+        try #require(await child.trapsSIGHUP(), "SIGHUP never trapped; stderr:\n\(child.stderr)")
 
         try CLITests.runPolicy(
-            proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port,
+            proxyPort: 0, adminPort: 0, upstreamPort: upstream.port,
             extraRoute: "  - name: new\n    match: { prefix: /new/ }"
         ).write(toFile: path, atomically: true, encoding: .utf8)
         child.signal(SIGHUP)

@@ -9,23 +9,17 @@ import Testing
 /// the proxy does when the process runs out of file descriptors.
 @Suite("Resource limits", .serialized)
 struct ResourceLimitTests {
-    static func policy(upstream: String = "{{UPSTREAM}}", limits: String = "") -> String {
-        """
-        version: 1
-        listen: 127.0.0.1:0
-        upstream:
-          url: \(upstream)
-          connect_timeout: 1s
-          response_timeout: 2s
-        admin:
-          listen: 127.0.0.1:0
-        drain_timeout: 1s
+    static func policy(upstream: String = "{{UPSTREAM}}", responseTimeout: String = "2s", limits: String = "") -> String {
+        ProxyHarness.policy(
+            upstream: upstream, responseTimeout: responseTimeout, drainTimeout: "1s",
+            """
         \(limits)
         routes:
           - name: all
             match: { prefix: / }
         default: deny
         """
+        )
     }
 
     // MARK: Connection options
@@ -155,12 +149,10 @@ struct ResourceLimitTests {
 
     @Test("when every connection is busy, a connection above limits.max_connections is refused and counted")
     func maxConnectionsRefusesWhenAllBusy() async throws {
-        let yaml = Self.policy(limits: "limits: { max_connections: 2 }")
-            .replacingOccurrences(of: "response_timeout: 2s", with: "response_timeout: 10s")
-        try await ProxyHarness.with(yaml: yaml) { harness in
-            // Two requests held at the app: neither connection is idle. Held long enough that a
-            // loaded machine cannot finish them before the third connection arrives (at 1.5 s one
-            // did, under a full parallel test run, and the third was served in its place).
+        // The app holds both requests for 4 s, so neither connection turns idle (and is closed to
+        // make room) before the third arrives, even on a loaded machine.
+        try await ProxyHarness.with(yaml: Self.policy(responseTimeout: "10s", limits: "limits: { max_connections: 2 }")) { harness in
+            // Two requests held at the app: neither connection is idle.
             var busy: [RawConnection] = []
             for i in 0..<2 {
                 let connection = try await RawConnection.open(port: harness.proxyPort)
@@ -206,10 +198,8 @@ struct ResourceLimitTests {
     func descriptorExhaustion() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await TestUpstream.start(group: group)
-        let proxyPort = try TestSupport.freePort()
-        let adminPort = try TestSupport.freePort()
         // max_connections far above what 64 descriptors allow: the descriptor limit is what bites.
-        let yaml = CLITests.runPolicy(proxyPort: proxyPort, adminPort: adminPort, upstreamPort: upstream.port)
+        let yaml = CLITests.runPolicy(proxyPort: 0, adminPort: 0, upstreamPort: upstream.port)
             .replacingOccurrences(of: "drain_timeout: 5s", with: "drain_timeout: 1s\nlimits:\n  max_connections: 10000")
         let path = try CLITests.temporaryFile(yaml)
         let directory = try TemporaryFiles.directory("palisade-fd")
@@ -224,6 +214,13 @@ struct ResourceLimitTests {
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+        var ports: CLITests.BoundPorts?
+        _ = await TestSupport.eventually(timeout: .seconds(10)) {
+            ports = CLITests.BoundPorts(startLineIn: stderr)
+            return ports != nil
+        }
+        let proxyPort = try #require(ports?.proxy, "no start line; stderr:\n\(stderr)")
+        let adminPort = try #require(ports?.admin)
 
         let ready = await TestSupport.eventually(timeout: .seconds(10)) {
             (try? await RawClient.get("/api/ready", port: proxyPort))?.status == 200

@@ -181,7 +181,7 @@ struct WebhookSignatureTests {
 
     @Test("the Standard Webhooks reference vector verifies (headers exactly as the reference libraries sign)")
     func standardWebhooksVector() async throws {
-        let url = try #require(Bundle.module.url(forResource: "standard-webhooks", withExtension: "json", subdirectory: "Vectors"))
+        let url = try #require(TestVectors.url("standard-webhooks", withExtension: "json"))
         let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let vector = try #require((root["vectors"] as? [[String: Any]])?.first)
         let headers = try #require(vector["headers"] as? [String: String])

@@ -68,3 +68,23 @@ final class DemoAppHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension DemoAppHandler: Sendable {}
+
+/// A JSON string literal of `value`: quotes, backslashes and control characters escaped.
+private func writeJSONString(_ value: String, into buffer: inout ByteBuffer) {
+    buffer.writeInteger(UInt8(ascii: "\""))
+    for byte in value.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+            buffer.writeInteger(UInt8(ascii: "\\"))
+            buffer.writeInteger(byte)
+        case 0..<0x20:
+            let hex = Array("0123456789abcdef".utf8)
+            buffer.writeString("\\u00")
+            buffer.writeInteger(hex[Int(byte >> 4)])
+            buffer.writeInteger(hex[Int(byte & 0xf)])
+        default:
+            buffer.writeInteger(byte)
+        }
+    }
+    buffer.writeInteger(UInt8(ascii: "\""))
+}
