@@ -11,9 +11,10 @@ let swiftSettings: [SwiftSetting] = [
 /// they cost about 8% of user time (each check also reads thread-local storage), measured with
 /// `perf record` under bench/run.sh's load. Debug builds, which the tests run, keep them, and
 /// the compiler's static checks stay on in every build. See docs/benchmarks.md.
-let proxySettings: [SwiftSetting] = swiftSettings + [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
+let proxySettings: [SwiftSetting] =
+    swiftSettings + [
+        .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+    ]
 
 let package = Package(
     name: "Palisade",

@@ -96,7 +96,9 @@ struct Check: ParsableCommand {
                 failed = true
                 print("\(name): invalid (\(result.errors.count) error\(result.errors.count == 1 ? "" : "s"))")
             } else {
-                print("\(name): ok\(result.warnings.isEmpty ? "" : " (\(result.warnings.count) warning\(result.warnings.count == 1 ? "" : "s"))")")
+                print(
+                    "\(name): ok\(result.warnings.isEmpty ? "" : " (\(result.warnings.count) warning\(result.warnings.count == 1 ? "" : "s"))")"
+                )
             }
         }
         if failed { throw ExitCode(1) }
@@ -248,7 +250,8 @@ struct Demo: AsyncParsableCommand {
         let (plan, _) = try PlanCompiler.load(yaml: yaml, file: "<embedded demo policy>", generation: 1)
         try await Launcher.run(plan: plan, policyPath: nil, threads: System.coreCount, logger: logger, group: group) { addresses in
             let port = addresses.proxyPort
-            Diagnostics.printToStderr("""
+            Diagnostics.printToStderr(
+                """
 
                 Palisade demo: proxy on http://127.0.0.1:\(port), admin on http://127.0.0.1:\(addresses.adminPort ?? 0), demo app behind it.
                 Policy: policies/demo.yaml (embedded). Access lines follow on stdout.
@@ -276,10 +279,14 @@ enum Launcher {
         onStarted: @escaping @Sendable (ProxyRuntime.BoundAddresses) -> Void = { _ in }
     ) async throws {
         let runtime = try await ProxyRuntime.make(plan: plan, threads: threads, group: group, logger: logger)
-        var services: [any Service] = [ProxyService(runtime: runtime, onStarted: { addresses in
-            // The demo's requests block; keep them off the service's task.
-            Thread.detachNewThread { onStarted(addresses) }
-        })]
+        var services: [any Service] = [
+            ProxyService(
+                runtime: runtime,
+                onStarted: { addresses in
+                    // The demo's requests block; keep them off the service's task.
+                    Thread.detachNewThread { onStarted(addresses) }
+                })
+        ]
         if let policyPath { services.append(PolicyReloadService(runtime: runtime, path: policyPath)) }
         let serviceGroup = ServiceGroup(
             configuration: .init(

@@ -108,7 +108,8 @@ public enum RawClient {
                     for phase in phases {
                         socket.send(phase, pauses: [])
                         let methods = phase.starts(with: Array("HEAD ".utf8)) ? ["HEAD"] : []
-                        let outcome = socket.read(timeoutMilliseconds: timeoutMilliseconds, quietMilliseconds: quietMilliseconds, requestMethods: methods)
+                        let outcome = socket.read(
+                            timeoutMilliseconds: timeoutMilliseconds, quietMilliseconds: quietMilliseconds, requestMethods: methods)
                         outcomes.append(outcome)
                         if outcome.peerClosed { break }
                     }

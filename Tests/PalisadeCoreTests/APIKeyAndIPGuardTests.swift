@@ -18,11 +18,13 @@ struct APIKeyAndIPGuardTests {
     static func apiKeyGuard(header: String = "x-api-key") -> APIKeyGuard {
         var spec = APIKeyGuardSpec(keysFile: "/keys.yaml", keysFilePosition: SourcePosition(line: 1, column: 1, keyPath: ""))
         spec.header = header
-        return APIKeyGuard(spec: spec, entries: [
-            APIKeyFile.Entry(id: "ci-bot", hash: SignatureCoding.hex(testDigest)!, revoked: false, expires: nil),
-            APIKeyFile.Entry(id: "old-bot", hash: SignatureCoding.hex(abcDigest)!, revoked: true, expires: nil),
-            APIKeyFile.Entry(id: "temp-bot", hash: SignatureCoding.hex(helloDigest)!, revoked: false, expires: expiry),
-        ])
+        return APIKeyGuard(
+            spec: spec,
+            entries: [
+                APIKeyFile.Entry(id: "ci-bot", hash: SignatureCoding.hex(testDigest)!, revoked: false, expires: nil),
+                APIKeyFile.Entry(id: "old-bot", hash: SignatureCoding.hex(abcDigest)!, revoked: true, expires: nil),
+                APIKeyFile.Entry(id: "temp-bot", hash: SignatureCoding.hex(helloDigest)!, revoked: false, expires: expiry),
+            ])
     }
 
     static let apiKeyCases: [(headers: [(String, String)], now: Int64, expected: String)] = [

@@ -32,7 +32,8 @@ struct ClientIPTests {
 
     @Test("peer mode uses the TCP peer and ignores X-Forwarded-For, even from a listed proxy")
     func peerMode() throws {
-        let resolver = try Self.resolver("""
+        let resolver = try Self.resolver(
+            """
               from: peer
               trusted_proxies: [10.0.0.0/8]
             """)

@@ -1,7 +1,8 @@
 import Foundation
-@testable import PalisadeCore
 import PalisadeDemo
 import Testing
+
+@testable import PalisadeCore
 
 /// The shipped policies: the demo's embedded copy matches the file users read, and every policy
 /// in `policies/` loads.

@@ -26,7 +26,8 @@ struct FallThroughLinterTests {
 
     @Test("a guarded route restricted to some methods warns when a later route takes the others")
     func otherMethods() throws {
-        let result = Self.decode("""
+        let result = Self.decode(
+            """
               - name: internal
                 match: { prefix: /internal/, methods: [GET, HEAD] }
                 guards:
@@ -48,7 +49,8 @@ struct FallThroughLinterTests {
 
     @Test("a guarded prefix with a trailing slash warns when the bare path goes to a less guarded route")
     func prefixWithoutSlash() throws {
-        let result = Self.decode("""
+        let result = Self.decode(
+            """
               - name: internal
                 match: { prefix: /internal/ }
                 guards:
@@ -65,7 +67,8 @@ struct FallThroughLinterTests {
 
     @Test("an exact guarded path warns when the path with a trailing slash is less guarded")
     func exactPathTrailingSlash() throws {
-        let result = Self.decode("""
+        let result = Self.decode(
+            """
               - name: admin
                 match: { path: /admin }
                 guards:
@@ -82,7 +85,8 @@ struct FallThroughLinterTests {
 
     @Test("default: allow is a less guarded fall-through too")
     func defaultAllow() throws {
-        let result = Self.decode("""
+        let result = Self.decode(
+            """
               - name: hook
                 match: { path: /webhooks/github, methods: [POST] }
                 guards:
@@ -95,7 +99,8 @@ struct FallThroughLinterTests {
 
     @Test("no warning when what falls through is guarded alike, refused, or on another host")
     func quietCases() throws {
-        let guardedAlike = Self.decode("""
+        let guardedAlike = Self.decode(
+            """
               - name: internal-read
                 match: { prefix: /internal/, methods: [GET] }
                 guards:
@@ -109,7 +114,8 @@ struct FallThroughLinterTests {
             """)
         #expect(Self.fallThrough(guardedAlike).isEmpty, "\(Self.fallThrough(guardedAlike))")
 
-        let deniedByDefault = Self.decode("""
+        let deniedByDefault = Self.decode(
+            """
               - name: internal
                 match: { prefix: /internal/, methods: [GET] }
                 guards:
@@ -119,7 +125,8 @@ struct FallThroughLinterTests {
             """)
         #expect(deniedByDefault.diagnostics.isEmpty, "\(deniedByDefault.diagnostics)")
 
-        let otherHost = Self.decode("""
+        let otherHost = Self.decode(
+            """
               - name: admin
                 match: { prefix: /internal/, host: admin.example.com, methods: [GET] }
                 guards:
@@ -130,7 +137,8 @@ struct FallThroughLinterTests {
         #expect(Self.fallThrough(otherHost).isEmpty, "\(Self.fallThrough(otherHost))")
 
         // A route in report mode guards nothing, so nothing can be walked around.
-        let report = Self.decode("""
+        let report = Self.decode(
+            """
               - name: internal
                 match: { prefix: /internal/, methods: [GET] }
                 mode: report
@@ -144,7 +152,8 @@ struct FallThroughLinterTests {
 
     @Test("with routing.case_insensitive, paths are compared folded")
     func caseInsensitive() throws {
-        let result = Self.decode("""
+        let result = Self.decode(
+            """
               - name: internal
                 match: { prefix: /Internal/ }
                 guards:
@@ -158,7 +167,8 @@ struct FallThroughLinterTests {
 
     @Test("a path or prefix that normalisation never produces warns that the route never matches")
     func unreachablePatterns() throws {
-        let result = Self.decode("""
+        let result = Self.decode(
+            """
               - name: doubled
                 match: { prefix: //internal/ }
               - name: param

@@ -89,7 +89,9 @@ struct GCRAModelTests {
         }
         #expect(expected.count == events.count)
         let firstDifference = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }
-        #expect(firstDifference == nil, "first difference at arrival \(firstDifference?.offset ?? -1): \(String(describing: firstDifference?.element))")
+        #expect(
+            firstDifference == nil,
+            "first difference at arrival \(firstDifference?.offset ?? -1): \(String(describing: firstDifference?.element))")
         // The schedule exercised both answers.
         #expect(actual.filter { $0.hasPrefix("A") }.count > 200)
         #expect(actual.filter { $0.hasPrefix("L") }.count > 200)

@@ -80,9 +80,11 @@ struct HMACGuardTests {
     /// The precomputed pads against swift-crypto's own HMAC, for every algorithm, keys around the
     /// block size (where the key is used as it is, zero-filled, or hashed first) and messages split
     /// anywhere between the signed prefix, the body and the suffix.
-    @Test("precomputed HMAC pads give swift-crypto's HMAC tags for SHA-1, SHA-256, SHA-512", arguments: [
-        HMACGuardSpec.Algorithm.sha1, .sha256, .sha512,
-    ])
+    @Test(
+        "precomputed HMAC pads give swift-crypto's HMAC tags for SHA-1, SHA-256, SHA-512",
+        arguments: [
+            HMACGuardSpec.Algorithm.sha1, .sha256, .sha512,
+        ])
     func padsMatchSwiftCrypto(algorithm: HMACGuardSpec.Algorithm) {
         let block = algorithm == .sha512 ? 128 : 64
         var generator = SystemRandomNumberGenerator()
@@ -244,13 +246,15 @@ struct HMACGuardTests {
         #expect(Self.accepted(guardItem.check(request)))
     }
 
-    @Test("guard configurations that would check nothing are refused by the decoder, with positions", arguments: [
-        ("hmac: { preset: github, secret: s, tolerance: 5m }", "signs no timestamp"),
-        ("replay: { id: signature, ttl: 1h }", "needs an hmac guard before it"),
-        ("hmac: { preset: generic, secret: s, header: x-sig, timestamp_header: x-ts }", "checked but not signed"),
-        ("hmac: { preset: twilio, secret: s }", "missing required key 'public_url'"),
-        ("hmac: { preset: stripe, secret: nope }", "secret 'nope' is not declared"),
-    ])
+    @Test(
+        "guard configurations that would check nothing are refused by the decoder, with positions",
+        arguments: [
+            ("hmac: { preset: github, secret: s, tolerance: 5m }", "signs no timestamp"),
+            ("replay: { id: signature, ttl: 1h }", "needs an hmac guard before it"),
+            ("hmac: { preset: generic, secret: s, header: x-sig, timestamp_header: x-ts }", "checked but not signed"),
+            ("hmac: { preset: twilio, secret: s }", "missing required key 'public_url'"),
+            ("hmac: { preset: stripe, secret: nope }", "secret 'nope' is not declared"),
+        ])
     func refusedConfigurations(_ guardYAML: String, _ message: String) {
         let yaml = """
             version: 1

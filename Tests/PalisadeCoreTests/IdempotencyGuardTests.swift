@@ -31,7 +31,8 @@ struct IdempotencyGuardTests {
     }
 
     /// Checks the request and, when it is forwarded, has the app answer `status` with `body`.
-    func send(_ guardItem: IdempotencyGuard, _ request: GuardRequest, answer status: Int = 201, _ body: String = "order 1") throws -> String {
+    func send(_ guardItem: IdempotencyGuard, _ request: GuardRequest, answer status: Int = 201, _ body: String = "order 1") throws -> String
+    {
         let verdict = try GuardTestRequests.verdict(guardItem.check(request))
         if verdict == "allow" {
             Self.answer(request, status, body)

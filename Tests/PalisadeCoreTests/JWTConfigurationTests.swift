@@ -1,6 +1,7 @@
 import Foundation
-@testable import PalisadeCore
 import Testing
+
+@testable import PalisadeCore
 
 /// Key material a jwt guard refuses when the policy loads.
 @Suite("JWT configuration")

@@ -50,7 +50,8 @@ struct MemoryStoreAccountingTests {
                 let client = clients[next(clients.count)]
                 switch next(6) {
                 case 0:
-                    _ = try? store.reserve(key, fingerprint: [1], client: client, answerBytes: next(500), lease: 2, now: now, on: loop).wait()
+                    _ = try? store.reserve(key, fingerprint: [1], client: client, answerBytes: next(500), lease: 2, now: now, on: loop)
+                        .wait()
                 case 1:
                     let answer = StoredResponse(status: 200, headers: [], body: [UInt8](repeating: 0, count: next(300)))
                     let record = StoredRecord(fingerprint: [1], response: answer)
@@ -86,7 +87,8 @@ struct MemoryStoreAccountingTests {
         // Long after everything expired, a reservation that needs room sweeps all of it away.
         limits.maxBytes = ByteCount(bytes: max(store.bytes, 300))
         store.apply(limits)
-        let outcome = try store.reserve("last", fingerprint: [], client: nil, answerBytes: 0, lease: 60, now: 10_000, on: group.any()).wait()
+        let outcome = try store.reserve("last", fingerprint: [], client: nil, answerBytes: 0, lease: 60, now: 10_000, on: group.any())
+            .wait()
         #expect(outcome == .reserved)
         #expect(store.count == 1)
         #expect(store.bytes == EntrySize.held(key: "last", fingerprint: []))

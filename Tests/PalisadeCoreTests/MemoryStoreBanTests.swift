@@ -18,7 +18,9 @@ struct MemoryStoreBanTests {
         try store.increment(key, by: amount, window: window, client: client, now: now, on: loop).wait()
     }
 
-    func ban(_ store: MemoryStore, _ key: String, reason: String = "signature_invalid", terms: BanTerms = terms, now: Int64) throws -> BanOutcome {
+    func ban(_ store: MemoryStore, _ key: String, reason: String = "signature_invalid", terms: BanTerms = terms, now: Int64) throws
+        -> BanOutcome
+    {
         try store.ban(key, reason: reason, terms: terms, now: now, on: loop).wait()
     }
 
@@ -85,7 +87,9 @@ struct MemoryStoreBanTests {
         #expect(try activeBan(store, key, now: 1059) == BanRecord(until: 1060, reason: "signature_invalid", offences: 1))
         #expect(try activeBan(store, key, now: 1060) == nil)
         // Offending again after the ban but within the memory: twice as long.
-        #expect(try ban(store, key, reason: "token_invalid", now: 2000) == .banned(BanRecord(until: 2120, reason: "token_invalid", offences: 2)))
+        #expect(
+            try ban(store, key, reason: "token_invalid", now: 2000) == .banned(BanRecord(until: 2120, reason: "token_invalid", offences: 2))
+        )
         #expect(try ban(store, key, now: 3000) == .banned(BanRecord(until: 3240, reason: "signature_invalid", offences: 3)))
         // The memory runs until 3240 + 3600; past it the count starts over.
         #expect(try ban(store, key, now: 3240 + 3600) == .banned(BanRecord(until: 6900, reason: "signature_invalid", offences: 1)))
@@ -95,7 +99,9 @@ struct MemoryStoreBanTests {
     func neverShortened() throws {
         let store = MemoryStore()
         let day = BanTerms(first: 86_400, longest: 86_400, memory: 0)
-        #expect(try ban(store, "ban:k", reason: "admin", terms: day, now: 1000) == .banned(BanRecord(until: 87_400, reason: "admin", offences: 1)))
+        #expect(
+            try ban(store, "ban:k", reason: "admin", terms: day, now: 1000)
+                == .banned(BanRecord(until: 87_400, reason: "admin", offences: 1)))
         #expect(try ban(store, "ban:k", now: 1010) == .banned(BanRecord(until: 87_400, reason: "signature_invalid", offences: 2)))
     }
 
@@ -143,10 +149,12 @@ struct MemoryStoreBanTests {
         for index in 0..<3 { #expect(try ban(store, "ban:\(index)", terms: short, now: 1000) != .refused(.full)) }
         #expect(try ban(store, "ban:3", terms: short, now: 1000) == .refused(.full))
         // A repeat offence of a key already held needs no new room.
-        #expect(try ban(store, "ban:0", terms: short, now: 1000) == .banned(BanRecord(until: 1010, reason: "signature_invalid", offences: 2)))
+        #expect(
+            try ban(store, "ban:0", terms: short, now: 1000) == .banned(BanRecord(until: 1010, reason: "signature_invalid", offences: 2)))
         // Ended at 1010, remembered until 1015: only then is the room given back.
         #expect(try ban(store, "ban:3", terms: short, now: 1014) == .refused(.full))
-        #expect(try ban(store, "ban:3", terms: short, now: 1015) == .banned(BanRecord(until: 1025, reason: "signature_invalid", offences: 1)))
+        #expect(
+            try ban(store, "ban:3", terms: short, now: 1015) == .banned(BanRecord(until: 1025, reason: "signature_invalid", offences: 1)))
         #expect(store.count == 1)
         #expect(store.statistics.refusedFull == 2)
     }

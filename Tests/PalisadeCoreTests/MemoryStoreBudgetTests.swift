@@ -29,7 +29,9 @@ struct MemoryStoreBudgetTests {
         _ store: MemoryStore, _ key: String, body: Int, client: IPAddressBytes = alice, ttl: Int64 = 60, now: Int64 = 1000
     ) throws {
         let response = StoredResponse(status: 200, headers: [("content-type", "text/plain")], body: Array(repeating: 0x61, count: body))
-        try store.commit(key, record: StoredRecord(fingerprint: [1, 2, 3], response: response), client: client, ttl: ttl, now: now, on: loop).wait()
+        try store.commit(
+            key, record: StoredRecord(fingerprint: [1, 2, 3], response: response), client: client, ttl: ttl, now: now, on: loop
+        ).wait()
     }
 
     @Test("each entry is charged its size: key, fingerprint, kept answer and overhead; freeing it refunds all")
@@ -41,10 +43,15 @@ struct MemoryStoreBudgetTests {
         #expect(held > EntrySize.entryOverhead)
         try commit(store, "k1", body: 5000)
         #expect(store.bytes > 5000 + EntrySize.entryOverhead)
-        #expect(store.bytes == EntrySize.committed(
-            key: "k1",
-            record: StoredRecord(fingerprint: [1, 2, 3], response: StoredResponse(status: 200, headers: [("content-type", "text/plain")], body: Array(repeating: 0x61, count: 5000)))
-        ))
+        #expect(
+            store.bytes
+                == EntrySize.committed(
+                    key: "k1",
+                    record: StoredRecord(
+                        fingerprint: [1, 2, 3],
+                        response: StoredResponse(
+                            status: 200, headers: [("content-type", "text/plain")], body: Array(repeating: 0x61, count: 5000)))
+                ))
         #expect(try reserve(store, "k2") == .reserved)
         #expect(store.entries(of: Self.alice) == 2)
         _ = try store.release("k2", on: loop).wait()
@@ -117,7 +124,8 @@ struct MemoryStoreBudgetTests {
 
         // An entry charged to no client (a signed replay id) is held to the byte budget only.
         for i in 0..<10 {
-            let outcome = try store.reserve("signed-\(i)", fingerprint: [], client: nil, answerBytes: 0, lease: 60, now: 1000, on: loop).wait()
+            let outcome = try store.reserve("signed-\(i)", fingerprint: [], client: nil, answerBytes: 0, lease: 60, now: 1000, on: loop)
+                .wait()
             #expect(outcome == .reserved)
         }
     }

@@ -46,7 +46,8 @@ struct MemoryStoreRateLimitTests {
         #expect(!Self.allowed(try step(store, tenPerSecond, at: Self.start + 99_000_000)))
         #expect(try step(store, tenPerSecond, at: Self.start + 100_000_000) == .allowed([RateLimitFigures(remaining: 0, resetSeconds: 1)]))
         // Idle long enough, the whole burst is back.
-        #expect(try step(store, tenPerSecond, at: Self.start + 2 * Self.second) == .allowed([RateLimitFigures(remaining: 4, resetSeconds: 1)]))
+        #expect(
+            try step(store, tenPerSecond, at: Self.start + 2 * Self.second) == .allowed([RateLimitFigures(remaining: 4, resetSeconds: 1)]))
     }
 
     /// Twice the allowed rate over many periods: what passes is the burst plus one per interval.
@@ -91,15 +92,19 @@ struct MemoryStoreRateLimitTests {
         for _ in 0..<3 {
             let outcome = try step(store, limits, at: oneLater)
             // 5/min: five spent; the sixth fits when the TAT (start + 72 s) is within 60 s: at start + 12 s.
-            #expect(outcome == .limited(
-                [RateLimitFigures(remaining: 1, resetSeconds: 1), RateLimitFigures(remaining: 0, resetSeconds: 59)],
-                retryAfterSeconds: 11
-            ))
+            #expect(
+                outcome
+                    == .limited(
+                        [RateLimitFigures(remaining: 1, resetSeconds: 1), RateLimitFigures(remaining: 0, resetSeconds: 59)],
+                        retryAfterSeconds: 11
+                    ))
         }
         #expect(!Self.allowed(try step(store, limits, at: Self.start + 11_500_000_000)))
-        #expect(try step(store, limits, at: Self.start + 12 * Self.second) == .allowed([
-            RateLimitFigures(remaining: 2, resetSeconds: 1), RateLimitFigures(remaining: 0, resetSeconds: 60),
-        ]))
+        #expect(
+            try step(store, limits, at: Self.start + 12 * Self.second)
+                == .allowed([
+                    RateLimitFigures(remaining: 2, resetSeconds: 1), RateLimitFigures(remaining: 0, resetSeconds: 60),
+                ]))
     }
 
     @Test("a cost spends that many units; a cost above the burst never passes and stores nothing")

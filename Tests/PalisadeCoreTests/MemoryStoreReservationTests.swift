@@ -40,44 +40,52 @@ struct MemoryStoreReservationTests {
 
     @Test("a held key answers in flight with its fingerprint until its lease ends")
     func leaseRunsOut() throws {
-        try run(MemoryStore(), [
-            (1000, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
-            (1001, .reserve(fingerprint: [2], lease: 30, expect: .inFlight(fingerprint: [1]))),
-            (1029, .reserve(fingerprint: [1], lease: 30, expect: .inFlight(fingerprint: [1]))),
-            // The first request never finished: after its lease the key is free again.
-            (1030, .reserve(fingerprint: [2], lease: 30, expect: .reserved)),
-            (1031, .reserve(fingerprint: [1], lease: 30, expect: .inFlight(fingerprint: [2]))),
-        ])
+        try run(
+            MemoryStore(),
+            [
+                (1000, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
+                (1001, .reserve(fingerprint: [2], lease: 30, expect: .inFlight(fingerprint: [1]))),
+                (1029, .reserve(fingerprint: [1], lease: 30, expect: .inFlight(fingerprint: [1]))),
+                // The first request never finished: after its lease the key is free again.
+                (1030, .reserve(fingerprint: [2], lease: 30, expect: .reserved)),
+                (1031, .reserve(fingerprint: [1], lease: 30, expect: .inFlight(fingerprint: [2]))),
+            ])
     }
 
     @Test("a committed key answers its record for its TTL, then is free")
     func commitThenExpire() throws {
-        try run(MemoryStore(), [
-            (1000, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
-            (1005, .commit(ttl: 100)),
-            (1006, .reserve(fingerprint: [1], lease: 30, expect: .committed(Self.record))),
-            // A release only frees a key still held, never a committed one.
-            (1007, .release),
-            (1104, .reserve(fingerprint: [3], lease: 30, expect: .committed(Self.record))),
-            (1105, .reserve(fingerprint: [3], lease: 30, expect: .reserved)),
-        ])
+        try run(
+            MemoryStore(),
+            [
+                (1000, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
+                (1005, .commit(ttl: 100)),
+                (1006, .reserve(fingerprint: [1], lease: 30, expect: .committed(Self.record))),
+                // A release only frees a key still held, never a committed one.
+                (1007, .release),
+                (1104, .reserve(fingerprint: [3], lease: 30, expect: .committed(Self.record))),
+                (1105, .reserve(fingerprint: [3], lease: 30, expect: .reserved)),
+            ])
     }
 
     @Test("a release frees a held key at once, so an honest retry goes through")
     func releaseFrees() throws {
-        try run(MemoryStore(), [
-            (1000, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
-            (1001, .release),
-            (1001, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
-        ])
+        try run(
+            MemoryStore(),
+            [
+                (1000, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
+                (1001, .release),
+                (1001, .reserve(fingerprint: [1], lease: 30, expect: .reserved)),
+            ])
     }
 
     @Test("a commit whose lease ran out and was swept holds the key anew")
     func commitAfterLease() throws {
         let store = MemoryStore()
-        try run(store, [
-            (1000, .reserve(fingerprint: [1], lease: 5, expect: .reserved)),
-        ])
+        try run(
+            store,
+            [
+                (1000, .reserve(fingerprint: [1], lease: 5, expect: .reserved))
+            ])
         // A key of the same size finds no room until the expired lease is swept away.
         var limits = StoreLimitsSpec()
         limits.maxBytes = ByteCount(bytes: store.bytes)
@@ -85,10 +93,12 @@ struct MemoryStoreReservationTests {
         try run(store, [(1010, .reserve(fingerprint: [1], lease: 5, expect: .reserved))], key: "o")
         #expect(store.count == 1)
         store.apply(StoreLimitsSpec())
-        try run(store, [
-            (1011, .commit(ttl: 100)),
-            (1012, .reserve(fingerprint: [1], lease: 30, expect: .committed(Self.record))),
-        ])
+        try run(
+            store,
+            [
+                (1011, .commit(ttl: 100)),
+                (1012, .reserve(fingerprint: [1], lease: 30, expect: .committed(Self.record))),
+            ])
     }
 
     @Test("many threads reserving one key at once: exactly one holds it")

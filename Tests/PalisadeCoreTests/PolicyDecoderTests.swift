@@ -139,7 +139,8 @@ struct PolicyDecoderTests {
 
     static let errorCases: [ErrorCase] = [
         ErrorCase(
-            name: "unknown top-level key", yaml: """
+            name: "unknown top-level key",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -148,7 +149,8 @@ struct PolicyDecoderTests {
             line: 4, column: 1, keyPath: "listn", fragment: "unknown key 'listn' (did you mean 'listen'?)"
         ),
         ErrorCase(
-            name: "unknown nested key with suggestion", yaml: """
+            name: "unknown nested key with suggestion",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -160,7 +162,8 @@ struct PolicyDecoderTests {
             line: 7, column: 7, keyPath: "routes[0].match.prefx", fragment: "did you mean 'prefix'?"
         ),
         ErrorCase(
-            name: "unknown key without a close match", yaml: """
+            name: "unknown key without a close match",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -169,14 +172,16 @@ struct PolicyDecoderTests {
             line: 4, column: 3, keyPath: "upstream.colour", fragment: "unknown key 'colour'; allowed here: url,"
         ),
         ErrorCase(
-            name: "scalar where a mapping belongs", yaml: """
+            name: "scalar where a mapping belongs",
+            yaml: """
                 version: 1
                 upstream: http://127.0.0.1:3000
                 """,
             line: 2, column: 11, keyPath: "upstream", fragment: "expected a mapping with keys url"
         ),
         ErrorCase(
-            name: "mapping where a list belongs", yaml: """
+            name: "mapping where a list belongs",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -186,7 +191,8 @@ struct PolicyDecoderTests {
             line: 5, column: 3, keyPath: "routes", fragment: "expected a list, found a mapping"
         ),
         ErrorCase(
-            name: "version not an integer", yaml: """
+            name: "version not an integer",
+            yaml: """
                 version: one
                 upstream:
                   url: http://127.0.0.1:3000
@@ -194,7 +200,8 @@ struct PolicyDecoderTests {
             line: 1, column: 10, keyPath: "version", fragment: "expected an integer"
         ),
         ErrorCase(
-            name: "list where a size belongs", yaml: """
+            name: "list where a size belongs",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -204,7 +211,8 @@ struct PolicyDecoderTests {
             line: 5, column: 21, keyPath: "limits.max_header_bytes", fragment: "expected a string, found a list"
         ),
         ErrorCase(
-            name: "duration without unit", yaml: """
+            name: "duration without unit",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -213,7 +221,8 @@ struct PolicyDecoderTests {
             line: 4, column: 20, keyPath: "upstream.connect_timeout", fragment: "'30' is not a duration"
         ),
         ErrorCase(
-            name: "duration with unknown unit", yaml: """
+            name: "duration with unknown unit",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -222,7 +231,8 @@ struct PolicyDecoderTests {
             line: 4, column: 21, keyPath: "upstream.response_timeout", fragment: "'5x' is not a duration"
         ),
         ErrorCase(
-            name: "zero duration", yaml: """
+            name: "zero duration",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -231,7 +241,8 @@ struct PolicyDecoderTests {
             line: 4, column: 16, keyPath: "drain_timeout", fragment: "must be at least 1ms"
         ),
         ErrorCase(
-            name: "bad size", yaml: """
+            name: "bad size",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -241,7 +252,8 @@ struct PolicyDecoderTests {
             line: 5, column: 19, keyPath: "limits.max_body_bytes", fragment: "'10 parsecs' is not a size"
         ),
         ErrorCase(
-            name: "size out of range", yaml: """
+            name: "size out of range",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -251,7 +263,8 @@ struct PolicyDecoderTests {
             line: 5, column: 21, keyPath: "limits.max_header_bytes", fragment: "must be between 1KiB and 1MiB"
         ),
         ErrorCase(
-            name: "CIDR with host bits set", yaml: """
+            name: "CIDR with host bits set",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -267,7 +280,8 @@ struct PolicyDecoderTests {
             fragment: "'10.1.2.3/8' has host bits set after the first 8 bits; did you mean 10.0.0.0/8?"
         ),
         ErrorCase(
-            name: "CIDR prefix length out of range", yaml: """
+            name: "CIDR prefix length out of range",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -279,7 +293,8 @@ struct PolicyDecoderTests {
             fragment: "'10.0.0.0/33': the prefix length must be a whole number from 0 to 32 for an IPv4 address"
         ),
         ErrorCase(
-            name: "IPv6 CIDR with host bits set", yaml: """
+            name: "IPv6 CIDR with host bits set",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -291,7 +306,8 @@ struct PolicyDecoderTests {
             fragment: "'fd00::1/8' has host bits set after the first 8 bits; did you mean fd00::/8?"
         ),
         ErrorCase(
-            name: "CIDR garbage", yaml: """
+            name: "CIDR garbage",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -304,7 +320,8 @@ struct PolicyDecoderTests {
             line: 8, column: 7, keyPath: "client_ip.trusted_proxies[1]", fragment: "'not-an-ip' is not an IP address"
         ),
         ErrorCase(
-            name: "path without leading slash", yaml: """
+            name: "path without leading slash",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -316,7 +333,8 @@ struct PolicyDecoderTests {
             line: 7, column: 13, keyPath: "routes[0].match.path", fragment: "'api' must start with '/'"
         ),
         ErrorCase(
-            name: "both path and prefix", yaml: """
+            name: "both path and prefix",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -329,7 +347,8 @@ struct PolicyDecoderTests {
             line: 7, column: 7, keyPath: "routes[0].match", fragment: "either 'path' (exact) or 'prefix', not both"
         ),
         ErrorCase(
-            name: "duplicate route names", yaml: """
+            name: "duplicate route names",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -342,7 +361,8 @@ struct PolicyDecoderTests {
             line: 7, column: 5, keyPath: "routes[1]", fragment: "route name 'api' is already used at line 5"
         ),
         ErrorCase(
-            name: "bad method", yaml: """
+            name: "bad method",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -355,7 +375,8 @@ struct PolicyDecoderTests {
             line: 8, column: 22, keyPath: "routes[0].match.methods[1]", fragment: "'PO ST' is not an HTTP method"
         ),
         ErrorCase(
-            name: "https upstream", yaml: """
+            name: "https upstream",
+            yaml: """
                 version: 1
                 upstream:
                   url: https://127.0.0.1:3000
@@ -363,7 +384,8 @@ struct PolicyDecoderTests {
             line: 3, column: 8, keyPath: "upstream.url", fragment: "is not an http://host:port URL without a path"
         ),
         ErrorCase(
-            name: "upstream URL with a path", yaml: """
+            name: "upstream URL with a path",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000/app
@@ -371,21 +393,24 @@ struct PolicyDecoderTests {
             line: 3, column: 8, keyPath: "upstream.url", fragment: "'http://127.0.0.1:3000/app' is not an http://host:port URL"
         ),
         ErrorCase(
-            name: "missing upstream", yaml: """
+            name: "missing upstream",
+            yaml: """
                 version: 1
                 routes: []
                 """,
             line: 1, column: 1, keyPath: "", fragment: "missing required key 'upstream'"
         ),
         ErrorCase(
-            name: "missing version", yaml: """
+            name: "missing version",
+            yaml: """
                 upstream:
                   url: http://127.0.0.1:3000
                 """,
             line: 1, column: 1, keyPath: "", fragment: "missing required key 'version'"
         ),
         ErrorCase(
-            name: "missing upstream.url", yaml: """
+            name: "missing upstream.url",
+            yaml: """
                 version: 1
                 upstream:
                   connect_timeout: 1s
@@ -393,7 +418,8 @@ struct PolicyDecoderTests {
             line: 3, column: 3, keyPath: "upstream", fragment: "missing required key 'url'"
         ),
         ErrorCase(
-            name: "wrong version", yaml: """
+            name: "wrong version",
+            yaml: """
                 version: 2
                 upstream:
                   url: http://127.0.0.1:3000
@@ -401,7 +427,8 @@ struct PolicyDecoderTests {
             line: 1, column: 10, keyPath: "version", fragment: "reads policy format version 1, found 2"
         ),
         ErrorCase(
-            name: "authorization in log.headers", yaml: """
+            name: "authorization in log.headers",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -411,7 +438,8 @@ struct PolicyDecoderTests {
             line: 5, column: 25, keyPath: "log.headers[1]", fragment: "'authorization' carries credentials and is never logged"
         ),
         ErrorCase(
-            name: "cookie in log.headers", yaml: """
+            name: "cookie in log.headers",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -422,7 +450,8 @@ struct PolicyDecoderTests {
             line: 6, column: 7, keyPath: "log.headers[0]", fragment: "'cookie' carries credentials"
         ),
         ErrorCase(
-            name: "content-length in response_headers", yaml: """
+            name: "content-length in response_headers",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -433,7 +462,8 @@ struct PolicyDecoderTests {
             line: 6, column: 19, keyPath: "response_headers.Content-Length", fragment: "'content-length' is managed by the proxy"
         ),
         ErrorCase(
-            name: "invalid YAML syntax", yaml: """
+            name: "invalid YAML syntax",
+            yaml: """
                 version: 1
                 upstream:
                   url: foo: bar
@@ -441,7 +471,8 @@ struct PolicyDecoderTests {
             line: 3, column: 11, keyPath: "", fragment: "invalid YAML: mapping values are not allowed"
         ),
         ErrorCase(
-            name: "unknown guard kind", yaml: """
+            name: "unknown guard kind",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -454,7 +485,8 @@ struct PolicyDecoderTests {
             line: 8, column: 21, keyPath: "routes[0].guards[0].rate_limit", fragment: "unknown guard 'rate_limit'; known guards: ip"
         ),
         ErrorCase(
-            name: "unknown key inside a guard", yaml: """
+            name: "unknown key inside a guard",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -469,7 +501,8 @@ struct PolicyDecoderTests {
             line: 10, column: 11, keyPath: "routes[0].guards[0].ip.alow", fragment: "did you mean 'allow'?"
         ),
         ErrorCase(
-            name: "bad enforcement mode", yaml: """
+            name: "bad enforcement mode",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -481,7 +514,8 @@ struct PolicyDecoderTests {
             line: 7, column: 11, keyPath: "routes[0].mode", fragment: "'audit' is not one of: enforce, report"
         ),
         ErrorCase(
-            name: "bad default", yaml: """
+            name: "bad default",
+            yaml: """
                 version: 1
                 upstream:
                   url: http://127.0.0.1:3000
@@ -732,7 +766,9 @@ struct PolicyDecoderTests {
         #expect(lines.count >= 4, "\(result.diagnostics)")
         #expect(lines == lines.sorted(), "\(result.diagnostics)")
         let rendered = result.diagnostics.map(\.description)
-        #expect(rendered.contains { $0.hasSuffix("warning: default: allow forwards requests that match no route without any guard") }, "\(rendered)")
+        #expect(
+            rendered.contains { $0.hasSuffix("warning: default: allow forwards requests that match no route without any guard") },
+            "\(rendered)")
         #expect(!rendered.contains { $0.contains("default: default:") }, "\(rendered)")
     }
 }

@@ -107,9 +107,10 @@ struct PolicyFileLimitsTests {
         try handle.truncate(atOffset: 50_000_000)
         try handle.close()
         let result = PolicyDecoder.decode(contentsOf: path)
-        #expect(result.errors.map(\.message) == [
-            "the file is larger than 1MiB (it has 50000000 bytes); such files are refused unread"
-        ])
+        #expect(
+            result.errors.map(\.message) == [
+                "the file is larger than 1MiB (it has 50000000 bytes); such files are refused unread"
+            ])
     }
 
     @Test("a source with no size (a device) is read only up to the cap")
@@ -172,35 +173,40 @@ struct PolicyFileLimitsTests {
     @Test("store limits decode with defaults and ranges; an idempotency cap larger than the budget is an error")
     func storeLimitsDecode() throws {
         func decode(_ store: String, maxResponse: String = "64KiB") -> PolicyDecoder.Result {
-            PolicyDecoder.decode(yaml: """
-                version: 1
-                upstream: { url: "http://127.0.0.1:3000" }
-                store: \(store)
-                routes:
-                  - name: pay
-                    match: { prefix: / }
-                    guards:
-                      - idempotency: { methods: [POST], max_response_bytes: \(maxResponse) }
-                """, file: "store.yaml")
+            PolicyDecoder.decode(
+                yaml: """
+                    version: 1
+                    upstream: { url: "http://127.0.0.1:3000" }
+                    store: \(store)
+                    routes:
+                      - name: pay
+                        match: { prefix: / }
+                        guards:
+                          - idempotency: { methods: [POST], max_response_bytes: \(maxResponse) }
+                    """, file: "store.yaml")
         }
         let defaults = try #require(decode("{ kind: memory }").policy)
         #expect(defaults.storeLimits.maxBytes.bytes == 64 << 20)
         #expect(defaults.storeLimits.maxEntriesPerClient == 10_000)
         let set = try #require(decode("{ max_bytes: 1MiB, max_entries_per_client: 50 }").policy)
-        #expect(set.storeLimits == {
-            var limits = StoreLimitsSpec()
-            limits.maxBytes = ByteCount(bytes: 1 << 20)
-            limits.maxEntriesPerClient = 50
-            return limits
-        }())
-        #expect(decode("{ max_bytes: 1KiB }").errors.map(\.description) == [
-            "store.yaml:3:21: error: store.max_bytes: must be between 64KiB and 1024GiB, found 1KiB"
-        ])
+        #expect(
+            set.storeLimits
+                == {
+                    var limits = StoreLimitsSpec()
+                    limits.maxBytes = ByteCount(bytes: 1 << 20)
+                    limits.maxEntriesPerClient = 50
+                    return limits
+                }())
+        #expect(
+            decode("{ max_bytes: 1KiB }").errors.map(\.description) == [
+                "store.yaml:3:21: error: store.max_bytes: must be between 64KiB and 1024GiB, found 1KiB"
+            ])
         #expect(decode("{ max_entries_per_client: 0 }").errors.first?.message == "must be between 1 and 100000000, found 0")
         let tooBig = decode("{ max_bytes: 1MiB }", maxResponse: "2MiB").errors
-        #expect(tooBig.map(\.message) == [
-            "max_response_bytes 2MiB does not fit in store.max_bytes 1MiB with its overhead: every request would get 503 store_full"
-        ])
+        #expect(
+            tooBig.map(\.message) == [
+                "max_response_bytes 2MiB does not fit in store.max_bytes 1MiB with its overhead: every request would get 503 store_full"
+            ])
         #expect(tooBig.first?.position.keyPath == "routes[0].guards[0].idempotency")
     }
 }

@@ -27,7 +27,8 @@ struct ReplayIDLintTests {
 
     @Test("github with replay on X-GitHub-Delivery warns at the id, naming the header and the fix")
     func unsignedHeaderWarns() throws {
-        let warnings = Self.warnings("""
+        let warnings = Self.warnings(
+            """
                   - hmac: { preset: github, secret: hook }
                   - replay: { id: "header:X-GitHub-Delivery", ttl: 72h }
             """)
@@ -102,14 +103,16 @@ struct ReplayIDLintTests {
         }
     }
 
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test("every shipped policy (policies/, examples/) passes check without a warning")
     func shippedPoliciesHaveNoWarnings() throws {
         let directory = Self.repoRoot.appendingPathComponent("policies")
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         #expect(names.count >= 9)
-        let paths = names.map { directory.appendingPathComponent($0).path }
+        let paths =
+            names.map { directory.appendingPathComponent($0).path }
             + [Self.repoRoot.appendingPathComponent("examples/compose-policy.yaml").path]
         for path in paths {
             let result = PolicyDecoder.decode(contentsOf: path)

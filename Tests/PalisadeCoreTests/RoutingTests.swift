@@ -28,7 +28,8 @@ struct RoutingTests {
 
     @Test("an exact path matches only itself; a prefix matches what starts with it")
     func exactAndPrefix() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: exact
                 match: { path: /health }
               - name: prefix
@@ -47,7 +48,8 @@ struct RoutingTests {
 
     @Test("the first matching route wins, in file order")
     func firstMatchWins() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: specific
                 match: { prefix: /api/admin/ }
               - name: general
@@ -57,7 +59,8 @@ struct RoutingTests {
             """)
         #expect(Self.match(plan, "/api/admin/users") == "specific")
         #expect(Self.match(plan, "/api/things") == "general")
-        let reversed = try Self.plan("""
+        let reversed = try Self.plan(
+            """
               - name: general
                 match: { prefix: /api/ }
               - name: specific
@@ -70,7 +73,8 @@ struct RoutingTests {
 
     @Test("methods restrict a route; no methods means any")
     func methods() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: read
                 match: { prefix: /items, methods: [GET, HEAD] }
               - name: write
@@ -89,7 +93,8 @@ struct RoutingTests {
 
     @Test("host matches case-insensitively and ignores the port")
     func host() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: api-host
                 match: { prefix: /, host: API.example.com }
               - name: local-host
@@ -111,7 +116,8 @@ struct RoutingTests {
 
     @Test("a host written with a trailing dot matches requests with or without one")
     func hostTrailingDot() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: admin
                 match: { prefix: /, host: Admin.Example.com. }
             """)
@@ -149,7 +155,8 @@ struct RoutingTests {
 
     @Test("no route matches: nil, whatever the default")
     func noMatch() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: api
                 match: { prefix: /api/, methods: [GET] }
             """, extra: "default: allow")
@@ -166,7 +173,8 @@ struct RoutingTests {
 
     @Test("a compiled route carries its guards and report flags")
     func compiledGuards() throws {
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
               - name: guarded
                 match: { prefix: /g/ }
                 guards:

@@ -246,7 +246,9 @@ struct SupportTests {
 
     @Test(
         "bad listen addresses are refused",
-        arguments: ["8080", ":8080", "host:", "host:65536", "host:99999", "host:80a", "::1:80", "[::1]", "[::1]8080", "[::1", "host:-1", ""]
+        arguments: [
+            "8080", ":8080", "host:", "host:65536", "host:99999", "host:80a", "::1:80", "[::1]", "[::1]8080", "[::1", "host:-1", "",
+        ]
     )
     func hostPortRefused(_ text: String) {
         #expect(HostPort(parsing: text) == nil, "'\(text)' must not parse")

@@ -25,7 +25,8 @@ struct VerifiedTokensTests {
     @Test("without the opt-out, a token without exp is refused from the cache too")
     func noExpRefusedByDefault() {
         let cache = VerifiedTokens()
-        cache.insert("token-b", facts: TokenFacts(claims: ["sub": "svc"], spec: Self.spec(allowMissingExp: false)), keyVersion: 0, now: 1_000)
+        cache.insert(
+            "token-b", facts: TokenFacts(claims: ["sub": "svc"], spec: Self.spec(allowMissingExp: false)), keyVersion: 0, now: 1_000)
         #expect(cache.lookup("token-b", keyVersion: 0, now: 1_010)?.refusal == JWTGuard.tokenExpMissing)
         let withExp = TokenFacts(claims: ["sub": "svc", "exp": 1_060], spec: Self.spec(allowMissingExp: false))
         #expect(withExp.refusal == nil)

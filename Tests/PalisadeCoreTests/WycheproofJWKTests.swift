@@ -149,7 +149,9 @@ struct WycheproofJWKTests {
                 let valid = test["result"] as? String == "valid"
                 checked += 1
                 if try Self.accepts(jws, keys: material) != valid {
-                    failures.append("tc\(test["tcId"] ?? "?") \(group["comment"] ?? "") \(test["comment"] ?? ""): expected \(valid ? "valid" : "invalid")")
+                    failures.append(
+                        "tc\(test["tcId"] ?? "?") \(group["comment"] ?? "") \(test["comment"] ?? ""): expected \(valid ? "valid" : "invalid")"
+                    )
                 }
             }
         }
@@ -205,7 +207,9 @@ struct WycheproofJWKTests {
             _ = try JWKSet.parse(document, source: "test")
             return nil
         } catch {
-            switch error { case .message(let message): return message }
+            switch error {
+            case .message(let message): return message
+            }
         }
     }
 

@@ -63,12 +63,16 @@ struct WycheproofJWSTests {
                 if unsupportedKey && valid { continue }
                 checked += 1
                 if try Self.accepts(jws, key: jwk) != valid {
-                    failures.append("tc\(test["tcId"] ?? "?") \(group["comment"] ?? "") \(test["comment"] ?? ""): expected \(valid ? "valid" : "invalid")")
+                    failures.append(
+                        "tc\(test["tcId"] ?? "?") \(group["comment"] ?? "") \(test["comment"] ?? ""): expected \(valid ? "valid" : "invalid")"
+                    )
                 }
             }
         }
         #expect(checked > 350)
-        #expect(failures.sorted() == Self.deliberateDifferences.keys.sorted(), "\(failures.count) of \(checked):\n\(failures.joined(separator: "\n"))")
+        #expect(
+            failures.sorted() == Self.deliberateDifferences.keys.sorted(),
+            "\(failures.count) of \(checked):\n\(failures.joined(separator: "\n"))")
     }
 
     /// Where Palisade's verdict differs from the file's label, on purpose:

@@ -71,7 +71,8 @@ struct APIKeyGuardTests {
             let metrics = try await harness.metrics()
             for id in ["ci-bot", "old-laptop"] { #expect(!metrics.contains(id), "\(id) is in /metrics") }
             #expect(
-                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="api",guard="api_key",outcome="ok",detail=""}"#) == 1)
+                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="api",guard="api_key",outcome="ok",detail=""}"#)
+                    == 1)
             #expect(
                 TestSupport.metricValue(
                     metrics, #"palisade_guard_decisions_total{route="api",guard="api_key",outcome="api_key_invalid",detail=""}"#) == 1)
@@ -99,7 +100,8 @@ struct APIKeyGuardTests {
     func reload() async throws {
         try await Self.withHarness { harness, keysPath in
             let newKey = "pk_live_rotated_2026"
-            try "keys:\n  - id: rotated\n    sha256: \(try Self.sha256(newKey))\n".write(toFile: keysPath, atomically: true, encoding: .utf8)
+            try "keys:\n  - id: rotated\n    sha256: \(try Self.sha256(newKey))\n".write(
+                toFile: keysPath, atomically: true, encoding: .utf8)
             if case .failure(let error) = harness.runtime.reload(path: harness.policyPath) { Issue.record("\(error)") }
             #expect(try await Self.get(newKey, port: harness.proxyPort).status == 200)
             #expect(try await Self.get(Self.goodKey, port: harness.proxyPort).status == 401)
@@ -121,7 +123,8 @@ struct APIKeyGuardTests {
             defer { task.cancel() }
             // The service fingerprinted the keys file as it was made: the rewrite below is a change.
             let newKey = "pk_live_watched_key"
-            try "keys:\n  - id: watched\n    sha256: \(try Self.sha256(newKey))\n".write(toFile: keysPath, atomically: true, encoding: .utf8)
+            try "keys:\n  - id: watched\n    sha256: \(try Self.sha256(newKey))\n".write(
+                toFile: keysPath, atomically: true, encoding: .utf8)
             let picked = try await TestSupport.eventually(timeout: .seconds(3)) {
                 try await Self.get(newKey, port: harness.proxyPort).status == 200
             }

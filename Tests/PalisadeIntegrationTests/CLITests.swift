@@ -72,7 +72,8 @@ struct CLITests {
                 let status = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8)) ?? ""
                 // SigIgn and SigCgt are hex masks; SIGHUP (1) is their lowest bit.
                 return status.split(separator: "\n").contains { line in
-                    guard line.hasPrefix("SigIgn:") || line.hasPrefix("SigCgt:"), let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16)
+                    guard line.hasPrefix("SigIgn:") || line.hasPrefix("SigCgt:"),
+                        let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16)
                     else { return false }
                     return mask & 1 != 0
                 }
@@ -127,12 +128,14 @@ struct CLITests {
         #expect(bad.stdout.contains("<stdin>:4:14: error: routes[0].match.prefx: unknown key 'prefx'"), "\(bad.stdout)")
     }
 
-    @Test("check --resolve reads secrets and key files as run does, and says why one cannot be read", .enabled(if: binaryExists, skipMessage))
+    @Test(
+        "check --resolve reads secrets and key files as run does, and says why one cannot be read", .enabled(if: binaryExists, skipMessage))
     func checkResolve() async throws {
         let directory = try TemporaryFiles.directory("palisade-resolve")
         let secretPath = directory.appendingPathComponent("gh-secret").path
         let keysPath = directory.appendingPathComponent("keys.yaml").path
-        let policy = try Self.temporaryFile("""
+        let policy = try Self.temporaryFile(
+            """
             version: 1
             upstream:
               url: http://127.0.0.1:3000
@@ -198,7 +201,8 @@ struct CLITests {
 
     @Test("check of a broken file exits 1 and prints file:line:col: error: key.path: message", .enabled(if: binaryExists, skipMessage))
     func checkBroken() async throws {
-        let path = try Self.temporaryFile("""
+        let path = try Self.temporaryFile(
+            """
             version: 1
             upstream:
               url: http://127.0.0.1:3000
@@ -211,7 +215,9 @@ struct CLITests {
         #expect(result.status == 1, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(
-            lines.contains("\(path):4:20: error: upstream.connect_timeout: '30' is not a duration; write a whole number with a unit: 250ms, 30s, 5m, 24h, 7d"),
+            lines.contains(
+                "\(path):4:20: error: upstream.connect_timeout: '30' is not a duration; write a whole number with a unit: 250ms, 30s, 5m, 24h, 7d"
+            ),
             "\(result.stdout)"
         )
         #expect(

@@ -99,9 +99,18 @@ struct DuplicateCredentialTests {
             try await Self.expectRefused(
                 [
                     ("second bearer", Self.raw("GET", "/jwt/x", [("Authorization", "Bearer \(token)"), ("Authorization", "Bearer xxx")])),
-                    ("second bearer first", Self.raw("GET", "/jwt/x", [("Authorization", "Bearer xxx"), ("Authorization", "Bearer \(token)")])),
-                    ("case variants", Self.raw("GET", "/jwt/x", [("authorization", "Bearer \(token)"), ("AUTHORIZATION", "Bearer \(token)")])),
-                    ("basic beside bearer", Self.raw("GET", "/jwt/x", [("Authorization", "Bearer \(token)"), ("Authorization", "Basic YWRtaW46YWRtaW4=")])),
+                    (
+                        "second bearer first",
+                        Self.raw("GET", "/jwt/x", [("Authorization", "Bearer xxx"), ("Authorization", "Bearer \(token)")])
+                    ),
+                    (
+                        "case variants",
+                        Self.raw("GET", "/jwt/x", [("authorization", "Bearer \(token)"), ("AUTHORIZATION", "Bearer \(token)")])
+                    ),
+                    (
+                        "basic beside bearer",
+                        Self.raw("GET", "/jwt/x", [("Authorization", "Bearer \(token)"), ("Authorization", "Basic YWRtaW46YWRtaW4=")])
+                    ),
                     ("comma-joined", Self.raw("GET", "/jwt/x", [("Authorization", "Bearer \(token), Bearer xxx")])),
                 ],
                 header: "authorization", secretsNotEchoed: [token, "xxx"], harness: harness
@@ -110,7 +119,8 @@ struct DuplicateCredentialTests {
                 [("two session cookies", Self.raw("GET", "/jwt/x", [("Cookie", "session=\(token); session=xxx")]))],
                 header: "cookie", secretsNotEchoed: [token], harness: harness
             )
-            let cookie = try await Self.send(Self.raw("GET", "/jwt/x", [("Cookie", "theme=dark; session=\(token)")]), port: harness.proxyPort)
+            let cookie = try await Self.send(
+                Self.raw("GET", "/jwt/x", [("Cookie", "theme=dark; session=\(token)")]), port: harness.proxyPort)
             #expect(cookie.status == 200, "\(cookie.bodyText)")
         }
     }
@@ -137,7 +147,8 @@ struct DuplicateCredentialTests {
         let now = Int(Date().timeIntervalSince1970)
         let github = try PythonSigner.sign(.init(preset: "github", secret: Self.githubSecret, body: body, timestamp: now))
         let stripe = try PythonSigner.sign(.init(preset: "stripe", secret: Self.stripeSecret, body: body, timestamp: now))
-        let standard = try PythonSigner.sign(.init(preset: "standard-webhooks", secret: Self.svixSecret, body: body, timestamp: now, id: "msg_a"))
+        let standard = try PythonSigner.sign(
+            .init(preset: "standard-webhooks", secret: Self.svixSecret, body: body, timestamp: now, id: "msg_a"))
         let githubSignature = try #require(github.first { $0.0 == "X-Hub-Signature-256" }?.1)
         let stripeSignature = try #require(stripe.first { $0.0 == "Stripe-Signature" }?.1)
         try await Self.withHarness { harness in
@@ -151,7 +162,10 @@ struct DuplicateCredentialTests {
                 [
                     ("second signature", Self.raw("POST", "/hooks/github", github + [("X-Hub-Signature-256", zeros)], body: body)),
                     ("second signature first", Self.raw("POST", "/hooks/github", [("x-hub-signature-256", zeros)] + github, body: body)),
-                    ("comma-joined", Self.raw("POST", "/hooks/github", [("X-Hub-Signature-256", "\(githubSignature), \(zeros)")], body: body)),
+                    (
+                        "comma-joined",
+                        Self.raw("POST", "/hooks/github", [("X-Hub-Signature-256", "\(githubSignature), \(zeros)")], body: body)
+                    ),
                 ],
                 header: "x-hub-signature-256", secretsNotEchoed: [githubSignature], harness: harness
             )
@@ -159,7 +173,10 @@ struct DuplicateCredentialTests {
                 [
                     ("second header", Self.raw("POST", "/hooks/stripe", stripe + [("STRIPE-SIGNATURE", "t=1,v1=00")], body: body)),
                     // Two headers an intermediary joined: the second `t` must not go unnoticed.
-                    ("comma-joined", Self.raw("POST", "/hooks/stripe", [("Stripe-Signature", "\(stripeSignature), t=1,v1=00")], body: body)),
+                    (
+                        "comma-joined",
+                        Self.raw("POST", "/hooks/stripe", [("Stripe-Signature", "\(stripeSignature), t=1,v1=00")], body: body)
+                    ),
                 ],
                 header: "stripe-signature", secretsNotEchoed: [stripeSignature], harness: harness
             )
@@ -178,12 +195,16 @@ struct DuplicateCredentialTests {
     @Test("a replay id header sent twice is refused; one id goes through once")
     func replayID() async throws {
         try await Self.withHarness { harness in
-            let once = try await Self.send(Self.raw("POST", "/hooks/delivery", [("X-Delivery-Id", "d-1")], body: "{}"), port: harness.proxyPort)
+            let once = try await Self.send(
+                Self.raw("POST", "/hooks/delivery", [("X-Delivery-Id", "d-1")], body: "{}"), port: harness.proxyPort)
             #expect(once.status == 200)
             try await Self.expectRefused(
                 [
                     ("second id", Self.raw("POST", "/hooks/delivery", [("X-Delivery-Id", "d-2"), ("x-delivery-id", "d-3")], body: "{}")),
-                    ("same id twice", Self.raw("POST", "/hooks/delivery", [("X-Delivery-Id", "d-4"), ("X-DELIVERY-ID", "d-4")], body: "{}")),
+                    (
+                        "same id twice",
+                        Self.raw("POST", "/hooks/delivery", [("X-Delivery-Id", "d-4"), ("X-DELIVERY-ID", "d-4")], body: "{}")
+                    ),
                 ],
                 header: "x-delivery-id", secretsNotEchoed: [], harness: harness
             )

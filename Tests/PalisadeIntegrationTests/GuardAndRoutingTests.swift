@@ -22,24 +22,25 @@ struct GuardAndRoutingTests {
 
     @Test("an ip guard lets allowed clients through and answers others 403 ip_denied")
     func ipGuard() async throws {
-        let yaml = Self.policy(routes: """
-              - name: local-only
-                match: { prefix: /local/ }
-                guards:
-                  - ip: { allow: [127.0.0.0/8] }
-              - name: cluster-only
-                match: { prefix: /cluster/ }
-                guards:
-                  - ip: { allow: [10.0.0.0/8, "fd00::/8"] }
-              - name: deny-loopback
-                match: { prefix: /denied/ }
-                guards:
-                  - ip: { deny: [127.0.0.1/32] }
-              - name: allow-but-deny
-                match: { prefix: /both/ }
-                guards:
-                  - ip: { allow: [127.0.0.0/8], deny: [127.0.0.1] }
-            """)
+        let yaml = Self.policy(
+            routes: """
+                  - name: local-only
+                    match: { prefix: /local/ }
+                    guards:
+                      - ip: { allow: [127.0.0.0/8] }
+                  - name: cluster-only
+                    match: { prefix: /cluster/ }
+                    guards:
+                      - ip: { allow: [10.0.0.0/8, "fd00::/8"] }
+                  - name: deny-loopback
+                    match: { prefix: /denied/ }
+                    guards:
+                      - ip: { deny: [127.0.0.1/32] }
+                  - name: allow-but-deny
+                    match: { prefix: /both/ }
+                    guards:
+                      - ip: { allow: [127.0.0.0/8], deny: [127.0.0.1] }
+                """)
         try await ProxyHarness.with(yaml: yaml) { harness in
             let allowed = try await RawClient.get("/local/x", port: harness.proxyPort)
             #expect(allowed.status == 200)
@@ -67,9 +68,12 @@ struct GuardAndRoutingTests {
 
             let metrics = try await harness.metrics()
             #expect(
-                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="cluster-only",guard="ip",outcome="ip_denied",detail=""}"#) == 1
+                TestSupport.metricValue(
+                    metrics, #"palisade_guard_decisions_total{route="cluster-only",guard="ip",outcome="ip_denied",detail=""}"#) == 1
             )
-            #expect(TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="local-only",guard="ip",outcome="ok",detail=""}"#) == 1)
+            #expect(
+                TestSupport.metricValue(metrics, #"palisade_guard_decisions_total{route="local-only",guard="ip",outcome="ok",detail=""}"#)
+                    == 1)
         }
     }
 
@@ -103,13 +107,14 @@ struct GuardAndRoutingTests {
 
     @Test("a route in report mode forwards a refused request and logs the guard with mode report")
     func routeReportMode() async throws {
-        let yaml = Self.policy(routes: """
-              - name: trial
-                match: { prefix: / }
-                mode: report
-                guards:
-                  - ip: { allow: [10.0.0.0/8] }
-            """)
+        let yaml = Self.policy(
+            routes: """
+                  - name: trial
+                    match: { prefix: / }
+                    mode: report
+                    guards:
+                      - ip: { allow: [10.0.0.0/8] }
+                """)
         try await ProxyHarness.with(yaml: yaml) { harness in
             let response = try await RawClient.get("/report-me", port: harness.proxyPort)
             #expect(response.status == 200)
@@ -125,7 +130,8 @@ struct GuardAndRoutingTests {
             #expect(notes.first?["mode"] as? String == "report")
             #expect(
                 TestSupport.metricValue(
-                    try await harness.metrics(), #"palisade_guard_decisions_total{route="trial",guard="ip",outcome="reported:ip_denied",detail=""}"#
+                    try await harness.metrics(),
+                    #"palisade_guard_decisions_total{route="trial",guard="ip",outcome="reported:ip_denied",detail=""}"#
                 ) == 1
             )
         }
@@ -133,17 +139,18 @@ struct GuardAndRoutingTests {
 
     @Test("a guard in report mode forwards; an enforcing guard after it still refuses")
     func guardReportMode() async throws {
-        let yaml = Self.policy(routes: """
-              - name: mixed
-                match: { prefix: /mixed/ }
-                guards:
-                  - ip: { allow: [10.0.0.0/8], mode: report }
-                  - ip: { deny: [127.0.0.1/32] }
-              - name: reported
-                match: { prefix: /reported/ }
-                guards:
-                  - ip: { allow: [10.0.0.0/8], mode: report }
-            """)
+        let yaml = Self.policy(
+            routes: """
+                  - name: mixed
+                    match: { prefix: /mixed/ }
+                    guards:
+                      - ip: { allow: [10.0.0.0/8], mode: report }
+                      - ip: { deny: [127.0.0.1/32] }
+                  - name: reported
+                    match: { prefix: /reported/ }
+                    guards:
+                      - ip: { allow: [10.0.0.0/8], mode: report }
+                """)
         try await ProxyHarness.with(yaml: yaml) { harness in
             let reported = try await RawClient.get("/reported/x", port: harness.proxyPort)
             #expect(reported.status == 200)
@@ -165,14 +172,15 @@ struct GuardAndRoutingTests {
 
     @Test("a path that routes take, with another method, gets 405 with Allow instead of 404")
     func methodNotAllowed() async throws {
-        let yaml = Self.policy(routes: """
-              - name: hooks
-                match: { path: /hooks, methods: [POST] }
-              - name: items
-                match: { prefix: /items/, methods: [GET, HEAD] }
-              - name: items-write
-                match: { prefix: /items/, methods: [PUT, DELETE] }
-            """)
+        let yaml = Self.policy(
+            routes: """
+                  - name: hooks
+                    match: { path: /hooks, methods: [POST] }
+                  - name: items
+                    match: { prefix: /items/, methods: [GET, HEAD] }
+                  - name: items-write
+                    match: { prefix: /items/, methods: [PUT, DELETE] }
+                """)
         try await ProxyHarness.with(yaml: yaml) { harness in
             let hooks = try await RawClient.get("/hooks", port: harness.proxyPort)
             #expect(hooks.status == 405)
@@ -193,10 +201,11 @@ struct GuardAndRoutingTests {
 
     @Test("default: deny answers unmatched requests 404 no_route without forwarding")
     func defaultDeny() async throws {
-        let yaml = Self.policy(routes: """
-              - name: api
-                match: { prefix: /api/ }
-            """)
+        let yaml = Self.policy(
+            routes: """
+                  - name: api
+                    match: { prefix: /api/ }
+                """)
         try await ProxyHarness.with(yaml: yaml) { harness in
             let response = try await RawClient.get("/not-api", port: harness.proxyPort)
             #expect(response.status == 404)
@@ -241,12 +250,13 @@ struct GuardAndRoutingTests {
 
     @Test("methods and host select routes end to end")
     func methodsAndHost() async throws {
-        let yaml = Self.policy(routes: """
-              - name: submit
-                match: { path: /submit, methods: [POST] }
-              - name: tenant
-                match: { prefix: /t/, host: tenant.example.com }
-            """)
+        let yaml = Self.policy(
+            routes: """
+                  - name: submit
+                    match: { path: /submit, methods: [POST] }
+                  - name: tenant
+                    match: { prefix: /t/, host: tenant.example.com }
+                """)
         try await ProxyHarness.with(yaml: yaml) { harness in
             let post = try await RawClient.get("/submit", port: harness.proxyPort, method: "POST", body: "x=1")
             #expect(post.status == 200)
@@ -272,18 +282,19 @@ struct GuardAndRoutingTests {
         }
     }
 
-    static let guardedAdmin = policy(routes: """
-          - name: admin
-            match: { prefix: /admin/ }
-            guards:
-              - ip: { allow: [10.0.0.0/8] }
-          - name: admin-host
-            match: { prefix: /, host: admin.example.com }
-            guards:
-              - ip: { allow: [10.0.0.0/8] }
-          - name: rest
-            match: { prefix: / }
-        """)
+    static let guardedAdmin = policy(
+        routes: """
+              - name: admin
+                match: { prefix: /admin/ }
+                guards:
+                  - ip: { allow: [10.0.0.0/8] }
+              - name: admin-host
+                match: { prefix: /, host: admin.example.com }
+                guards:
+                  - ip: { allow: [10.0.0.0/8] }
+              - name: rest
+                match: { prefix: / }
+            """)
 
     @Test(
         "a path with percent-encoded unreserved characters cannot slip past a guarded prefix",
@@ -346,4 +357,3 @@ struct GuardAndRoutingTests {
         }
     }
 }
-

@@ -91,20 +91,21 @@ struct HTTPConformanceTests {
         let cases = try Self.loadCases()
         #expect(cases.count == 181)
         // Short timeouts so requests that never complete are cut off within the read window.
-        let harness = try await ProxyHarness.start(yaml: """
-            version: 1
-            listen: 127.0.0.1:0
-            upstream:
-              url: {{UPSTREAM}}
-              response_timeout: 2s
-            limits:
-              idle_timeout: 1s
-              header_read_timeout: 1s
-            routes:
-              - name: all
-                match: { prefix: / }
-            default: deny
-            """)
+        let harness = try await ProxyHarness.start(
+            yaml: """
+                version: 1
+                listen: 127.0.0.1:0
+                upstream:
+                  url: {{UPSTREAM}}
+                  response_timeout: 2s
+                limits:
+                  idle_timeout: 1s
+                  header_read_timeout: 1s
+                routes:
+                  - name: all
+                    match: { prefix: / }
+                default: deny
+                """)
         var failures: [String] = []
         for probe in cases {
             harness.upstream.reset()
@@ -121,7 +122,9 @@ struct HTTPConformanceTests {
             )
             let forwarded = harness.upstream.requests.filter { $0.path != "/__canary" }
             if let problem = Self.judge(probe, outcome: merged, forwarded: forwarded.count, statuses: merged.statuses) {
-                failures.append("\(probe.id) [\(probe.verdict)]: \(problem); statuses=\(merged.statuses) closed=\(merged.peerClosed) forwarded=\(forwarded.map { String($0.head.uri.prefix(40)) })")
+                failures.append(
+                    "\(probe.id) [\(probe.verdict)]: \(problem); statuses=\(merged.statuses) closed=\(merged.peerClosed) forwarded=\(forwarded.map { String($0.head.uri.prefix(40)) })"
+                )
             } else if outcomes.count > probe.steps.count {
                 // Connection still open: the canary must get exactly one well-formed answer.
                 let canary = outcomes[probe.steps.count]

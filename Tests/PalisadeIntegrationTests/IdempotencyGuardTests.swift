@@ -29,10 +29,14 @@ struct IdempotencyGuardTests {
     func replaysFirstAnswer() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
             let body = #"{"amount":4200}"#
-            let first = try #require(try await RawClient.send(Self.post("/charges", key: "k-1", body: body, port: harness.proxyPort), port: harness.proxyPort).first)
+            let first = try #require(
+                try await RawClient.send(Self.post("/charges", key: "k-1", body: body, port: harness.proxyPort), port: harness.proxyPort)
+                    .first)
             #expect(first.status == 200)
             #expect(first.header("idempotent-replayed") == nil)
-            let second = try #require(try await RawClient.send(Self.post("/charges", key: "k-1", body: body, port: harness.proxyPort), port: harness.proxyPort).first)
+            let second = try #require(
+                try await RawClient.send(Self.post("/charges", key: "k-1", body: body, port: harness.proxyPort), port: harness.proxyPort)
+                    .first)
             #expect(second.status == 200)
             #expect(second.header("idempotent-replayed") == "true")
             #expect(second.body == first.body)
@@ -45,11 +49,14 @@ struct IdempotencyGuardTests {
     @Test("the same key with a different body is refused 422; a missing key 400; GET is not affected")
     func refusals() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
-            _ = try await RawClient.send(Self.post("/charges", key: "k-2", body: #"{"amount":1}"#, port: harness.proxyPort), port: harness.proxyPort)
-            let reused = try await RawClient.send(Self.post("/charges", key: "k-2", body: #"{"amount":2}"#, port: harness.proxyPort), port: harness.proxyPort)
+            _ = try await RawClient.send(
+                Self.post("/charges", key: "k-2", body: #"{"amount":1}"#, port: harness.proxyPort), port: harness.proxyPort)
+            let reused = try await RawClient.send(
+                Self.post("/charges", key: "k-2", body: #"{"amount":2}"#, port: harness.proxyPort), port: harness.proxyPort)
             #expect(reused.first?.status == 422)
             #expect(reused.first?.json?["error"] as? String == "idempotency_key_reused")
-            let missing = try await RawClient.send(Self.post("/charges", key: nil, body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            let missing = try await RawClient.send(
+                Self.post("/charges", key: nil, body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             #expect(missing.first?.status == 400)
             #expect(missing.first?.json?["error"] as? String == "idempotency_key_missing")
             let get = try await RawClient.get("/charges", port: harness.proxyPort)
@@ -61,9 +68,11 @@ struct IdempotencyGuardTests {
     @Test("a 5xx answer is not kept: the retry with the same key reaches the app")
     func serverErrorsAreNotKept() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
-            let failed = try await RawClient.send(Self.post("/status/503", key: "k-3", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            let failed = try await RawClient.send(
+                Self.post("/status/503", key: "k-3", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             #expect(failed.first?.status == 503)
-            let retried = try await RawClient.send(Self.post("/status/503", key: "k-3", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            let retried = try await RawClient.send(
+                Self.post("/status/503", key: "k-3", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             #expect(retried.first?.status == 503)
             #expect(retried.first?.header("idempotent-replayed") == nil)
             #expect(harness.upstream.requests.count == 2)
@@ -73,10 +82,12 @@ struct IdempotencyGuardTests {
     @Test("a concurrent request with the same key gets 409 idempotency_in_flight")
     func concurrent() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
-            async let slow = RawClient.send(Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            async let slow = RawClient.send(
+                Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             // The first is in flight once the app has it (it answers 1.5 s later).
             #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
-            let second = try await RawClient.send(Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+            let second = try await RawClient.send(
+                Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             #expect(second.first?.status == 409)
             #expect(second.first?.json?["error"] as? String == "idempotency_in_flight")
             #expect(try await slow.first?.status == 200)
@@ -88,7 +99,8 @@ struct IdempotencyGuardTests {
     func largeAnswerNotKept() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
             for _ in 0..<2 {
-                let outcome = try await RawClient.send(Self.post("/big?bytes=10000", key: "k-5", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+                let outcome = try await RawClient.send(
+                    Self.post("/big?bytes=10000", key: "k-5", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
                 #expect(outcome.first?.status == 200)
                 #expect(outcome.first?.body.count == 10000)
                 #expect(outcome.first?.header("idempotent-replayed") == nil)
@@ -102,7 +114,9 @@ struct IdempotencyGuardTests {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
             func post(_ path: String, auth: String) -> [UInt8] {
                 let body = #"{"amount":7}"#
-                return Array("POST \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nAuthorization: Bearer \(auth)\r\nIdempotency-Key: shared-key\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+                return Array(
+                    "POST \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nAuthorization: Bearer \(auth)\r\nIdempotency-Key: shared-key\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                        .utf8)
             }
             let alice = try await RawClient.send(post("/charges", auth: "alice-token"), port: harness.proxyPort)
             #expect(alice.first?.status == 200)
@@ -117,7 +131,8 @@ struct IdempotencyGuardTests {
             // The app breaks off mid-body: the client connection is cut and nothing is kept.
             harness.upstream.reset()
             for _ in 0..<2 {
-                let cut = try await RawClient.send(Self.post("/truncate", key: "k-cut", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+                let cut = try await RawClient.send(
+                    Self.post("/truncate", key: "k-cut", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
                 #expect(cut.peerClosed)
                 #expect(cut.first == nil)
             }

@@ -54,7 +54,8 @@ struct JWTCacheReloadTests {
                     }
                 }
                 for token in try Self.tokens(perGeneration, tag: "g\(generation)") {
-                    let response = try await RawClient.get("/api/x", port: harness.proxyPort, headers: [("Authorization", "Bearer \(token)")])
+                    let response = try await RawClient.get(
+                        "/api/x", port: harness.proxyPort, headers: [("Authorization", "Bearer \(token)")])
                     #expect(response.status == 200)
                     #expect(response.header("x-generation") == "\(generation)")
                 }

@@ -155,15 +155,33 @@ struct JWTGuardTests {
             // RS256 key re-used as an HS256 secret (the public key is public). PyJWT refuses to
             // make such a token, so Python's hmac signs it.
             let confusedHead = Self.b64url(#"{"alg":"HS256","typ":"JWT","kid":"rsa"}"#)
-            tokens.append(("RS256 as HS256", confusedHead + "." + payload + "." + (try Self.hmacB64url(keys.rsaPublicPEM, confusedHead + "." + payload))))
+            tokens.append(
+                (
+                    "RS256 as HS256",
+                    confusedHead + "." + payload + "." + (try Self.hmacB64url(keys.rsaPublicPEM, confusedHead + "." + payload))
+                ))
             for field in ["jku", "x5u", "jwk"] {
-                tokens.append((field, try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims(), headers: [field: "https://evil.example/k"])))
+                tokens.append(
+                    (
+                        field,
+                        try PythonJWT.mint(
+                            alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims(), headers: [field: "https://evil.example/k"]
+                        )
+                    ))
             }
-            tokens.append(("unknown kid", try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "../../etc/passwd", claims: Self.claims())))
-            tokens.append(("kid of another key type", try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "rsa", claims: Self.claims())))
+            tokens.append(
+                ("unknown kid", try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "../../etc/passwd", claims: Self.claims())))
+            tokens.append(
+                ("kid of another key type", try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "rsa", claims: Self.claims())))
             let good = try PythonJWT.mint(alg: "ES256", pem: keys.pems["ec"], kid: "ec", claims: Self.claims())
             let parts = good.split(separator: ".").map(String.init)
-            tokens.append(("tampered payload", parts[0] + "." + Self.b64url(#"{"sub":"admin","aud":"payments-api","iss":"https://issuer.example/","scope":"payments:write"}"#) + "." + parts[2]))
+            tokens.append(
+                (
+                    "tampered payload",
+                    parts[0] + "."
+                        + Self.b64url(#"{"sub":"admin","aud":"payments-api","iss":"https://issuer.example/","scope":"payments:write"}"#)
+                        + "." + parts[2]
+                ))
             tokens.append(("empty signature", parts[0] + "." + parts[1] + "."))
             tokens.append(("zero ECDSA signature", parts[0] + "." + parts[1] + "." + Self.b64url(String(repeating: "\u{0}", count: 64))))
             tokens.append(("non-canonical base64", parts[0] + "." + parts[1] + "." + parts[2] + "A"))

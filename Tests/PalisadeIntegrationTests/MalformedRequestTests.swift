@@ -63,11 +63,15 @@ struct MalformedRequestTests {
         // RFC 9112 5.1: whitespace between field name and colon: 400.
         Case("space before the colon", post + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n"),
         // A line starting with whitespace continues the previous one (obs-fold) or, first, is invalid.
-        Case("leading space on the first field line", "POST /upload HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: 127.0.0.1\r\n\r\n0\r\n\r\n"),
+        Case(
+            "leading space on the first field line",
+            "POST /upload HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: 127.0.0.1\r\n\r\n0\r\n\r\n"),
         Case("Transfer-Encoding folded onto another field", post + "X-Padding: a\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
         Case("Transfer-Encoding value folded", post + "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"),
         // chunked applied twice is not a framing Palisade (or the app) can read: refused either way.
-        Case("Transfer-Encoding chunked twice", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", [400, 501]),
+        Case(
+            "Transfer-Encoding chunked twice", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            [400, 501]),
         Case("Transfer-Encoding 'chunked, chunked'", post + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", [400, 501]),
         // RFC 9112 5.2: obs-fold in a request: 400 (or unfold; Palisade refuses).
         Case("obs-fold header", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Folded: first\r\n second\r\n\r\n"),

@@ -11,24 +11,24 @@ struct PathNormalizationTests {
     static func policy(extra: String = "") -> String {
         ProxyHarness.policy(
             """
-        \(extra)
-        routes:
-          - name: internal
-            match: { prefix: /internal/ }
-            guards:
-              - ip: { allow: [10.0.0.0/8] }
-          - name: github
-            match: { path: /webhooks/github, methods: [POST] }
-            guards:
-              - ip: { allow: [10.0.0.0/8] }
-          - name: admin
-            match: { prefix: /, host: admin.example.com. }
-            guards:
-              - ip: { allow: [10.0.0.0/8] }
-          - name: everything
-            match: { prefix: / }
-        default: deny
-        """
+            \(extra)
+            routes:
+              - name: internal
+                match: { prefix: /internal/ }
+                guards:
+                  - ip: { allow: [10.0.0.0/8] }
+              - name: github
+                match: { path: /webhooks/github, methods: [POST] }
+                guards:
+                  - ip: { allow: [10.0.0.0/8] }
+              - name: admin
+                match: { prefix: /, host: admin.example.com. }
+                guards:
+                  - ip: { allow: [10.0.0.0/8] }
+              - name: everything
+                match: { prefix: / }
+            default: deny
+            """
         )
     }
 

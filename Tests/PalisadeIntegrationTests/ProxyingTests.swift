@@ -74,7 +74,8 @@ struct ProxyingTests {
             // Every byte value, plus bytes that look like the end of a head and a second request.
             let body = (0...255).map { UInt8($0) } + Array("\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
             let outcome = try await RawClient.send(
-                Self.request("POST", "/upload", port: harness.proxyPort, headers: [("Content-Type", "application/octet-stream")], body: body),
+                Self.request(
+                    "POST", "/upload", port: harness.proxyPort, headers: [("Content-Type", "application/octet-stream")], body: body),
                 port: harness.proxyPort
             )
             let response = try #require(outcome.first)
@@ -193,7 +194,8 @@ struct ProxyingTests {
     @Test("two pipelined requests on one client connection get two responses, in order")
     func clientKeepAlivePipelined() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
-            let wire = Self.request("GET", "/one", port: harness.proxyPort, close: false)
+            let wire =
+                Self.request("GET", "/one", port: harness.proxyPort, close: false)
                 + Self.request("GET", "/two", port: harness.proxyPort, close: false)
             let outcome = try await RawClient.send(wire, port: harness.proxyPort)
             #expect(outcome.statuses == [200, 200])
@@ -349,7 +351,8 @@ struct ProxyingTests {
             let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
             let tracestate = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
             _ = try await RawClient.send(
-                Self.request("GET", "/trace", port: harness.proxyPort, headers: [("traceparent", traceparent), ("tracestate", tracestate)]),
+                Self.request(
+                    "GET", "/trace", port: harness.proxyPort, headers: [("traceparent", traceparent), ("tracestate", tracestate)]),
                 port: harness.proxyPort
             )
             let headers = try #require(harness.upstream.requests.first).head.headers
@@ -551,4 +554,3 @@ struct ProxyingTests {
         }
     }
 }
-

@@ -197,7 +197,8 @@ struct RealAppServerTests {
                 // curl: three URLs over one reused connection, each answer complete.
                 let curl = Process()
                 curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                curl.arguments = ["curl", "-sS", "--max-time", "10", "-w", "%{http_code}\n"]
+                curl.arguments =
+                    ["curl", "-sS", "--max-time", "10", "-w", "%{http_code}\n"]
                     + Array(repeating: ["-o", "/dev/null", base + path], count: 3).flatMap { $0 }
                 let out = Pipe()
                 curl.standardOutput = out

@@ -12,12 +12,12 @@ struct ReloadTests {
         ProxyHarness.policy(
             drainTimeout: drain,
             """
-        routes:
-          - name: api
-            match: { prefix: /api/ }
-        \(extraRoute)
-        default: deny
-        """
+            routes:
+              - name: api
+                match: { prefix: /api/ }
+            \(extraRoute)
+            default: deny
+            """
         )
     }
 
@@ -244,12 +244,13 @@ struct ReloadTests {
 
     @Test("a same-length edit of the policy past byte 80 (an ip allow list) takes effect without SIGHUP")
     func sameLengthPolicyEdit() async throws {
-        let guarded = Self.policy(extraRoute: """
-              - name: office
-                match: { prefix: /office/ }
-                guards:
-                  - ip: { allow: [127.0.0.1/32] }
-            """)
+        let guarded = Self.policy(
+            extraRoute: """
+                  - name: office
+                    match: { prefix: /office/ }
+                    guards:
+                      - ip: { allow: [127.0.0.1/32] }
+                """)
         try await ProxyHarness.with(yaml: guarded) { harness in
             try await Self.withWatcher(harness) {
                 #expect(try await RawClient.get("/office/x", port: harness.proxyPort).status == 200)
@@ -293,7 +294,9 @@ struct ReloadTests {
         }
     }
 
-    @Test("SIGHUP right after an edit reloads once: the watcher does not load the same bytes again", .enabled(if: CLITests.binaryExists, CLITests.skipMessage))
+    @Test(
+        "SIGHUP right after an edit reloads once: the watcher does not load the same bytes again",
+        .enabled(if: CLITests.binaryExists, CLITests.skipMessage))
     func sighupAfterEditReloadsOnce() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await TestUpstream.start(group: group)

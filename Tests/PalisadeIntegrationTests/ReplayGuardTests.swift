@@ -79,7 +79,8 @@ struct ReplayGuardTests {
             async let slow = RawClient.send(Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
             // The first is in flight once the app has it (it answers 1.5 s later).
             #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
-            let duplicate = try await RawClient.send(Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
+            let duplicate = try await RawClient.send(
+                Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
             #expect(duplicate.first?.status == 409)
             #expect(duplicate.first?.json?["error"] as? String == "replay_in_flight")
             #expect(try await slow.first?.status == 200)
@@ -100,7 +101,8 @@ struct ReplayGuardTests {
                 #expect(outcome.first?.status == 200)
             }
             #expect(harness.upstream.requests.count == 1)
-            let missing = try await RawClient.send(Self.post("/echo", body: #"{"type":"x"}"#, port: harness.proxyPort), port: harness.proxyPort)
+            let missing = try await RawClient.send(
+                Self.post("/echo", body: #"{"type":"x"}"#, port: harness.proxyPort), port: harness.proxyPort)
             #expect(missing.first?.status == 400)
             #expect(missing.first?.json?["error"] as? String == "replay_id_missing")
             let lines = await harness.accessLines()
@@ -170,7 +172,8 @@ struct BodyLimitTests {
             #expect(declared.first?.status == 413)
             #expect(declared.first?.json?["error"] as? String == "body_too_large")
             let chunk = String(repeating: "x", count: 700)
-            let chunked = "POST /hook HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2bc\r\n\(chunk)\r\n2bc\r\n\(chunk)\r\n0\r\n\r\n"
+            let chunked =
+                "POST /hook HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2bc\r\n\(chunk)\r\n2bc\r\n\(chunk)\r\n0\r\n\r\n"
             let grown = try await RawClient.send(Array(chunked.utf8), port: harness.proxyPort)
             #expect(grown.first?.status == 413)
             #expect(harness.upstream.requests.isEmpty)

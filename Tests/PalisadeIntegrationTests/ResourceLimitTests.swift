@@ -13,12 +13,12 @@ struct ResourceLimitTests {
         ProxyHarness.policy(
             upstream: upstream, responseTimeout: responseTimeout, drainTimeout: "1s",
             """
-        \(limits)
-        routes:
-          - name: all
-            match: { prefix: / }
-        default: deny
-        """
+            \(limits)
+            routes:
+              - name: all
+                match: { prefix: / }
+            default: deny
+            """
         )
     }
 

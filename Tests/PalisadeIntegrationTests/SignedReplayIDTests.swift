@@ -8,7 +8,8 @@ import Testing
 /// be covered by the signature, or whoever captured one delivery can replay it at will.
 @Suite("Signed replay ids", .serialized)
 struct SignedReplayIDTests {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     /// The value DemoPolicyTests gives the shipped policies' variables, so that running both at
     /// once cannot change a secret under the other.
     static let sharedSecret = "whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ="

@@ -122,7 +122,8 @@ struct StoreBudgetTests {
             #expect(capped.status == 429)
             #expect(capped.json?["error"] as? String == "store_client_limit")
             // Its kept answers still replay, and another client is served.
-            #expect(try await Self.post(key: "a-0", client: "198.51.100.7", port: harness.proxyPort).header("idempotent-replayed") == "true")
+            #expect(
+                try await Self.post(key: "a-0", client: "198.51.100.7", port: harness.proxyPort).header("idempotent-replayed") == "true")
             #expect(try await Self.post(key: "b-0", client: "198.51.100.8", port: harness.proxyPort).status == 200)
             #expect(harness.upstream.requests.count == 4)
             let metrics = try await harness.metrics()

@@ -11,11 +11,11 @@ struct UpstreamFailureTests {
         ProxyHarness.policy(
             upstream: upstream, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
             """
-        routes:
-          - name: app
-            match: { prefix: / }
-        default: deny
-        """
+            routes:
+              - name: app
+                match: { prefix: / }
+            default: deny
+            """
         )
     }
 

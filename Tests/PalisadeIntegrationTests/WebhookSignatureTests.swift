@@ -115,7 +115,8 @@ struct WebhookSignatureTests {
     func validSignature(_ preset: String) async throws {
         try await Self.withHarness { harness in
             let headers = try PythonSigner.sign(.init(preset: preset, secret: Self.secrets[preset]!, body: Self.body, timestamp: Self.now))
-            let outcome = try await RawClient.send(Self.post("/hooks/\(preset)", headers: headers, body: Self.body, port: harness.proxyPort), port: harness.proxyPort)
+            let outcome = try await RawClient.send(
+                Self.post("/hooks/\(preset)", headers: headers, body: Self.body, port: harness.proxyPort), port: harness.proxyPort)
             #expect(outcome.first?.status == 200, "\(String(decoding: outcome.raw, as: UTF8.self))")
             let received = try #require(harness.upstream.requests.first)
             #expect(received.body == Array(Self.body.utf8))
@@ -131,7 +132,9 @@ struct WebhookSignatureTests {
         try await Self.withHarness { harness in
             let path = "/hooks/\(preset)"
             let good = try PythonSigner.sign(.init(preset: preset, secret: Self.secrets[preset]!, body: Self.body, timestamp: Self.now))
-            let wrongSecret = preset == "standard-webhooks" ? "whsec_" + Data("another-secret-of-24-bytes!!".utf8).base64EncodedString() : "not-the-secret"
+            let wrongSecret =
+                preset == "standard-webhooks"
+                ? "whsec_" + Data("another-secret-of-24-bytes!!".utf8).base64EncodedString() : "not-the-secret"
             let forged = try PythonSigner.sign(.init(preset: preset, secret: wrongSecret, body: Self.body, timestamp: Self.now))
             let tamperedBody = Self.body.replacingOccurrences(of: "4200", with: "4201")
             let malformed = good.map { name, value in (name, name.lowercased().contains("timestamp") ? value : "v1=%%%" + value.prefix(3)) }
@@ -142,7 +145,8 @@ struct WebhookSignatureTests {
                 ("malformed signature", malformed, Self.body, "signature_invalid"),
             ]
             for (label, headers, body, code) in cases {
-                let outcome = try await RawClient.send(Self.post(path, headers: headers, body: body, port: harness.proxyPort), port: harness.proxyPort)
+                let outcome = try await RawClient.send(
+                    Self.post(path, headers: headers, body: body, port: harness.proxyPort), port: harness.proxyPort)
                 #expect(outcome.first?.status == 401, "\(preset) \(label)")
                 #expect(outcome.first?.json?["error"] as? String == code, "\(preset) \(label): \(outcome.first?.bodyText ?? "")")
             }
@@ -150,12 +154,15 @@ struct WebhookSignatureTests {
         }
     }
 
-    @Test("stale and future timestamps are refused", arguments: ["stripe", "standard-webhooks", "slack", "paddle", "generic-sha512-base64"])
+    @Test(
+        "stale and future timestamps are refused", arguments: ["stripe", "standard-webhooks", "slack", "paddle", "generic-sha512-base64"])
     func timestamps(_ preset: String) async throws {
         try await Self.withHarness { harness in
             for offset in [-3600, 3600] {
-                let headers = try PythonSigner.sign(.init(preset: preset, secret: Self.secrets[preset]!, body: Self.body, timestamp: Self.now + offset))
-                let outcome = try await RawClient.send(Self.post("/hooks/\(preset)", headers: headers, body: Self.body, port: harness.proxyPort), port: harness.proxyPort)
+                let headers = try PythonSigner.sign(
+                    .init(preset: preset, secret: Self.secrets[preset]!, body: Self.body, timestamp: Self.now + offset))
+                let outcome = try await RawClient.send(
+                    Self.post("/hooks/\(preset)", headers: headers, body: Self.body, port: harness.proxyPort), port: harness.proxyPort)
                 #expect(outcome.first?.status == 401)
                 #expect(outcome.first?.json?["error"] as? String == "timestamp_outside_tolerance", "\(preset) offset \(offset)")
             }
@@ -168,14 +175,16 @@ struct WebhookSignatureTests {
         try await Self.withHarness(rotation: ["github": ["new-github-secret", Self.secrets["github"]!]]) { harness in
             for (secret, expected) in [("new-github-secret", "#1"), (Self.secrets["github"]!, "#2")] {
                 let headers = try PythonSigner.sign(.init(preset: "github", secret: secret, body: Self.body, timestamp: Self.now))
-                let outcome = try await RawClient.send(Self.post("/hooks/github", headers: headers, body: Self.body, port: harness.proxyPort), port: harness.proxyPort)
+                let outcome = try await RawClient.send(
+                    Self.post("/hooks/github", headers: headers, body: Self.body, port: harness.proxyPort), port: harness.proxyPort)
                 #expect(outcome.first?.status == 200)
                 let lines = await harness.accessLines()
                 let guards = lines.last?["guards"] as? [[String: Any]]
                 #expect((guards?.first?["detail"] as? String) == "secret=github\(expected)")
             }
             let metrics = try await harness.metrics()
-            #expect(metrics.contains(#"palisade_guard_decisions_total{route="github",guard="hmac",outcome="ok",detail="secret=github#2"} 1"#))
+            #expect(
+                metrics.contains(#"palisade_guard_decisions_total{route="github",guard="hmac",outcome="ok",detail="secret=github#2"} 1"#))
         }
     }
 
@@ -187,21 +196,23 @@ struct WebhookSignatureTests {
         let headers = try #require(vector["headers"] as? [String: String])
         let payload = try #require(vector["payload"] as? String)
         let secret = try #require(vector["secret"] as? String)
-        let harness = try await ProxyHarness.start(yaml: """
-            version: 1
-            listen: 127.0.0.1:0
-            upstream: { url: "{{UPSTREAM}}" }
-            secrets:
-              sw: { value: "\(secret)" }
-            routes:
-              - name: sw
-                match: { path: /sw }
-                guards:
-                  - hmac: { preset: standard-webhooks, secret: sw, tolerance: 3650d }
-            default: deny
-            """)
+        let harness = try await ProxyHarness.start(
+            yaml: """
+                version: 1
+                listen: 127.0.0.1:0
+                upstream: { url: "{{UPSTREAM}}" }
+                secrets:
+                  sw: { value: "\(secret)" }
+                routes:
+                  - name: sw
+                    match: { path: /sw }
+                    guards:
+                      - hmac: { preset: standard-webhooks, secret: sw, tolerance: 3650d }
+                default: deny
+                """)
         let outcome = try await RawClient.send(
-            Self.post("/sw", headers: headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, body: payload, port: harness.proxyPort),
+            Self.post(
+                "/sw", headers: headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, body: payload, port: harness.proxyPort),
             port: harness.proxyPort
         )
         #expect(outcome.first?.status == 200)
@@ -239,15 +250,21 @@ struct TwilioSignatureTests {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
             let target = "/twilio/voice?city=Z%C3%BCrich"
             let body = "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212"
-            let signed = try PythonSigner.sign(.init(preset: "twilio", secret: Self.token, body: body, timestamp: 0, url: Self.publicURL + target))
-            let ok = try await RawClient.send(Self.post(target, contentType: "application/x-www-form-urlencoded", headers: signed, body: body), port: harness.proxyPort)
+            let signed = try PythonSigner.sign(
+                .init(preset: "twilio", secret: Self.token, body: body, timestamp: 0, url: Self.publicURL + target))
+            let ok = try await RawClient.send(
+                Self.post(target, contentType: "application/x-www-form-urlencoded", headers: signed, body: body), port: harness.proxyPort)
             #expect(ok.first?.status == 200)
             #expect(harness.upstream.requests.first?.body == Array(body.utf8))
             let tampered = body.replacingOccurrences(of: "Digits=1234", with: "Digits=9999")
-            let refused = try await RawClient.send(Self.post(target, contentType: "application/x-www-form-urlencoded", headers: signed, body: tampered), port: harness.proxyPort)
+            let refused = try await RawClient.send(
+                Self.post(target, contentType: "application/x-www-form-urlencoded", headers: signed, body: tampered),
+                port: harness.proxyPort)
             #expect(refused.first?.status == 401)
-            let forged = try PythonSigner.sign(.init(preset: "twilio", secret: "other-token", body: body, timestamp: 0, url: Self.publicURL + target))
-            let wrong = try await RawClient.send(Self.post(target, contentType: "application/x-www-form-urlencoded", headers: forged, body: body), port: harness.proxyPort)
+            let forged = try PythonSigner.sign(
+                .init(preset: "twilio", secret: "other-token", body: body, timestamp: 0, url: Self.publicURL + target))
+            let wrong = try await RawClient.send(
+                Self.post(target, contentType: "application/x-www-form-urlencoded", headers: forged, body: body), port: harness.proxyPort)
             #expect(wrong.first?.json?["error"] as? String == "signature_invalid")
             #expect(harness.upstream.requests.count == 1)
         }
@@ -259,10 +276,14 @@ struct TwilioSignatureTests {
             let body = #"{"MessageSid":"SM123","Body":"hello"}"#
             let hash = try Self.sha256Hex(body)
             let target = "/twilio/json?bodySHA256=\(hash)"
-            let signed = try PythonSigner.sign(.init(preset: "twilio", secret: Self.token, body: body, timestamp: 0, url: Self.publicURL + target))
-            let ok = try await RawClient.send(Self.post(target, contentType: "application/json", headers: signed, body: body), port: harness.proxyPort)
+            let signed = try PythonSigner.sign(
+                .init(preset: "twilio", secret: Self.token, body: body, timestamp: 0, url: Self.publicURL + target))
+            let ok = try await RawClient.send(
+                Self.post(target, contentType: "application/json", headers: signed, body: body), port: harness.proxyPort)
             #expect(ok.first?.status == 200)
-            let swapped = try await RawClient.send(Self.post(target, contentType: "application/json", headers: signed, body: #"{"MessageSid":"SM666"}"#), port: harness.proxyPort)
+            let swapped = try await RawClient.send(
+                Self.post(target, contentType: "application/json", headers: signed, body: #"{"MessageSid":"SM666"}"#),
+                port: harness.proxyPort)
             #expect(swapped.first?.status == 401)
             #expect(harness.upstream.requests.count == 1)
         }

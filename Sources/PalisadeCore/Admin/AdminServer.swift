@@ -71,7 +71,8 @@ final class AdminHandler: ChannelInboundHandler {
                     if let error = status.lastError { fields.append(#""last_error":\#(JSONText.quoted(error))"#) }
                     return "{" + fields.joined(separator: ",") + "}"
                 }
-                let body = #"{"status":"\#(missing.isEmpty ? "ready" : "keys_not_loaded")","policy_generation":\#(plan.generation)"#
+                let body =
+                    #"{"status":"\#(missing.isEmpty ? "ready" : "keys_not_loaded")","policy_generation":\#(plan.generation)"#
                     + (jwks.isEmpty ? "" : #","jwks":[\#(jwks.joined(separator: ","))]"#) + "}"
                 write(context, head, missing.isEmpty ? .ok : .serviceUnavailable, "application/json", body)
             }

@@ -76,10 +76,11 @@ public final class GuardRequest {
             if HeaderLines.isHopByHop(name) { return }
             if HeaderLines.equals(name, "content-length") || HeaderLines.equals(name, "x-request-id") { return }
             if head.connectionListed.contains(where: { HeaderLines.equals(name, ignoringCase: $0) }) { return }
-            headers.append((
-                String(decoding: name, as: UTF8.self).lowercased(),
-                String(decoding: HeaderLines.trimmed(value), as: UTF8.self)
-            ))
+            headers.append(
+                (
+                    String(decoding: name, as: UTF8.self).lowercased(),
+                    String(decoding: HeaderLines.trimmed(value), as: UTF8.self)
+                ))
         }
         capturedResponse = StoredResponse(status: head.status, headers: headers, body: [])
     }

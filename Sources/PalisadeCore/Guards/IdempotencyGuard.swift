@@ -65,26 +65,26 @@ public struct IdempotencyGuard: Guard {
             answerBytes: EntrySize.answerAllowance(maxBodyBytes: limit), lease: lease, now: request.now.seconds,
             on: request.eventLoop
         )
-            .hop(to: request.eventLoop)
-            .assumeIsolatedUnsafeUnchecked()
-            .map { outcome -> GuardDecision in
-                switch outcome {
-                case .reserved:
-                    request.heldKeys.append(storeKey)
-                    request.captureLimit = max(request.captureLimit, limit)
-                    return .allow
-                case .inFlight(let held):
-                    return .reject(SignatureCoding.constantTimeEquals(held, fingerprint) ? Self.inFlight : Self.keyReused)
-                case .committed(let record):
-                    guard SignatureCoding.constantTimeEquals(record.fingerprint, fingerprint), let response = record.response
-                    else { return .reject(Self.keyReused) }
-                    return .respond(response)
-                case .refused(let refusal):
-                    // Forwarding without a held key would let two copies reach the app: refuse.
-                    return .reject(refusal.rejection)
-                }
+        .hop(to: request.eventLoop)
+        .assumeIsolatedUnsafeUnchecked()
+        .map { outcome -> GuardDecision in
+            switch outcome {
+            case .reserved:
+                request.heldKeys.append(storeKey)
+                request.captureLimit = max(request.captureLimit, limit)
+                return .allow
+            case .inFlight(let held):
+                return .reject(SignatureCoding.constantTimeEquals(held, fingerprint) ? Self.inFlight : Self.keyReused)
+            case .committed(let record):
+                guard SignatureCoding.constantTimeEquals(record.fingerprint, fingerprint), let response = record.response
+                else { return .reject(Self.keyReused) }
+                return .respond(response)
+            case .refused(let refusal):
+                // Forwarding without a held key would let two copies reach the app: refuse.
+                return .reject(refusal.rejection)
             }
-            .nonisolated()
+        }
+        .nonisolated()
         return .pending(future)
     }
 

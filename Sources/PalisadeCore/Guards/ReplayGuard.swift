@@ -94,25 +94,26 @@ public struct ReplayGuard: Guard {
         let onDuplicate = spec.onDuplicate
         // The store answers on the request's own loop, so the continuation may touch the request.
         let future = store.reserve(
-            key, fingerprint: [], client: storeClient(request), answerBytes: 0, lease: lease, now: request.now.seconds, on: request.eventLoop
+            key, fingerprint: [], client: storeClient(request), answerBytes: 0, lease: lease, now: request.now.seconds,
+            on: request.eventLoop
         )
-            .hop(to: request.eventLoop)
-            .assumeIsolatedUnsafeUnchecked()
-            .map { outcome -> GuardDecision in
-                switch outcome {
-                case .reserved:
-                    request.heldKeys.append(key)
-                    return .allow
-                case .inFlight:
-                    return .reject(Self.inFlight)
-                case .committed:
-                    return .reject(onDuplicate == .acknowledge ? Self.acknowledged : Self.detected)
-                case .refused(let refusal):
-                    // Fail closed: an id that cannot be remembered could be replayed.
-                    return .reject(refusal.rejection)
-                }
+        .hop(to: request.eventLoop)
+        .assumeIsolatedUnsafeUnchecked()
+        .map { outcome -> GuardDecision in
+            switch outcome {
+            case .reserved:
+                request.heldKeys.append(key)
+                return .allow
+            case .inFlight:
+                return .reject(Self.inFlight)
+            case .committed:
+                return .reject(onDuplicate == .acknowledge ? Self.acknowledged : Self.detected)
+            case .refused(let refusal):
+                // Fail closed: an id that cannot be remembered could be replayed.
+                return .reject(refusal.rejection)
             }
-            .nonisolated()
+        }
+        .nonisolated()
         return .pending(future)
     }
 

@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOConcurrencyHelpers
 
 /// Access lines to a file descriptor (stdout by default). Each event loop hands over a batch of
 /// whole lines at a time; the lock is taken once per batch, not per request, and keeps batches

@@ -1,3 +1,5 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
 
 /// RFC 3339 UTC timestamps with milliseconds. The `YYYY-MM-DDTHH:MM:SS` part is formatted once a
 /// second per loop; each line only appends the milliseconds.
@@ -21,7 +22,8 @@ struct TimestampCache {
             var parts = tm()
             gmtime_r(&time, &parts)
             func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-            let text = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            let text =
+                "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
                 + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
             cachedPrefix = Array(text.utf8)
         }

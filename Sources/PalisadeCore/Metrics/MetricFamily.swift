@@ -93,7 +93,9 @@ enum MetricFamily: CaseIterable, Sendable {
         case .storeRefusals:
             Declaration(
                 name: "palisade_store_refusals_total", kind: .counter, labels: ["reason"],
-                help: "Keys the store would not hold: budget spent (store_full), client at its cap (store_client_limit), answer not kept (commit_dropped).")
+                help:
+                    "Keys the store would not hold: budget spent (store_full), client at its cap (store_client_limit), answer not kept (commit_dropped)."
+            )
         case .storeExpiredEvictions:
             Declaration(
                 name: "palisade_store_expired_evictions_total", kind: .counter, labels: [],

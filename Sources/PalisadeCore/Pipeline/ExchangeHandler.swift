@@ -197,7 +197,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .failCurrent:
             // The head was accepted, so the fault is in the body; name it for chunked bodies.
-            let code = exchange.facts.isChunked
+            let code =
+                exchange.facts.isChunked
                 ? RejectionCode("invalid_chunked_body", status: .badRequest) : ProtocolErrorCodes.code(for: error)
             failCurrentRequest(code)
         case .closeNow:

@@ -125,7 +125,8 @@ extension ResponseWriter {
         }
         suppressBody = c.bodyless
         chunked = reChunk
-        var headBound = head.headerBlock.readableBytes + head.reason.readableBytes
+        var headBound =
+            head.headerBlock.readableBytes + head.reason.readableBytes
             + HeadBytes.fieldSize("x-request-id", c.requestID) + 96  // status line, framing and connection lines
         for (name, value) in c.extraHeaders { headBound += HeadBytes.fieldSize(name, value) }
         var buffer = pending ?? allocator.buffer(capacity: headBound + 512)

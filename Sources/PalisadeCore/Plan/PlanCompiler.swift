@@ -48,10 +48,11 @@ public enum PlanCompiler {
             )
         }
         if !errors.isEmpty { throw PolicyLoadError(diagnostics: errors) }
-        let usedRemoteKeys = Set(policy.routes.flatMap(\.guards).compactMap { guardSpec -> RemoteJWKSSpec? in
-            if case .jwt(let jwt) = guardSpec.kind, case .url(let remote) = jwt.keySource { return remote }
-            return nil
-        })
+        let usedRemoteKeys = Set(
+            policy.routes.flatMap(\.guards).compactMap { guardSpec -> RemoteJWKSSpec? in
+                if case .jwt(let jwt) = guardSpec.kind, case .url(let remote) = jwt.keySource { return remote }
+                return nil
+            })
         return RuntimePlan(
             generation: generation,
             sourceFile: sourceFile,
@@ -94,7 +95,9 @@ public enum PlanCompiler {
                 case nil: keys = .none
                 }
             } catch {
-                switch error { case .message(let message): throw GuardConfigurationError(message: message) }
+                switch error {
+                case .message(let message): throw GuardConfigurationError(message: message)
+                }
             }
             let secrets = jwtSpec.secret.flatMap { c.secrets[$0] } ?? []
             // RFC 7518 3.2: an HMAC key at least as long as the hash output.
@@ -102,7 +105,8 @@ public enum PlanCompiler {
             if jwtSpec.algorithms.contains(where: { $0.hasPrefix("HS") }),
                 secrets.contains(where: { $0.bytes.count < needed })
             {
-                throw GuardConfigurationError(message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
+                throw GuardConfigurationError(
+                    message: "an HS secret must be at least \(needed) bytes for \(jwtSpec.algorithms.joined(separator: ", "))")
             }
             return JWTGuard(spec: jwtSpec, keys: keys, secrets: secrets)
         case .apiKey:

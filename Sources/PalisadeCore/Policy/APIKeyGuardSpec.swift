@@ -18,7 +18,11 @@ public struct APIKeyGuardSpec: Sendable {
         var spec = APIKeyGuardSpec(keysFile: file, keysFilePosition: fileNode.position)
         for (key, target) in [("header", \APIKeyGuardSpec.header), ("forward_header", \APIKeyGuardSpec.forwardHeader)] {
             guard let headerNode = map[key], let name = headerNode.string() else { continue }
-            if HTTPToken.isToken(name) { spec[keyPath: target] = name.lowercased() } else { headerNode.error("'\(name)' is not a header name") }
+            if HTTPToken.isToken(name) {
+                spec[keyPath: target] = name.lowercased()
+            } else {
+                headerNode.error("'\(name)' is not a header name")
+            }
         }
         return spec
     }

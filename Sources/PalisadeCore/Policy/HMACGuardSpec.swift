@@ -2,7 +2,9 @@
 /// secret's values. Presets follow each sender's published scheme; `generic` spells one out.
 public struct HMACGuardSpec: Sendable {
     public enum Preset: String, Sendable, CaseIterable {
-        case stripe, github, standardWebhooks = "standard-webhooks", shopify, slack, paddle, twilio, generic
+        case stripe, github
+        case standardWebhooks = "standard-webhooks"
+        case shopify, slack, paddle, twilio, generic
     }
 
     public enum Algorithm: String, Sendable { case sha1, sha256, sha512 }
@@ -46,8 +48,10 @@ public struct HMACGuardSpec: Sendable {
         guard let map = node.mapping(allowedKeys: keys) else { return nil }
         let presetNode = map.required("preset")
         let preset = presetNode?.oneOf(
-            ["stripe": Preset.stripe, "github": .github, "standard-webhooks": .standardWebhooks, "shopify": .shopify,
-             "slack": .slack, "paddle": .paddle, "twilio": .twilio, "generic": .generic]
+            [
+                "stripe": Preset.stripe, "github": .github, "standard-webhooks": .standardWebhooks, "shopify": .shopify,
+                "slack": .slack, "paddle": .paddle, "twilio": .twilio, "generic": .generic,
+            ]
         )
         let secretNode = map.required("secret")
         let secret = secretNode?.string()
@@ -67,10 +71,15 @@ public struct HMACGuardSpec: Sendable {
                     }
                     for (key, target) in [("timestamp_header", \Generic.timestampHeader), ("id_header", \Generic.idHeader)] {
                         guard let headerNode = map[key], let name = headerNode.string() else { continue }
-                        if HTTPToken.isToken(name) { g[keyPath: target] = name.lowercased() } else { headerNode.error("'\(name)' is not a header name") }
+                        if HTTPToken.isToken(name) {
+                            g[keyPath: target] = name.lowercased()
+                        } else {
+                            headerNode.error("'\(name)' is not a header name")
+                        }
                     }
                     if g.timestampHeader != nil && !g.payload.contains("{timestamp}") {
-                        node.error("timestamp_header is checked but not signed: add {timestamp} to payload, or the sender's clock could be forged")
+                        node.error(
+                            "timestamp_header is checked but not signed: add {timestamp} to payload, or the sender's clock could be forged")
                     }
                     if let v = map["key_encoding"]?.oneOf(["raw": KeyEncoding.raw, "base64": .base64, "hex": .hex]) { g.keyEncoding = v }
                     if g.payload.contains("{timestamp}") && g.timestampHeader == nil {

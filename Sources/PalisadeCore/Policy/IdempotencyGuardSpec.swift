@@ -15,7 +15,11 @@ public struct IdempotencyGuardSpec: Sendable {
         if let methods = map["methods"]?.stringList() {
             spec.methods = []
             for (method, itemNode) in methods {
-                if HTTPToken.isToken(method) { spec.methods.append(method.uppercased()) } else { itemNode.error("'\(method)' is not an HTTP method") }
+                if HTTPToken.isToken(method) {
+                    spec.methods.append(method.uppercased())
+                } else {
+                    itemNode.error("'\(method)' is not an HTTP method")
+                }
             }
         }
         if let headerNode = map["header"], let header = headerNode.string() {

@@ -19,7 +19,8 @@ enum PolicyLinter {
             if (route.match.path == nil && (route.match.prefix == nil || route.match.prefix == "/"))
                 && route.match.methods.isEmpty && route.match.host == nil, route.name != policy.routes.last?.name
             {
-                collector.warning("route '\(route.name)' matches every request; routes after it never match",
+                collector.warning(
+                    "route '\(route.name)' matches every request; routes after it never match",
                     at: route.position)
             }
         }

@@ -65,7 +65,10 @@ public struct AdminSpec: Sendable {
 }
 
 public struct ClientIPSpec: Sendable {
-    public enum Source: String, Sendable { case peer, xForwardedFor = "x-forwarded-for" }
+    public enum Source: String, Sendable {
+        case peer
+        case xForwardedFor = "x-forwarded-for"
+    }
     public var from: Source = .peer
     public var trustedProxies: [CIDRBlock] = []
 }

@@ -33,7 +33,11 @@ public struct SecretSpec: Sendable {
             var source: Source?
             if let envNode = map["env"], let names = envNode.stringList() {
                 let valid = names.filter { name, itemNode in
-                    let ok = !name.isEmpty && name.utf8.allSatisfy { $0 == 0x5f || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) }
+                    let ok =
+                        !name.isEmpty
+                        && name.utf8.allSatisfy {
+                            $0 == 0x5f || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a)
+                        }
                     if !ok { itemNode.error("'\(name)' is not an environment variable name") }
                     return ok
                 }

@@ -31,7 +31,8 @@ public final class CompiledRoute: Sendable {
         self.host = spec.match.host
         self.guards = guards + extraGuards
         self.mode = spec.mode
-        self.guardReportOnly = spec.guards.map { spec.mode == .report || $0.mode == .report }
+        self.guardReportOnly =
+            spec.guards.map { spec.mode == .report || $0.mode == .report }
             + extraGuards.map { _ in false }
         self.bodyNeed = self.guards.map(\.bodyNeed).max() ?? .none
         self.observesCompletion = self.guards.contains { $0.observesCompletion }
@@ -40,7 +41,8 @@ public final class CompiledRoute: Sendable {
     @inline(__always)
     func matches(method: HTTPMethod, path: Substring, host: Substring?) -> Bool {
         if let exactPath {
-            let equal = caseInsensitive
+            let equal =
+                caseInsensitive
                 ? path.utf8.count == exactPath.utf8.count && Self.startsFolded(path, with: exactPath)
                 : path.utf8.elementsEqual(exactPath.utf8)
             if !equal { return false }

@@ -80,31 +80,31 @@ public final class ProxyRuntime: Sendable {
         guard let quiescing = self.quiescing.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         let server = try await ListenFailure.naming("listen", plan.policy.listen) {
             try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler())
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    guard let loop = contexts[ObjectIdentifier(channel.eventLoop)] else {
-                        throw ChannelError.ioOnClosedChannel
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler())
+                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                     }
-                    if limiter.admit(channel, limit: loop.value.plan.limits.maxConnections) {
-                        // Thrown, the accept handler closes the new connection.
-                        guard loop.value.makeRoom() else { throw ConnectionLimiter.Refused() }
-                    }
-                    try ClientPipeline.configure(channel: channel, loop: loop.value)
                 }
-            }
-            .bind(host: plan.policy.listen.host, port: plan.policy.listen.port)
-            .get()
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard let loop = contexts[ObjectIdentifier(channel.eventLoop)] else {
+                            throw ChannelError.ioOnClosedChannel
+                        }
+                        if limiter.admit(channel, limit: loop.value.plan.limits.maxConnections) {
+                            // Thrown, the accept handler closes the new connection.
+                            guard loop.value.makeRoom() else { throw ConnectionLimiter.Refused() }
+                        }
+                        try ClientPipeline.configure(channel: channel, loop: loop.value)
+                    }
+                }
+                .bind(host: plan.policy.listen.host, port: plan.policy.listen.port)
+                .get()
         }
         var admin: (any Channel)?
         if let adminSpec = plan.policy.admin {
@@ -138,7 +138,8 @@ public final class ProxyRuntime: Sendable {
     /// Publishes a new plan to every loop. Requests already in flight keep the plan they started with.
     public func apply(_ plan: RuntimePlan) {
         let changedListen = state.withLockedValue { current -> Bool in
-            let changed = current.plan.policy.listen != plan.policy.listen
+            let changed =
+                current.plan.policy.listen != plan.policy.listen
                 || current.plan.policy.admin?.listen != plan.policy.admin?.listen
             current.plan = plan
             current.reloadsSucceeded += 1

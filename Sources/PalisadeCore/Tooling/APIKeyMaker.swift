@@ -7,7 +7,9 @@ public enum APIKeyMaker {
     public static func make() -> (key: String, sha256Hex: String) {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let key = "pk_" + Data(bytes).base64EncodedString()
+        let key =
+            "pk_"
+            + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
         let digest = SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()

@@ -46,7 +46,8 @@ enum RequestWriter {
                 break
             }
         }
-        headBound += HeadBytes.fieldSize("host", defaultHost) + HeadBytes.fieldSize("x-forwarded-host", host ?? "")
+        headBound +=
+            HeadBytes.fieldSize("host", defaultHost) + HeadBytes.fieldSize("x-forwarded-host", host ?? "")
             + HeadBytes.fieldSize("x-forwarded-for", c.clientAddress) + HeadBytes.fieldSize("x-request-id", c.requestID)
             + 128  // fixed lines: transfer-encoding, connection/upgrade, x-forwarded-proto, final CRLF
         for (name, value) in additions { headBound += HeadBytes.fieldSize(name, value) }

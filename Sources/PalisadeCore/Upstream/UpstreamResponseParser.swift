@@ -64,7 +64,10 @@ struct UpstreamResponseParser {
         case end
     }
 
-    enum ParseError: Error { case malformed(String), headTooLarge }
+    enum ParseError: Error {
+        case malformed(String)
+        case headTooLarge
+    }
 
     private enum State {
         case head
@@ -289,7 +292,8 @@ enum HeaderLines {
             i = FieldBytes.endOfToken(view, from: i, to: end)
             guard i > lineStart, i < end, view[i] == UInt8(ascii: ":") else {
                 let first = view[lineStart]
-                let problem = first == 0x20 || first == 0x09 || first == 0x0d
+                let problem =
+                    first == 0x20 || first == 0x09 || first == 0x0d
                     ? "obs-fold or empty field line" : i == lineStart ? "field line without name" : "invalid field name"
                 throw UpstreamResponseParser.ParseError.malformed(problem)
             }

@@ -208,7 +208,9 @@ struct HMACScheme: Sendable {
         }
     }
 
-    static let svixSpellings = [("webhook-id", "svix-id"), ("webhook-timestamp", "svix-timestamp"), ("webhook-signature", "svix-signature")]
+    static let svixSpellings = [
+        ("webhook-id", "svix-id"), ("webhook-timestamp", "svix-timestamp"), ("webhook-signature", "svix-signature"),
+    ]
 
     /// `k=v` pairs such as Stripe's `t=…,v1=…,v1=…` and Paddle's `ts=…;h1=…`: one timestamp and any
     /// number of hex signatures; other keys (Stripe's test-mode `v0`) are ignored. A second

@@ -10,7 +10,8 @@ enum TwilioPayload {
         guard target.hasPrefix("/") else { return nil }
         let url = publicURL + target
         if let bodyHash = queryValue("bodySHA256", in: target) {
-            let actual = request.body.map { b in b.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) } } ?? Array(SHA256.hash(data: [UInt8]()))
+            let actual =
+                request.body.map { b in b.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) } } ?? Array(SHA256.hash(data: [UInt8]()))
             guard let expected = SignatureCoding.hex(bodyHash), SignatureCoding.constantTimeEquals(actual, expected) else {
                 return nil
             }

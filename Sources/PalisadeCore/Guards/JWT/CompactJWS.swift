@@ -28,7 +28,10 @@ struct CompactJWS {
 
     /// RFC 7515 base64url without padding; non-canonical encodings (stray bits) are refused.
     static func base64url(_ text: Substring) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f })
+        guard
+            text.utf8.allSatisfy({
+                ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f
+            })
         else { return nil }
         guard text.utf8.count % 4 != 1, let bytes = SignatureCoding.base64url(text) else { return nil }
         // Canonical: re-encoding gives the same text.
@@ -50,9 +53,13 @@ struct CompactJWS {
         while index < text.endIndex {
             let ch = text[index]
             if inString {
-                if escaped { escaped = false; current.append(ch) }
-                else if ch == "\\" { escaped = true; current.append(ch) }
-                else if ch == "\"" {
+                if escaped {
+                    escaped = false
+                    current.append(ch)
+                } else if ch == "\\" {
+                    escaped = true
+                    current.append(ch)
+                } else if ch == "\"" {
                     inString = false
                     // A string followed by ':' is a key.
                     var look = text.index(after: index)
@@ -60,12 +67,20 @@ struct CompactJWS {
                     if look < text.endIndex, text[look] == ":" {
                         if !(keysAtDepth[depth, default: []].insert(current).inserted) { return true }
                     }
-                } else { current.append(ch) }
+                } else {
+                    current.append(ch)
+                }
             } else {
                 switch ch {
-                case "\"": inString = true; current = ""
-                case "{": depth += 1; keysAtDepth[depth] = []
-                case "}": keysAtDepth[depth] = nil; depth -= 1
+                case "\"":
+                    inString = true
+                    current = ""
+                case "{":
+                    depth += 1
+                    keysAtDepth[depth] = []
+                case "}":
+                    keysAtDepth[depth] = nil
+                    depth -= 1
                 default: break
                 }
             }

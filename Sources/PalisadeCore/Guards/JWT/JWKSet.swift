@@ -189,11 +189,14 @@ struct JWKSet: @unchecked Sendable {
     static func verify(_ alg: String, key: Key, input: [UInt8], signature: [UInt8]) -> Bool {
         switch (alg, key) {
         case ("RS256", .rsa(let k)):
-            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
+            return k.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
         case ("RS384", .rsa(let k)):
-            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA384.hash(data: input), padding: .insecurePKCS1v1_5)
+            return k.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA384.hash(data: input), padding: .insecurePKCS1v1_5)
         case ("RS512", .rsa(let k)):
-            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA512.hash(data: input), padding: .insecurePKCS1v1_5)
+            return k.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA512.hash(data: input), padding: .insecurePKCS1v1_5)
         case ("PS256", .rsa(let k)):
             return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .PSS)
         case ("PS384", .rsa(let k)):

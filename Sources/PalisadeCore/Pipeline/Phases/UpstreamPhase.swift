@@ -119,7 +119,8 @@ extension ExchangeHandler {
             context?.close(promise: nil)
             return
         }
-        let nothingSent = exchange.bodyBytesForwarded == 0 && (exchange.facts.contentLength ?? 0) == 0
+        let nothingSent =
+            exchange.bodyBytesForwarded == 0 && (exchange.facts.contentLength ?? 0) == 0
             && !exchange.facts.isChunked
         if failure == .connectionLost, connection.requestsServed > 0, nothingSent, exchange.connectAttempts < 2 {
             // A kept-alive connection the app had already closed: safe to try once on a fresh one.
