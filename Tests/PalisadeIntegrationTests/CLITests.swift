@@ -6,6 +6,9 @@ import Testing
 
 /// The `palisade` binary as an operator runs it: `check` for CI, `version`, and `run` with SIGHUP
 /// reloads and a SIGTERM drain that lets an in-flight request finish.
+///
+/// Over 400 lines: every test runs the real binary as a process, and the process helpers (start,
+/// read the start line, signal, wait) are shared by all of them in this one suite.
 @Suite("CLI", .serialized)
 struct CLITests {
     static let repoRoot = URL(fileURLWithPath: #filePath)

@@ -6,6 +6,9 @@ import Testing
 
 /// What the app and the client see of a request passed through: bytes unchanged, framing kept,
 /// connections reused, hop-by-hop fields dropped, forwarding fields set by Palisade alone.
+///
+/// Over 400 lines: each test is one property of pass-through with its own wire-level setup, and
+/// they share the suite's policy and helpers; the suite is the contract of "unchanged app".
 @Suite("Proxying", .serialized)
 struct ProxyingTests {
     static let policy = ProxyHarness.policy(
