@@ -95,6 +95,15 @@ check_ports_free() {
   done
 }
 
+# cpu_ticks SID: prints "USER KERNEL" clock ticks used so far by every process
+# (all threads) in session SID; start_server makes each server its own session,
+# so nginx's master and workers are summed. Divide by getconf CLK_TCK.
+cpu_ticks() {
+  # Fields after "pid (comm) ": 4 = session, 12 = utime, 13 = stime (proc(5)).
+  awk -v sid="$1" '{ sub(/^.*\) /, ""); if ($4 == sid) { u += $12; k += $13 } } END { print u + 0, k + 0 }' \
+    /proc/[0-9]*/stat 2>/dev/null || true
+}
+
 # ---- process management ---------------------------------------------------
 PIDS=()
 PNAMES=()

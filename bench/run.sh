@@ -151,7 +151,7 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
   WRK_PID=""
 }
 
-# parse_wrk FILE -> "rps p50_ms p99_ms non2xx socket_errors"
+# parse_wrk FILE -> "rps p50_ms p99_ms non2xx socket_errors requests"
 parse_wrk() {
   awk '
     function ms(v,   n, u) {
@@ -169,13 +169,15 @@ parse_wrk() {
     /^[ \t]+99%[ \t]/            { p99 = ms($2) }
     /Non-2xx or 3xx responses:/  { non = $NF }
     /Socket errors:/             { se = $4 + $6 + $8 + $10 }
+    / requests in /              { reqs = $1 }
     END {
-      if (rps == "" || p50 == "" || p99 == "") exit 1
-      printf "%s %.4f %.4f %d %d\n", rps, p50, p99, non + 0, se + 0
+      if (rps == "" || p50 == "" || p99 == "" || reqs == "") exit 1
+      printf "%s %.4f %.4f %d %d %d\n", rps, p50, p99, non + 0, se + 0, reqs
     }' "$1"
 }
 
-RESULTS_TSV="$TMPD/results.tsv"   # round scenario target rps p50 p99 non2xx sockerr bg_busy%
+CLK_TCK="$(getconf CLK_TCK)"
+RESULTS_TSV="$TMPD/results.tsv"   # round scenario target rps p50 p99 non2xx sockerr bg_busy% cpu_user_us cpu_kernel_us
 : >"$RESULTS_TSV"
 n_t=${#TARGET_LIST[@]}
 total=$((ROUNDS * ${#SCENARIO_LIST[@]} * n_t))
@@ -195,29 +197,34 @@ for ((r = 1; r <= ROUNDS; r++)); do
       i=$((i + 1))
       if ((WARMUP > 0)); then run_wrk "$t" "$s" "$WARMUP" "$TMPD/raw/warmup.txt"; fi
       out="$TMPD/raw/r$r-$s-$t.txt"
+      proc="$t"; [[ "$t" == direct ]] && proc=upstream
+      pid="$(pid_of "$proc")"
+      read -r u0 k0 <<<"$(cpu_ticks "$pid")"
       run_wrk "$t" "$s" "$DURATION" "$out"
+      read -r u1 k1 <<<"$(cpu_ticks "$pid")"
       { printf '===== round %d scenario %s target %s =====\n' "$r" "$s" "$t"; cat "$out"; echo; } >>"$RAW"
       if ! parsed="$(parse_wrk "$out")"; then
         cat "$out" >&2
         die "could not parse wrk output for round $r $s $t (see above)"
       fi
-      read -r rps p50 p99 non se <<<"$parsed"
-      log "[$i/$total] round $r $s $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, non2xx $non, sock err $se"
+      read -r rps p50 p99 non se reqs <<<"$parsed"
+      # The target's own CPU (user, kernel) per request served in the measured run, in µs.
+      read -r cu ck <<<"$(awk -v u="$((u1 - u0))" -v k="$((k1 - k0))" -v n="$reqs" -v hz="$CLK_TCK" \
+        'BEGIN { if (n > 0) printf "%.2f %.2f", u * 1e6 / hz / n, k * 1e6 / hz / n; else print "nan nan" }')"
+      log "[$i/$total] round $r $s $t: ${rps} req/s, CPU/req user ${cu} µs kernel ${ck} µs, p50 ${p50} ms, p99 ${p99} ms, non2xx $non, sock err $se"
       # A target that died mid-run invalidates the comparison.
-      proc="$t"; [[ "$t" == direct ]] && proc=upstream
-      pid="$(pid_of "$proc")"
       kill -0 "$pid" 2>/dev/null || { tail -n 30 "$TMPD/$proc.log" >&2 || true; die "$proc died during the run"; }
       # Cool-down doubles as a probe: with the bench idle, busy CPU is someone else.
       bg="n/a"
       if ((COOLDOWN > 0)); then bg="$(cpu_busy_sample "$COOLDOWN")"; fi
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$t" "$rps" "$p50" "$p99" "$non" "$se" "$bg" >>"$RESULTS_TSV"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$t" "$rps" "$p50" "$p99" "$non" "$se" "$bg" "$cu" "$ck" >>"$RESULTS_TSV"
     done
   done
 done
 
 # ---- aggregation -----------------------------------------------------------
-col() { # col SCENARIO TARGET FIELD(4=rps 5=p50 6=p99 7=non2xx 8=sockerr)
-  awk -F'\t' -v s="$1" -v t="$2" -v f="$3" '$2 == s && $3 == t { print $f }' "$RESULTS_TSV"
+col() { # col SCENARIO TARGET FIELD(4=rps 5=p50 6=p99 7=non2xx 8=sockerr 10=cpu user µs/req 11=cpu kernel µs/req 12=cpu total)
+  awk -F'\t' -v s="$1" -v t="$2" -v f="$3" '$2 == s && $3 == t { print (f == 12 ? $10 + $11 : $f) }' "$RESULTS_TSV"
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
   if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -227,6 +234,7 @@ sumv() { awk '{ s += $1 } END { print s + 0 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f×", a / b; else printf "n/a" }'; }
 fmt_rps() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 fmt_ms() { awk -v x="$1" 'BEGIN { printf "%.3f", x }'; }
+fmt_us() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
 
 # (awk, not head: head closing the pipe early would SIGPIPE the writer under pipefail)
 nginx_version="$(nginx -v 2>&1 | awk 'NR == 1')"
@@ -262,11 +270,34 @@ pin_desc="none (scheduler decides)"
     echo "- **warning**: other processes were using CPU (${BUSY_AT_START}% busy at start, up to ${bg_max}% during the idle gaps between runs) — numbers are noisy; rerun on a quiet machine"
   fi
   echo
-  echo "| scenario | target | req/s (median) | req/s min–max | p50 ms | p99 ms | vs nginx proxy_pass | vs HAProxy | non-2xx | socket errors |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "## CPU per request (headline)"
+  echo
+  echo "Each target's own CPU time (all its processes and threads, from /proc/PID/stat) over the measured run, divided by the requests wrk completed: the figure that moves least when the machine changes. Lower is better; ratios are against nginx proxy_pass / HAProxy (below 1 is cheaper)."
+  echo
+  echo "| scenario | target | user µs/req | kernel µs/req | total µs/req | total min–max | vs nginx | vs HAProxy | user vs nginx |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
   for s in "${SCENARIO_LIST[@]}"; do
-    ref_nginx=0; ref_haproxy=0
-    has_target nginx && ref_nginx="$(col "$s" nginx 4 | median)"
+    cref_nginx=0; cref_haproxy=0; uref_nginx=0
+    has_target nginx && { cref_nginx="$(col "$s" nginx 12 | median)"; uref_nginx="$(col "$s" nginx 10 | median)"; }
+    has_target haproxy && cref_haproxy="$(col "$s" haproxy 12 | median)"
+    for t in "${TARGET_LIST[@]}"; do
+      tot="$(col "$s" "$t" 12 | median)"
+      [[ "$tot" == nan ]] && continue
+      usr="$(col "$s" "$t" 10 | median)"; ker="$(col "$s" "$t" 11 | median)"
+      printf '| %s | %s | %s | %s | %s | %s–%s | %s | %s | %s |\n' \
+        "$s" "$(target_label "$t")" "$(fmt_us "$usr")" "$(fmt_us "$ker")" "$(fmt_us "$tot")" \
+        "$(fmt_us "$(col "$s" "$t" 12 | minv)")" "$(fmt_us "$(col "$s" "$t" 12 | maxv)")" \
+        "$(ratio "$tot" "$cref_nginx")" "$(ratio "$tot" "$cref_haproxy")" "$(ratio "$usr" "$uref_nginx")"
+    done
+  done
+  echo
+  echo "## Throughput and latency"
+  echo
+  echo "| scenario | target | req/s (median) | req/s min–max | p50 ms | p99 ms | vs nginx proxy_pass | vs HAProxy | p99 vs nginx | non-2xx | socket errors |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for s in "${SCENARIO_LIST[@]}"; do
+    ref_nginx=0; ref_haproxy=0; p99_nginx=0
+    has_target nginx && { ref_nginx="$(col "$s" nginx 4 | median)"; p99_nginx="$(col "$s" nginx 6 | median)"; }
     has_target haproxy && ref_haproxy="$(col "$s" haproxy 4 | median)"
     for t in "${TARGET_LIST[@]}"; do
       med="$(col "$s" "$t" 4 | median)"
@@ -274,9 +305,10 @@ pin_desc="none (scheduler decides)"
       lo="$(col "$s" "$t" 4 | minv)"; hi="$(col "$s" "$t" 4 | maxv)"
       p50="$(col "$s" "$t" 5 | median)"; p99="$(col "$s" "$t" 6 | median)"
       non="$(col "$s" "$t" 7 | sumv)"; se="$(col "$s" "$t" 8 | sumv)"
-      printf '| %s | %s | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n' \
+      printf '| %s | %s | %s | %s–%s | %s | %s | %s | %s | %s | %s | %s |\n' \
         "$s" "$(target_label "$t")" "$(fmt_rps "$med")" "$(fmt_rps "$lo")" "$(fmt_rps "$hi")" \
-        "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(ratio "$med" "$ref_nginx")" "$(ratio "$med" "$ref_haproxy")" "$non" "$se"
+        "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(ratio "$med" "$ref_nginx")" "$(ratio "$med" "$ref_haproxy")" \
+        "$(ratio "$p99" "$p99_nginx")" "$non" "$se"
     done
   done
   if has_target palisade && has_scenario webhook1k && has_scenario post1k; then
@@ -294,9 +326,9 @@ pin_desc="none (scheduler decides)"
   echo
   echo "<details><summary>per-run results</summary>"
   echo
-  echo "| round | scenario | target | req/s | p50 ms | p99 ms | non-2xx | socket errors | CPU busy after run (bench idle) |"
-  echo "|---:|---|---|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, ($9 == "n/a" ? $9 : $9 "%") }' "$RESULTS_TSV"
+  echo "| round | scenario | target | req/s | user µs/req | kernel µs/req | p50 ms | p99 ms | non-2xx | socket errors | CPU busy after run (bench idle) |"
+  echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %.3f | %.3f | %s | %s | %s |\n", $1, $2, $3, $4, $10, $11, $5, $6, $7, $8, ($9 == "n/a" ? $9 : $9 "%") }' "$RESULTS_TSV"
   echo
   echo "</details>"
 } >"$REPORT"
