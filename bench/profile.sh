@@ -22,6 +22,7 @@ Build Palisade first (a release build; symbols help):
 Environment (defaults in brackets):
   PALISADE_BIN      [.build/release/palisade]
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
+  SCENARIO          get (GET /small) or post1k (POST /post, 1 KiB body) [get]
   PROFILE_SECONDS   seconds of load while recording [5]
   WARMUP            seconds of unrecorded warm-up load [2]
   THREADS / CONNECTIONS  wrk settings [1 / 64]
@@ -95,9 +96,16 @@ start_palisade
 sanity_check palisade
 PAL_PID="$(pid_of palisade)"
 
+SCENARIO="${SCENARIO:-get}"
+case "$SCENARIO" in
+  get) LOAD=("http://127.0.0.1:$PALISADE_PORT/small"); LOAD_DESC="GET /small" ;;
+  post1k) LOAD=(-s "$BENCH_DIR/post1k.lua" "http://127.0.0.1:$PALISADE_PORT/post"); LOAD_DESC="POST /post, 1 KiB body" ;;
+  *) die "SCENARIO must be get or post1k (got '$SCENARIO')" 64 ;;
+esac
+
 wrk_get() { # wrk_get SECONDS OUTFILE
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1s" --latency \
-    "http://127.0.0.1:$PALISADE_PORT/small" >"$2" 2>&1 </dev/null &
+    "${LOAD[@]}" >"$2" 2>&1 </dev/null &
   WRK_PID=$!
   wait "$WRK_PID" || true
   WRK_PID=""
@@ -130,7 +138,7 @@ fi
 {
   echo "# Palisade CPU profile — $TS"
   echo "# binary: $PALISADE_BIN"
-  echo "# load: wrk -t$THREADS -c$CONNECTIONS -d${PROFILE_SECONDS}s --latency GET /small (after ${WARMUP}s warm-up)"
+  echo "# load: wrk -t$THREADS -c$CONNECTIONS -d${PROFILE_SECONDS}s --latency $LOAD_DESC (after ${WARMUP}s warm-up)"
   echo "# perf: $("$PERF_BIN" --version 2>&1) record ${CG[*]} -p <palisade>; kernel $(uname -sr)"
   awk '/Requests\/sec|Latency|50%|99%|requests in|Non-2xx|Socket errors/ { print "# wrk: " $0 }' "$TMPD/wrk.txt"
   echo
