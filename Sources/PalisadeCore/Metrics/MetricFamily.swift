@@ -22,6 +22,9 @@ enum MetricFamily: CaseIterable, Sendable {
     case storeEntries
     case storeRefusals
     case storeExpiredEvictions
+    case abuseStrikes
+    case abuseBans
+    case abuseRefusals
     case jwksKeys
     case jwksFetches
     case jwksAge
@@ -100,6 +103,18 @@ enum MetricFamily: CaseIterable, Sendable {
             Declaration(
                 name: "palisade_store_expired_evictions_total", kind: .counter, labels: [],
                 help: "Expired entries removed from the store.")
+        case .abuseStrikes:
+            Declaration(
+                name: "palisade_abuse_strikes_total", kind: .counter, labels: [],
+                help: "Exchanges counted against their client by the abuse section (refusals, protocol errors, counted app statuses).")
+        case .abuseBans:
+            Declaration(
+                name: "palisade_abuse_bans_total", kind: .counter, labels: [],
+                help: "Bans made by the abuse section (first offences and repeats; admin API bans are logged, not counted here).")
+        case .abuseRefusals:
+            Declaration(
+                name: "palisade_abuse_refusals_total", kind: .counter, labels: ["reason"],
+                help: "Requests refused before routing: client_banned (a running ban), client_denied (abuse.deny).")
         case .jwksKeys:
             Declaration(
                 name: "palisade_jwks_keys", kind: .gauge, labels: ["url"],

@@ -86,6 +86,15 @@ enum PrometheusRenderer {
             ]
         case .storeExpiredEvictions:
             return [MetricSample([], process.store.expiredEvicted)]
+        case .abuseStrikes:
+            return [MetricSample([], AbuseCounters.shared.strikes.load(ordering: .relaxed))]
+        case .abuseBans:
+            return [MetricSample([], AbuseCounters.shared.bans.load(ordering: .relaxed))]
+        case .abuseRefusals:
+            return [
+                MetricSample(["client_banned"], AbuseCounters.shared.bannedRefusals.load(ordering: .relaxed)),
+                MetricSample(["client_denied"], AbuseCounters.shared.deniedRefusals.load(ordering: .relaxed)),
+            ]
         case .jwksKeys:
             return process.jwks.map { MetricSample([$0.url], $0.keys) }
         case .jwksFetches:
