@@ -92,6 +92,34 @@ struct RateLimitTests {
         }
     }
 
+    @Test("key api_key counts per verified key id (the principal), not per address; the key itself is not the stored key")
+    func perAPIKey() async throws {
+        let keys = """
+            keys:
+              - id: team-a
+                sha256: \(try Python.sha256Hex("key-team-a-0123456789"))
+              - id: team-b
+                sha256: \(try Python.sha256Hex("key-team-b-0123456789"))
+            """
+        let keysPath = try TemporaryFiles.file(keys, named: "keys.yaml", prefix: "palisade-rl-keys")
+        let yaml = Self.policy(
+            """
+                  - api_key: { header: x-api-key, keys_file: \(keysPath) }
+                  - rate_limit: { key: api_key, limit: 2/min }
+            """)
+        try await ProxyHarness.with(yaml: yaml) { harness async throws in
+            func get(_ key: String) async throws -> Int {
+                try await RawClient.get("/api/x", port: harness.proxyPort, headers: [("X-API-Key", key)]).status
+            }
+            #expect(try await get("key-team-a-0123456789") == 200)
+            #expect(try await get("key-team-a-0123456789") == 200)
+            #expect(try await get("key-team-a-0123456789") == 429)
+            #expect(try await get("key-team-b-0123456789") == 200, "same address, another key: its own budget")
+            #expect(try await get("wrong-key") == 401, "the api_key guard refuses before the limit counts")
+            #expect(!harness.runtime.currentPlan.localStore.keys.contains { $0.contains("team") })
+        }
+    }
+
     @Test("at twice the limit for 4 s, what passes is within 2% of what GCRA allows, counted by a paced Python client")
     func accuracy() async throws {
         let yaml = Self.policy("      - rate_limit: { key: ip, limit: 50/s, burst: 10 }")
