@@ -160,15 +160,16 @@ struct AdminAndLogTests {
         // Wide margins: the in-flight request outlasts the readiness poll, and the drain deadline
         // outlasts the request, even on a loaded machine.
         let yaml = Self.policy.replacingOccurrences(of: "prefix: /app/", with: "prefix: /")
-            .replacingOccurrences(of: "drain_timeout: 2s", with: "drain_timeout: 6s")
+            .replacingOccurrences(of: "drain_timeout: 2s", with: "drain_timeout: 10s")
         try await ProxyHarness.with(yaml: yaml) { harness in
             let admin = try #require(harness.adminPort)
             // A lower bound is asserted, not an upper one, so a slow machine cannot fail it: the
-            // app answers 1.5 s after the request was sent, and the drain may not end before that.
+            // app answers 3 s after the request was sent, and the drain may not end before that. The 3 s
+            // leave room, on a machine busy with builds, for the drain to begin while the request waits.
             let sent = ContinuousClock.now
             let slowTask = Task {
                 try await RawClient.send(
-                    TestSupport.request("GET", "/slow?ms=1500"), port: harness.proxyPort, timeoutMilliseconds: 5000
+                    TestSupport.request("GET", "/slow?ms=3000"), port: harness.proxyPort, timeoutMilliseconds: 9000
                 )
             }
             let inFlight = await TestSupport.eventually { harness.upstream.requests.contains { $0.path == "/slow" } }
@@ -177,10 +178,10 @@ struct AdminAndLogTests {
             let drainedBeforeAnswer = Flag()
             Task {
                 await harness.runtime.drainAndStop()
-                if ContinuousClock.now - sent < .milliseconds(1450) { drainedBeforeAnswer.set() }
+                if ContinuousClock.now - sent < .milliseconds(2950) { drainedBeforeAnswer.set() }
                 drained.set()
             }
-            let notReady = await TestSupport.eventually(timeout: .seconds(1)) {
+            let notReady = await TestSupport.eventually(timeout: .seconds(2)) {
                 (try? await RawClient.get("/readyz", port: admin))?.status == 503
             }
             #expect(notReady, "/readyz still ready while draining")
