@@ -161,6 +161,7 @@ struct AdminAndLogTests {
         // outlasts the request, even on a loaded machine.
         let yaml = Self.policy.replacingOccurrences(of: "prefix: /app/", with: "prefix: /")
             .replacingOccurrences(of: "drain_timeout: 2s", with: "drain_timeout: 10s")
+            .replacingOccurrences(of: "response_timeout: 2s", with: "response_timeout: 8s")
         try await ProxyHarness.with(yaml: yaml) { harness in
             let admin = try #require(harness.adminPort)
             // A lower bound is asserted, not an upper one, so a slow machine cannot fail it: the
