@@ -41,6 +41,7 @@ final class AbuseGuard: Guard {
     /// The store key of a client's ban: the address in clear, so the admin API can list and lift
     /// bans by address. An address is bounded in length and not free text.
     static func banKey(_ client: IPAddressBytes) -> String { "ban:" + client.description }
+    static func banKey(_ clientText: String) -> String { "ban:" + clientText }
     static func strikeKey(_ client: IPAddressBytes) -> String { "strikes:" + client.description }
 
     func check(_ request: GuardRequest) -> GuardDecision {
@@ -51,7 +52,10 @@ final class AbuseGuard: Guard {
         }
         if spec.allow.contains(where: { $0.contains(client) }) { return .allow }
         let now = request.now.seconds
-        if let memory { return decide(memory.activeBanNow(Self.banKey(client), now: now), now: now) }
+        if let memory {
+            guard memory.mayHoldBans else { return .allow }
+            return decide(memory.activeBanNow(Self.banKey(request.clientIPText), now: now), now: now)
+        }
         return .pending(store.activeBan(Self.banKey(client), now: now, on: request.eventLoop).map { self.decide($0, now: now) })
     }
 

@@ -10,6 +10,17 @@ public final class GuardRequest {
     public internal(set) var path: Substring
     /// The client address after `client_ip` resolution; also `principal.clientIP`.
     public var clientIP: IPAddressBytes { principal.clientIP }
+    /// The client address as text, formatted once per connection while the address stays the same
+    /// (store keys made from it on every request: a limit per address, the ban check).
+    public var clientIPText: String {
+        if textAddress != principal.clientIP {
+            textAddress = principal.clientIP
+            textOfAddress = principal.clientIP.description
+        }
+        return textOfAddress
+    }
+    private var textAddress: IPAddressBytes?
+    private var textOfAddress = ""
     /// Who is calling, as far as the guards that ran have established it.
     public var principal: Principal
     public internal(set) var requestID: String

@@ -19,6 +19,9 @@ final class RateLimitGuard: Guard {
     /// `RateLimit-Policy`, the same on every answer.
     private let policyField: String
     private let names: [String]
+    /// For keys made only of `ip` and `route`: the stored key's fixed part (nil: the key is hashed).
+    private let plainPrefix: String?
+    private let keyUsesAddress: Bool
 
     static let rateLimited = "rate_limited"
 
@@ -32,6 +35,9 @@ final class RateLimitGuard: Guard {
         self.memory = self.store as? MemoryStore
         self.keySeed = "\(routeName)#\(index)"
         self.names = spec.limits.map { RateLimitFields.name($0.text) }
+        let plain = spec.key.allSatisfy { $0 == .ip || $0 == .route }
+        self.plainPrefix = plain ? "rl:\(routeName)#\(index):" : nil
+        self.keyUsesAddress = spec.key.contains(.ip)
         self.policyField = zip(names, spec.limits).map { name, limit in
             "\(name);q=\(limit.count);w=\(max(limit.period.nanoseconds / 1_000_000_000, 1))"
         }.joined(separator: ", ")
@@ -75,8 +81,12 @@ final class RateLimitGuard: Guard {
     /// A part the request lacks (no such header, no verified token or key) counts by client
     /// address instead, so leaving a header out never escapes the limit.
     func storeKey(_ request: GuardRequest) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Array(keySeed.utf8))
+        // A key of the address and the route only holds nothing a client chose: the address's
+        // text is bounded, so it is stored as it is, with no hash to compute.
+        if let plainPrefix { return keyUsesAddress ? plainPrefix + request.clientIPText : plainPrefix }
+        var input: [UInt8] = []
+        input.reserveCapacity(128)
+        input.append(contentsOf: keySeed.utf8)
         for part in spec.key {
             var value: String?
             var label = part.description
@@ -89,15 +99,14 @@ final class RateLimitGuard: Guard {
             }
             if value == nil {
                 label = "ip"
-                value = request.clientIP.description
+                value = request.clientIPText
             }
-            hasher.update(data: [0])
-            hasher.update(data: Array(label.utf8))
-            hasher.update(data: [0])
-            hasher.update(data: Array(value!.utf8))
+            input.append(0)
+            input.append(contentsOf: label.utf8)
+            input.append(0)
+            input.append(contentsOf: value!.utf8)
         }
-        let digest = hasher.finalize()
-        return "rl:" + HexText.lowercase(digest.prefix(16))
+        return "rl:" + HexText.lowercase(SHA256.hash(data: input).prefix(16))
     }
 }
 

@@ -83,10 +83,14 @@ extension MemoryStore {
         loop.makeSucceededFuture(activeBanNow(key, now: now))
     }
 
+    /// False while the store holds no ban at all: the abuse guard then need not even make the key.
+    var mayHoldBans: Bool { banEntries.load(ordering: .relaxed) > 0 }
+
     /// `activeBan` answered at once, for the abuse guard's check on every request.
     func activeBanNow(_ key: String, now: Int64) -> BanRecord? {
+        guard banEntries.load(ordering: .relaxed) > 0 else { return nil }
         // Read only, no sweep: this runs on every request and must stay one lookup.
-        shard(for: key).withLockedValue { shard -> BanRecord? in
+        return shard(for: key).withLockedValue { shard -> BanRecord? in
             guard let entry = shard.entries[key], case .ban(let record) = entry.state, record.isActive(at: now) else { return nil }
             return record
         }
