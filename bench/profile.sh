@@ -22,7 +22,7 @@ Build Palisade first (a release build; symbols help):
 Environment (defaults in brackets):
   PALISADE_BIN      [.build/release/palisade]
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
-  SCENARIO          get (GET /small) or post1k (POST /post, 1 KiB body) [get]
+  SCENARIO          get (GET /small), post1k (POST /post, 1 KiB body) or ratelimit [get]
   PROFILE_SECONDS   seconds of load while recording [5]
   WARMUP            seconds of unrecorded warm-up load [2]
   THREADS / CONNECTIONS  wrk settings [1 / 64]
@@ -100,7 +100,8 @@ SCENARIO="${SCENARIO:-get}"
 case "$SCENARIO" in
   get) LOAD=("http://127.0.0.1:$PALISADE_PORT/small"); LOAD_DESC="GET /small" ;;
   post1k) LOAD=(-s "$BENCH_DIR/post1k.lua" "http://127.0.0.1:$PALISADE_PORT/post"); LOAD_DESC="POST /post, 1 KiB body" ;;
-  *) die "SCENARIO must be get or post1k (got '$SCENARIO')" 64 ;;
+  ratelimit) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited/small"); LOAD_DESC="GET /limited/small (local rate limit)" ;;
+  *) die "SCENARIO must be get, post1k or ratelimit (got '$SCENARIO')" 64 ;;
 esac
 
 wrk_get() { # wrk_get SECONDS OUTFILE
