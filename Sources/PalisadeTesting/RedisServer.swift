@@ -106,6 +106,8 @@ public final class RedisServer: @unchecked Sendable {
         var arguments = [
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
             "--logfile", directory.appendingPathComponent("redis-\(port).log").path,
+            // Tests make the server slow on purpose (DEBUG SLEEP); Redis 7 refuses DEBUG otherwise.
+            "--enable-debug-command", "local",
         ]
         if clusterEnabled {
             // A restarted node forgets the cluster (its config file goes with the directory's

@@ -10,7 +10,9 @@ import Testing
 /// hangs past its timeout, each `on_error` mode answers as it says, and sharing resumes.
 @Suite("Redis store failures", .serialized)
 struct RedisStoreFailureTests {
-    static let timeout = TimeAmount.milliseconds(50)
+    /// Above the policy's default (50 ms): a debug build answering bursts of hundreds on a busy
+    /// 2-core machine needs it; what is tested is that nothing waits much past it.
+    static let timeout = TimeAmount.milliseconds(200)
     /// An answer must come within the timeout and this much more (scheduling on a busy 2-core box).
     static let margin: Int64 = 1_000_000_000
 

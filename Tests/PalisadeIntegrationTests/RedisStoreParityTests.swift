@@ -99,7 +99,7 @@ struct RedisStoreParityTests {
         // Every key carries a TTL: nothing the store writes stays forever.
         let keys = try server.cli(["--scan", "--pattern", "palisade:*"]).split(separator: "\n")
         #expect(!keys.isEmpty)
-        for key in keys { #expect(Int(try server.cli(["TTL", String(key)]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 > 0) }
+        for key in keys { #expect(Int(try server.cli(["PTTL", String(key)]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 > 0) }
         await redis.shutdown()
         try await group.shutdownGracefully()
     }

@@ -73,6 +73,12 @@ final class RedisConnection {
         }
     }
 
+    /// Commands wait and nothing has been answered for `timeout`: the server or the path is stuck.
+    func isWedged(after timeout: TimeAmount) -> Bool {
+        guard case .ready(_, let handler) = state else { return false }
+        return handler.inFlight > 0 && NIODeadline.now() - handler.lastProgress >= timeout
+    }
+
     /// Closes a connection whose answers are overdue: a wedged server, or a stream that lost its
     /// place. Its waiting commands fail; the next command connects afresh.
     func recycle() {
@@ -141,7 +147,10 @@ final class RedisConnection {
         return ready
     }
 
-    /// AUTH (ACL user and password, or password only) and SELECT, pipelined, before any command.
+    /// AUTH (ACL user and password, or password only), SELECT and SCRIPT LOAD of the store's
+    /// scripts, pipelined, before any command: EVALSHA then finds its script from the first use,
+    /// and a burst on a new connection does not pay NOSCRIPT and EVAL once per command. A failed
+    /// SCRIPT LOAD (an ACL without it) is no failure: EVAL still loads the script on NOSCRIPT.
     private func handshake(_ channel: any Channel) -> EventLoopFuture<Void> {
         var commands: [ByteBuffer] = []
         if let password = settings.password {
@@ -153,10 +162,13 @@ final class RedisConnection {
         if settings.database != 0 {
             commands.append(RedisCommandEncoder.encode(["SELECT", String(settings.database)].map { Array($0.utf8) }, allocator: channel.allocator))
         }
-        guard !commands.isEmpty else { return loop.makeSucceededVoidFuture() }
+        let checked = commands.count
+        for script in RedisScripts.all {
+            commands.append(RedisCommandEncoder.encode([Array("SCRIPT".utf8), Array("LOAD".utf8), script.source], allocator: channel.allocator))
+        }
         return sendNow(commands).flatMapThrowing { replies in
             // The server's error text is not passed on: an AUTH error may name the user.
-            if replies.contains(where: { if case .error = $0 { return true } else { return false } }) {
+            if replies.prefix(checked).contains(where: { if case .error = $0 { return true } else { return false } }) {
                 throw StoreUnavailable(.connection)
             }
         }

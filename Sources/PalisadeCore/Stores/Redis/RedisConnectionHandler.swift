@@ -14,6 +14,10 @@ final class RedisConnectionHandler: ChannelInboundHandler {
     /// False once the channel went inactive: a command enqueued after that would never be answered.
     private(set) var isOpen = true
 
+    /// When the last reply came, or the first command was queued on an idle connection: the time
+    /// from which a silent server counts as wedged.
+    private(set) var lastProgress = NIODeadline.now()
+
     var inFlight: Int { waiting.count }
 
     func enqueue(_ promise: EventLoopPromise<RedisValue>) {
@@ -21,6 +25,7 @@ final class RedisConnectionHandler: ChannelInboundHandler {
             promise.fail(StoreUnavailable(.connection))
             return
         }
+        if waiting.isEmpty { lastProgress = .now() }
         waiting.append(promise)
     }
 
@@ -28,6 +33,7 @@ final class RedisConnectionHandler: ChannelInboundHandler {
         do {
             try reader.feed(unwrapInboundIn(data))
             while let value = try reader.next() {
+                lastProgress = .now()
                 guard let promise = waiting.popFirst() else {
                     // A reply nobody asked for: the stream is out of step, so nothing after it can be trusted.
                     throw RedisReplyReader.ProtocolError()

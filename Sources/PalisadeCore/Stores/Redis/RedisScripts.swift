@@ -17,6 +17,9 @@ struct RedisScript: Sendable {
 /// with a TTL. Numbers that reach Redis as text go through `string.format('%.0f')`: Lua 5.1 prints
 /// numbers with 14 significant digits, too few for microseconds since the epoch.
 enum RedisScripts {
+    /// Loaded on every new connection (SCRIPT LOAD in the handshake).
+    static let all = [reserve, release, rateLimit, increment, ban, liftBan]
+
     /// ARGV: the held value (`h` + fingerprint), the lease in seconds. Answers 1 when the key was
     /// free and is now held, else the value under it (held or committed).
     static let reserve = RedisScript(

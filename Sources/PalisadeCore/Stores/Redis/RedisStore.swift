@@ -120,8 +120,12 @@ public final class RedisStore: StateStore {
         let promise = loop.makePromise(of: Answer.self)
         let timeout = loop.assumeIsolated().scheduleTask(in: configuration.timeout) {
             promise.fail(StoreUnavailable(.timeout))
-            // A connection that did not answer in time is wedged or far behind: start it afresh.
-            for connection in trace.connections { connection.recycle() }
+            // A connection that has answered nothing for a whole timeout while commands wait is
+            // wedged: start it afresh. One that is only behind (replies still flowing) is kept, or
+            // one slow answer would fail every command pipelined behind it.
+            for connection in trace.connections where connection.isWedged(after: self.configuration.timeout) {
+                connection.recycle()
+            }
         }
         body(client, trace).assumeIsolated().whenComplete { result in
             timeout.cancel()
@@ -132,11 +136,17 @@ public final class RedisStore: StateStore {
         }
         promise.futureResult.assumeIsolated().whenComplete { result in
             let elapsed = (NIODeadline.now() - started).nanoseconds
+            // Up or down is what the loop's last operation found: a reply (even an error reply)
+            // means Redis is there.
             switch result {
-            case .success: client.counters.record(.success(()), nanoseconds: elapsed)
-            case .failure(let error): client.counters.record(.failure((error as? StoreUnavailable) ?? .init(.connection)), nanoseconds: elapsed)
+            case .success:
+                client.counters.record(.success(()), nanoseconds: elapsed)
+                client.counters.isUp.store(true, ordering: .relaxed)
+            case .failure(let error):
+                let failure = (error as? StoreUnavailable) ?? .init(.connection)
+                client.counters.record(.failure(failure), nanoseconds: elapsed)
+                client.counters.isUp.store(failure.reason == .reply, ordering: .relaxed)
             }
-            client.counters.isUp.store(client.isUp, ordering: .relaxed)
         }
         return promise.futureResult
     }
