@@ -13,8 +13,9 @@ struct RedisStoreFailureTests {
     /// Above the policy's default (50 ms): a debug build answering bursts of hundreds on a busy
     /// 2-core machine needs it; what is tested is that nothing waits much past it.
     static let timeout = TimeAmount.milliseconds(200)
-    /// An answer must come within the timeout and this much more (scheduling on a busy 2-core box).
-    static let margin: Int64 = 1_000_000_000
+    /// An answer must come within the timeout and this much more (the loop's own scheduling on a
+    /// busy 2-core machine running the whole suite).
+    static let margin: Int64 = 500_000_000
 
     static func store(_ server: RedisServer, mode: StoreErrorMode) throws -> ResilientStore {
         let redis = try RedisStore(configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeout: timeout))
@@ -22,30 +23,26 @@ struct RedisStoreFailureTests {
     }
 
     /// Runs `count` reservations at once on `loop`; answers how many succeeded, failed with
-    /// `StoreUnavailable`, and the slowest answer in nanoseconds. Anything else fails the test.
+    /// `StoreUnavailable`, and the slowest answer in nanoseconds, timed on the loop itself (from
+    /// the call to the future's completion), so a busy test runner's task scheduling is not
+    /// counted against the store. Any other error fails the test.
     static func burst(_ store: any StateStore, on loop: any EventLoop, count: Int, tag: String) async -> (ok: Int, unavailable: Int, slowest: Int64) {
         let now = WallClock.now().seconds
-        return await withTaskGroup(of: (Bool?, Int64).self) { group in
-            for index in 0..<count {
-                group.addTask {
-                    let started = DispatchTime.now().uptimeNanoseconds
-                    let result = await Self.attempt {
-                        try await store.reserve("\(tag):\(index)", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get()
-                    }
-                    let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - started)
-                    switch result {
-                    case .success: return (true, elapsed)
-                    case .failure(let error): return (error is StoreUnavailable ? false : nil, elapsed)
-                    }
-                }
+        let timed = try? await loop.flatSubmit { () -> EventLoopFuture<[(Bool?, Int64)]> in
+            let calls = (0..<count).map { index -> EventLoopFuture<(Bool?, Int64)> in
+                let started = NIODeadline.now()
+                return store.reserve("\(tag):\(index)", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop)
+                    .map { _ in (true as Bool?, (NIODeadline.now() - started).nanoseconds) }
+                    .recover { error in (error is StoreUnavailable ? false : nil, (NIODeadline.now() - started).nanoseconds) }
             }
-            var (ok, unavailable, slowest) = (0, 0, Int64(0))
-            for await (outcome, elapsed) in group {
-                slowest = max(slowest, elapsed)
-                if outcome == true { ok += 1 } else if outcome == false { unavailable += 1 } else { Issue.record("an error other than StoreUnavailable") }
-            }
-            return (ok, unavailable, slowest)
+            return EventLoopFuture.whenAllSucceed(calls, on: loop)
+        }.get()
+        var (ok, unavailable, slowest) = (0, 0, Int64(0))
+        for (outcome, elapsed) in timed ?? [] {
+            slowest = max(slowest, elapsed)
+            if outcome == true { ok += 1 } else if outcome == false { unavailable += 1 } else { Issue.record("an error other than StoreUnavailable") }
         }
+        return (ok, unavailable, slowest)
     }
 
     static func attempt<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
