@@ -93,7 +93,8 @@ struct RedisStorePolicyTests {
         let key = RedisKey(.ban, "ban:203.0.113.7")
         #expect(key.slot == RedisClusterSlots.slot(of: key.bytes))
         #expect(key.bytes.count == "palisade:ban:{}".utf8.count + 32)
-        #expect(RedisClusterSlots.redirect("MOVED 3999 127.0.0.1:6381") == .moved(slot: 3999, to: RedisEndpoint(host: "127.0.0.1", port: 6381)))
+        #expect(
+            RedisClusterSlots.redirect("MOVED 3999 127.0.0.1:6381") == .moved(slot: 3999, to: RedisEndpoint(host: "127.0.0.1", port: 6381)))
         #expect(RedisClusterSlots.redirect("ASK 1 [::1]:7000") == .ask(slot: 1, to: RedisEndpoint(host: "::1", port: 7000)))
         #expect(RedisClusterSlots.redirect("ERR wrong") == nil)
     }
@@ -103,7 +104,9 @@ struct RedisStorePolicyTests {
         let record = StoredRecord(
             fingerprint: [0, 1, 255], response: StoredResponse(status: 200, headers: [("a", "b"), ("c", "")], body: [0, 13, 10]))
         #expect(StoredRecordCoding.decode(StoredRecordCoding.committed(record)) == .committed(record))
-        #expect(StoredRecordCoding.decode(StoredRecordCoding.committed(StoredRecord(fingerprint: []))) == .committed(StoredRecord(fingerprint: [])))
+        #expect(
+            StoredRecordCoding.decode(StoredRecordCoding.committed(StoredRecord(fingerprint: [])))
+                == .committed(StoredRecord(fingerprint: [])))
         #expect(StoredRecordCoding.decode(StoredRecordCoding.held([9, 9])) == .held(fingerprint: [9, 9]))
         #expect(StoredRecordCoding.decode(Array("c\u{0}\u{0}".utf8)) == nil)
         #expect(StoredRecordCoding.decode([]) == nil)
@@ -113,7 +116,8 @@ struct RedisStorePolicyTests {
     func codec() throws {
         var buffer = ByteBufferAllocator().buffer(capacity: 64)
         RedisCommandEncoder.encode([Array("SET".utf8), [0, 13, 10], []], into: &buffer)
-        #expect(buffer.readableBytesView.elementsEqual(Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10] + Array("\r\n$0\r\n\r\n".utf8)))
+        #expect(
+            buffer.readableBytesView.elementsEqual(Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10] + Array("\r\n$0\r\n\r\n".utf8)))
         let reader = RedisReplyReader()
         try reader.feed(ByteBufferAllocator().buffer(string: "*3\r\n:12\r\n$-1\r\n$4\r\nab"))
         #expect(try reader.next() == nil)

@@ -25,7 +25,8 @@ struct RedisClusterTests {
             for range in fields[8...] {
                 let bounds = range.split(separator: "-").compactMap { Int($0) }
                 let (low, high) = bounds.count == 2 ? (bounds[0], bounds[1]) : (bounds.first ?? -1, bounds.first ?? -1)
-                if (low...high).contains(slot), let port = fields[1].split(separator: ":").last?.split(separator: "@").first.flatMap({ Int($0) }),
+                if (low...high).contains(slot),
+                    let port = fields[1].split(separator: ":").last?.split(separator: "@").first.flatMap({ Int($0) }),
                     let node = cluster.nodes.first(where: { $0.port == port })
                 {
                     return node
@@ -113,14 +114,16 @@ struct RedisClusterTests {
         let after = Self.keys(inSlot: slot, count: 2, prefix: "after")
         for key in after { #expect(try await Self.reserve(store, key, on: loop) == .reserved) }
         #expect(Int(try source.cli(["CLUSTER", "COUNTKEYSINSLOT", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines)) == 0)
-        #expect(Int(try target.cli(["CLUSTER", "COUNTKEYSINSLOT", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 10)
+        #expect(
+            Int(try target.cli(["CLUSTER", "COUNTKEYSINSLOT", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 10)
         // Nothing was lost anywhere: every key reserved so far still answers held.
         for key in spread { #expect(try await Self.reserve(store, key, on: loop) == .inFlight(fingerprint: Array(key.utf8))) }
 
         // Bans are listed from every master.
         let now = WallClock.now().seconds
         for index in 0..<20 {
-            _ = try await store.ban("ban:\(index)", reason: "admin", terms: BanTerms(first: 60, longest: 60, memory: 0), now: now, on: loop).get()
+            _ = try await store.ban("ban:\(index)", reason: "admin", terms: BanTerms(first: 60, longest: 60, memory: 0), now: now, on: loop)
+                .get()
         }
         #expect(try await store.activeBans(now: now, limit: 100, on: loop).get().count == 20)
         await store.shutdown()

@@ -26,7 +26,9 @@ struct RedisStoreFailureTests {
     /// `StoreUnavailable`, and the slowest answer in nanoseconds, timed on the loop itself (from
     /// the call to the future's completion), so a busy test runner's task scheduling is not
     /// counted against the store. Any other error fails the test.
-    static func burst(_ store: any StateStore, on loop: any EventLoop, count: Int, tag: String) async -> (ok: Int, unavailable: Int, slowest: Int64) {
+    static func burst(_ store: any StateStore, on loop: any EventLoop, count: Int, tag: String) async -> (
+        ok: Int, unavailable: Int, slowest: Int64
+    ) {
         let now = WallClock.now().seconds
         let timed = try? await loop.flatSubmit { () -> EventLoopFuture<[(Bool?, Int64)]> in
             let calls = (0..<count).map { index -> EventLoopFuture<(Bool?, Int64)> in
@@ -40,7 +42,13 @@ struct RedisStoreFailureTests {
         var (ok, unavailable, slowest) = (0, 0, Int64(0))
         for (outcome, elapsed) in timed ?? [] {
             slowest = max(slowest, elapsed)
-            if outcome == true { ok += 1 } else if outcome == false { unavailable += 1 } else { Issue.record("an error other than StoreUnavailable") }
+            if outcome == true {
+                ok += 1
+            } else if outcome == false {
+                unavailable += 1
+            } else {
+                Issue.record("an error other than StoreUnavailable")
+            }
         }
         return (ok, unavailable, slowest)
     }
@@ -53,7 +61,8 @@ struct RedisStoreFailureTests {
     static func waitForRecovery(_ store: RedisStore, on loop: any EventLoop) async throws {
         for attempt in 0..<100 {
             let result = await Self.attempt {
-                try await store.reserve("recovery:\(attempt)", fingerprint: [], client: nil, answerBytes: 0, lease: 5, now: 0, on: loop).get()
+                try await store.reserve("recovery:\(attempt)", fingerprint: [], client: nil, answerBytes: 0, lease: 5, now: 0, on: loop)
+                    .get()
             }
             if case .success = result { return }
             try await Task.sleep(for: .milliseconds(100))
@@ -108,14 +117,17 @@ struct RedisStoreFailureTests {
         let loop = group.next()
         server.stop()
         let now = WallClock.now().seconds
-        #expect(try await store.reserve("r", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
-        #expect(try await store.reserve("r", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
+        #expect(
+            try await store.reserve("r", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
+        #expect(
+            try await store.reserve("r", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
         let limit = GCRALimit(limit: 1, periodNanoseconds: 60_000_000_000, burst: 1)!
         #expect(
             try await store.rateLimit("l", limits: [limit], cost: 1, client: nil, now: WallClock.now(), on: loop).get()
                 == .allowed([RateLimitFigures(remaining: 0, resetSeconds: 0)]))
         #expect(try await store.activeBan("b", now: now, on: loop).get() == nil)
-        #expect(try await store.increment("c", by: 1, window: 60, client: nil, now: now, on: loop).get() == .counted(0, windowEnds: now + 60))
+        #expect(
+            try await store.increment("c", by: 1, window: 60, client: nil, now: now, on: loop).get() == .counted(0, windowEnds: now + 60))
         #expect(store.statistics.backend?.degradedAnswers == 5)
         #expect(store.statistics.backend?.onErrorMode == .failOpen)
         try await group.shutdownGracefully()
@@ -134,7 +146,8 @@ struct RedisStoreFailureTests {
         let loop = group.next()
         server.stop()
         let now = WallClock.now().seconds
-        #expect(try await store.reserve("r", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
+        #expect(
+            try await store.reserve("r", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
         #expect(
             try await store.reserve("r", fingerprint: [2], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get()
                 == .inFlight(fingerprint: [1]))
@@ -142,7 +155,8 @@ struct RedisStoreFailureTests {
         try server.restart()
         try await Self.waitForRecovery(store.primary, on: loop)
         // Redis (empty after its restart) answers again, not the fallback.
-        #expect(try await store.reserve("r", fingerprint: [3], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
+        #expect(
+            try await store.reserve("r", fingerprint: [3], client: nil, answerBytes: 0, lease: 60, now: now, on: loop).get() == .reserved)
         await store.primary.shutdown()
         try await group.shutdownGracefully()
     }

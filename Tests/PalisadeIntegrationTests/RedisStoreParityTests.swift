@@ -23,7 +23,8 @@ struct RedisStoreParityTests {
     static func table(_ stores: [any StateStore], on loop: any EventLoop, now: Int64) async throws -> [[String]] {
         let alice = IPAddressBytes(parsing: "192.0.2.1")
         let record = StoredRecord(
-            fingerprint: [1, 2, 3], response: StoredResponse(status: 201, headers: [("content-type", "application/json")], body: Array("{}".utf8)))
+            fingerprint: [1, 2, 3],
+            response: StoredResponse(status: 201, headers: [("content-type", "application/json")], body: Array("{}".utf8)))
         let bare = StoredRecord(fingerprint: [0, 255])
         let terms = BanTerms(first: 60, longest: 600, memory: 3600)
         // Minutes and hours, not seconds: a step's figures must not move while a busy machine
@@ -101,7 +102,8 @@ struct RedisStoreParityTests {
         let server = try RedisServer()
         defer { server.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let redis = try RedisStore(configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeout: .seconds(2)))
+        let redis = try RedisStore(
+            configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeout: .seconds(2)))
         let loop = group.next()
         let now = WallClock.now().seconds
         let answers = try await Self.table([MemoryStore(), redis], on: loop, now: now)
@@ -110,7 +112,8 @@ struct RedisStoreParityTests {
         for (memory, fromRedis) in zip(expected, answered) { #expect(fromRedis == memory) }
         // The reference itself says what the table is about (so both cannot be wrong alike).
         #expect(expected[0] == "reserve free: reserved")
-        #expect(expected.contains("burst 5: limited([PalisadeCore.RateLimitFigures(remaining: 0, resetSeconds: 30)], retryAfterSeconds: 6)"))
+        #expect(
+            expected.contains("burst 5: limited([PalisadeCore.RateLimitFigures(remaining: 0, resetSeconds: 30)], retryAfterSeconds: 6)"))
         // Every key carries a TTL: nothing the store writes stays forever.
         let keys = try server.cli(["--scan", "--pattern", "palisade:*"]).split(separator: "\n")
         #expect(!keys.isEmpty)
@@ -133,7 +136,9 @@ struct RedisStoreParityTests {
         let b = try RedisStore(configuration: .init(endpoint: endpoint, timeout: .seconds(2)))
         let (loopA, loopB) = (group.next(), group.next())
         let now = WallClock.now().seconds
-        #expect(try await a.reserve("replay:x", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loopA).get() == .reserved)
+        #expect(
+            try await a.reserve("replay:x", fingerprint: [1], client: nil, answerBytes: 0, lease: 60, now: now, on: loopA).get()
+                == .reserved)
         #expect(
             try await b.reserve("replay:x", fingerprint: [2], client: nil, answerBytes: 0, lease: 60, now: now, on: loopB).get()
                 == .inFlight(fingerprint: [1]))

@@ -87,7 +87,10 @@ public final class ResilientStore: StateStore {
 
     public func ban(_ key: String, reason: String, terms: BanTerms, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanOutcome> {
         // Open: a ban that has already ended (nothing was kept to enforce it).
-        guarded(primary.ban(key, reason: reason, terms: terms, now: now, on: loop), open: .banned(BanRecord(until: now, reason: reason, offences: 0))) {
+        guarded(
+            primary.ban(key, reason: reason, terms: terms, now: now, on: loop),
+            open: .banned(BanRecord(until: now, reason: reason, offences: 0))
+        ) {
             self.fallback.ban(key, reason: reason, terms: terms, now: now, on: loop)
         }
     }

@@ -11,7 +11,9 @@ enum StoreFactory {
         case .redis:
             guard let spec = policy.storeRedis else {
                 let position = SourcePosition(line: 1, column: 1, keyPath: "store")
-                throw PolicyLoadError(diagnostics: [.init(severity: .error, file: file, position: position, message: "store.redis is missing")])
+                throw PolicyLoadError(diagnostics: [
+                    .init(severity: .error, file: file, position: position, message: "store.redis is missing")
+                ])
             }
             var password: Secret?
             if let secret = spec.password {

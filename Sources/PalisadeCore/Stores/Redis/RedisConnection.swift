@@ -160,11 +160,13 @@ final class RedisConnection {
             commands.append(RedisCommandEncoder.encode(arguments, allocator: channel.allocator))
         }
         if settings.database != 0 {
-            commands.append(RedisCommandEncoder.encode(["SELECT", String(settings.database)].map { Array($0.utf8) }, allocator: channel.allocator))
+            commands.append(
+                RedisCommandEncoder.encode(["SELECT", String(settings.database)].map { Array($0.utf8) }, allocator: channel.allocator))
         }
         let checked = commands.count
         for script in RedisScripts.all {
-            commands.append(RedisCommandEncoder.encode([Array("SCRIPT".utf8), Array("LOAD".utf8), script.source], allocator: channel.allocator))
+            commands.append(
+                RedisCommandEncoder.encode([Array("SCRIPT".utf8), Array("LOAD".utf8), script.source], allocator: channel.allocator))
         }
         return sendNow(commands).flatMapThrowing { replies in
             // The server's error text is not passed on: an AUTH error may name the user.

@@ -88,7 +88,8 @@ enum StoredRecordCoding {
                 headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
             }
             guard let body = take(&rest), rest.isEmpty else { return nil }
-            return .committed(StoredRecord(fingerprint: fingerprint, response: StoredResponse(status: status, headers: headers, body: body)))
+            return .committed(
+                StoredRecord(fingerprint: fingerprint, response: StoredResponse(status: status, headers: headers, body: body)))
         default:
             return nil
         }

@@ -128,7 +128,10 @@ extension RedisStore {
         on node: RedisEndpoint, cursor: String, found: [ListedBan], now: Int64, client: RedisLoopClient, trace: RedisOperationTrace
     ) -> EventLoopFuture<[ListedBan]> {
         let scan = RedisCommandEncoder.encode(
-            [Array("SCAN".utf8), Array(cursor.utf8), Array("MATCH".utf8), RedisKey.pattern(.ban), Array("COUNT".utf8), Array(Self.scanPage.utf8)],
+            [
+                Array("SCAN".utf8), Array(cursor.utf8), Array("MATCH".utf8), RedisKey.pattern(.ban), Array("COUNT".utf8),
+                Array(Self.scanPage.utf8),
+            ],
             allocator: ByteBufferAllocator())
         return client.send([scan], to: node, trace: trace).assumeIsolated().flatMap { replies -> EventLoopFuture<[ListedBan]> in
             guard let page = replies[0].elements, page.count == 2, let next = page[0].text, let keys = page[1].elements else {
@@ -136,13 +139,15 @@ extension RedisStore {
             }
             let reads = keys.compactMap(\.bytes).map { key in
                 RedisCommandEncoder.encode(
-                    [Array("HMGET".utf8), key] + ["until", "reason", "offences", "key"].map { Array($0.utf8) }, allocator: ByteBufferAllocator())
+                    [Array("HMGET".utf8), key] + ["until", "reason", "offences", "key"].map { Array($0.utf8) },
+                    allocator: ByteBufferAllocator())
             }
             let batch = reads.isEmpty ? client.loop.makeSucceededFuture([]) : client.send(reads, to: node, trace: trace)
             return batch.assumeIsolated().flatMap { records -> EventLoopFuture<[ListedBan]> in
                 var found = found
                 for record in records {
-                    guard let values = record.elements, values.count == 4, let banRecord = Self.banRecord(Array(values.prefix(3)), now: now),
+                    guard let values = record.elements, values.count == 4,
+                        let banRecord = Self.banRecord(Array(values.prefix(3)), now: now),
                         let listedKey = values[3].text
                     else { continue }
                     found.append(ListedBan(key: listedKey, record: banRecord))

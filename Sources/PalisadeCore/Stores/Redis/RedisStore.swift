@@ -171,7 +171,8 @@ public final class RedisStore: StateStore {
         command(arguments.map { Array($0.utf8) }, key: key, client: client, trace: trace)
     }
 
-    func command(_ arguments: [[UInt8]], key: RedisKey, client: RedisLoopClient, trace: RedisOperationTrace) -> EventLoopFuture<RedisValue> {
+    func command(_ arguments: [[UInt8]], key: RedisKey, client: RedisLoopClient, trace: RedisOperationTrace) -> EventLoopFuture<RedisValue>
+    {
         client.send(RedisCommandEncoder.encode(arguments, allocator: ByteBufferAllocator()), slot: key.slot, trace: trace)
     }
 
@@ -214,10 +215,13 @@ public final class RedisStore: StateStore {
         let redisKey = RedisKey(.record, key)
         let value = StoredRecordCoding.committed(record)
         return perform(on: loop) { redis, trace in
-            self.command([Array("SET".utf8), redisKey.bytes, value, Array("EX".utf8), Self.digits(max(ttl, 1))], key: redisKey, client: redis, trace: trace)
-                .flatMapThrowing { reply in
-                    if case .error = reply { throw Self.unusable(reply) }
-                }
+            self.command(
+                [Array("SET".utf8), redisKey.bytes, value, Array("EX".utf8), Self.digits(max(ttl, 1))], key: redisKey, client: redis,
+                trace: trace
+            )
+            .flatMapThrowing { reply in
+                if case .error = reply { throw Self.unusable(reply) }
+            }
         }
     }
 
