@@ -14,7 +14,27 @@ public final class RedisServer: @unchecked Sendable {
     public let port: Int
     public let directory: URL
     private let clusterEnabled: Bool
+    private let options: Options
     private var process: Process?
+
+    /// A server that speaks TLS only, or asks for credentials: what it is started with, and what
+    /// `redis-cli` needs to talk to it.
+    public struct Options: Sendable {
+        /// PEM files: the server's certificate and key, and the CA that signed them.
+        public var tls: (certificate: String, key: String, ca: String)?
+        /// More configuration as arguments, one word each (`--requirepass`, `x`, `--user`, `name`, `on`, `>pw`).
+        public var arguments: [String]
+        /// `redis-cli` arguments for the same credentials (`--user`, `--pass`).
+        public var cliArguments: [String]
+
+        public init(tls: (certificate: String, key: String, ca: String)? = nil, arguments: [String] = [], cliArguments: [String] = []) {
+            self.tls = tls
+            self.arguments = arguments
+            self.cliArguments = cliArguments
+        }
+
+        var cli: [String] { (tls.map { ["--tls", "--cacert", $0.ca] } ?? []) + cliArguments }
+    }
 
     /// Why the Redis tests cannot run here, or nil when `redis-server` and `redis-cli` are installed.
     public static var missing: String? {
@@ -32,14 +52,15 @@ public final class RedisServer: @unchecked Sendable {
         return nil
     }
 
-    public init(clusterEnabled: Bool = false) throws {
+    public init(clusterEnabled: Bool = false, options: Options = Options()) throws {
         self.clusterEnabled = clusterEnabled
+        self.options = options
         directory = try TemporaryFiles.directory("palisade-redis")
         var lastError: (any Error)?
         for _ in 0..<8 {
             let port = try Self.freePort()
             do {
-                process = try Self.start(port: port, directory: directory, clusterEnabled: clusterEnabled)
+                process = try Self.start(port: port, directory: directory, clusterEnabled: clusterEnabled, options: options)
                 self.port = port
                 return
             } catch {
@@ -71,7 +92,7 @@ public final class RedisServer: @unchecked Sendable {
         var lastError: (any Error)?
         for _ in 0..<20 {
             do {
-                process = try Self.start(port: port, directory: directory, clusterEnabled: clusterEnabled)
+                process = try Self.start(port: port, directory: directory, clusterEnabled: clusterEnabled, options: options)
                 return
             } catch {
                 lastError = error
@@ -84,10 +105,11 @@ public final class RedisServer: @unchecked Sendable {
     /// Runs `redis-cli -p PORT arguments...` and answers what it printed.
     @discardableResult
     public func cli(_ arguments: [String]) throws -> String {
-        try Self.run("redis-cli", ["-p", String(port)] + arguments)
+        try Self.run("redis-cli", ["-p", String(port)] + options.cli + arguments)
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
+    /// Runs a command-line tool and answers what it printed (stdout and stderr).
+    public static func run(_ tool: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path(of: tool) ?? tool)
         process.arguments = arguments
@@ -100,28 +122,36 @@ public final class RedisServer: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private static func start(port: Int, directory: URL, clusterEnabled: Bool) throws -> Process {
+    private static func start(port: Int, directory: URL, clusterEnabled: Bool, options: Options) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path(of: "redis-server") ?? "redis-server")
-        var arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
-            "--logfile", directory.appendingPathComponent("redis-\(port).log").path,
-            // Tests make the server slow on purpose (DEBUG SLEEP); Redis 7 refuses DEBUG otherwise.
-            "--enable-debug-command", "local",
-        ]
+        var listen = ["--port", String(port)]
+        if let tls = options.tls {
+            listen = [
+                "--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificate, "--tls-key-file", tls.key,
+                "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no",
+            ]
+        }
+        var arguments =
+            listen + [
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
+                "--logfile", directory.appendingPathComponent("redis-\(port).log").path,
+                // Tests make the server slow on purpose (DEBUG SLEEP); Redis 7 refuses DEBUG otherwise.
+                "--enable-debug-command", "local",
+            ]
         if clusterEnabled {
             // A restarted node forgets the cluster (its config file goes with the directory's
             // contents only on purpose); cluster tests do not restart nodes.
             arguments += ["--cluster-enabled", "yes", "--cluster-config-file", directory.appendingPathComponent("nodes-\(port).conf").path]
         }
-        process.arguments = arguments
+        process.arguments = arguments + options.arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         // Ready once it answers PING; gone at once if the port was taken.
         for _ in 0..<100 {
             if !process.isRunning { throw StartFailure(message: "redis-server exited (port \(port) taken?)") }
-            if (try? run("redis-cli", ["-p", String(port), "PING"]))?.contains("PONG") == true { return process }
+            if (try? run("redis-cli", ["-p", String(port)] + options.cli + ["PING"]))?.contains("PONG") == true { return process }
             usleep(50_000)
         }
         kill(process.processIdentifier, SIGKILL)

@@ -225,6 +225,13 @@ struct RedisStoreFailureTests {
         let down = try await Self.post("evt_2", port: a.proxyPort)
         #expect(down?.status == 503)
         #expect(down?.json?["error"] as? String == "store_unavailable")
+        // Readiness shows the store down but stays 200: every replica shares it.
+        let ready = try await RawClient.get("/readyz", port: try #require(a.adminPort))
+        #expect(ready.status == 200)
+        let store = ready.json?["store"] as? [String: Any]
+        #expect(store?["kind"] as? String == "redis")
+        #expect(store?["up"] as? Bool == false)
+        #expect(store?["on_error"] as? String == "fail_closed")
         let metrics = try await a.metrics()
         #expect(metrics.contains("palisade_store_up 0"))
         #expect(metrics.contains("palisade_store_degraded_answers_total{mode=\"fail_closed\"}"))
