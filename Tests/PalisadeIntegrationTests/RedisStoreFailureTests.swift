@@ -70,8 +70,10 @@ struct RedisStoreFailureTests {
         Issue.record("Redis did not come back")
     }
 
-    @Test("Redis killed mid-load: every answer comes within the timeout; fail_closed fails, restarted Redis is used again")
-    func killedMidLoadFailClosed() async throws {
+    @Test(
+        "Redis killed mid-load: every answer comes within the timeout, as on_error says; restarted, Redis is used again",
+        arguments: [StoreErrorMode.failClosed, .failOpen, .local])
+    func killedMidLoad(mode: StoreErrorMode) async throws {
         if let missing = RedisServer.missing {
             print(missing)
             return
@@ -79,7 +81,7 @@ struct RedisStoreFailureTests {
         let server = try RedisServer()
         defer { server.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let store = try Self.store(server, mode: .failClosed)
+        let store = try Self.store(server, mode: mode)
         let loop = group.next()
         let before = await Self.burst(store, on: loop, count: 200, tag: "before")
         #expect(before.ok == 200)
@@ -91,8 +93,18 @@ struct RedisStoreFailureTests {
         #expect(duringResult.ok + duringResult.unavailable == 400)
         #expect(duringResult.slowest < Int64(Self.timeout.nanoseconds) + Self.margin)
         let down = await Self.burst(store, on: loop, count: 100, tag: "down")
-        #expect(down.unavailable == 100)
         #expect(down.slowest < Int64(Self.timeout.nanoseconds) + Self.margin)
+        switch mode {
+        case .failClosed:
+            // Every operation fails, typed, so the guard answers 503 store_unavailable.
+            #expect(down.unavailable == 100)
+        case .failOpen, .local:
+            // Nothing fails: allow-shaped answers, or this replica's memory store.
+            #expect(duringResult.unavailable == 0)
+            #expect(down.ok == 100)
+        }
+        // Only `local` keeps anything in this replica's memory (at least the 100 made while down).
+        #expect(mode == .local ? store.fallback.count >= 100 : store.fallback.count == 0)
         #expect(store.statistics.backend?.up == false)
         #expect((store.statistics.backend?.degradedAnswers ?? 0) >= 100)
         try server.restart()
