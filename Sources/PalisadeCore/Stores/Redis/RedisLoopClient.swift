@@ -16,7 +16,8 @@ final class RedisOperationTrace {
 /// operation never leaves its loop and takes no lock.
 ///
 /// Cluster: the slot map comes from CLUSTER SLOTS, asked of the seeds (then of any known node) on
-/// first use, again at most every `refreshInterval`, and again after every MOVED. A MOVED answer
+/// first use, again at most every `refreshInterval`, and again after every MOVED or failure to
+/// reach a node (a failover moves its slots to a promoted replica). A MOVED answer
 /// updates the slot at once and the command is sent again to the new owner; an ASK answer sends
 /// ASKING and the command, pipelined on one connection, to the node importing the slot, leaving
 /// the map alone (the slot is only half moved).
@@ -92,7 +93,13 @@ final class RedisLoopClient {
         _ command: ByteBuffer, slot: Int, trace: RedisOperationTrace, redirects: Int
     ) -> EventLoopFuture<RedisValue> {
         guard let endpoint = slots?[slot] ?? seeds.first else { return loop.makeFailedFuture(StoreUnavailable(.reply)) }
-        return send([command], to: endpoint, trace: trace).assumeIsolated().flatMap { replies -> EventLoopFuture<RedisValue> in
+        let sent = send([command], to: endpoint, trace: trace).assumeIsolated().flatMapError { error -> EventLoopFuture<[RedisValue]> in
+            // A node that cannot be reached may have failed over: read the map again now rather
+            // than at the next periodic refresh.
+            self.refreshSoon()
+            return self.loop.makeFailedFuture(error)
+        }
+        return sent.flatMap { replies -> EventLoopFuture<RedisValue> in
             let reply = replies[0]
             guard case .error(let text) = reply, let redirect = RedisClusterSlots.redirect(text) else {
                 return self.loop.makeSucceededFuture(reply)
