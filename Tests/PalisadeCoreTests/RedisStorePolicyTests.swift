@@ -59,6 +59,8 @@ struct RedisStorePolicyTests {
         #expect(open.errors.isEmpty)
         #expect(open.warnings.first?.position.keyPath == "store.redis.on_error")
         #expect(open.warnings.first?.position.line == 6)
+        let unused = Self.decode("  kind: memory\n  redis: { url: redis://r:6379 }")
+        #expect(unused.warnings.map(\.message) == ["store.redis is not used: kind is memory (write kind: redis to share the store)"])
     }
 
     @Test("the password can come from a secret; a reload with the same store section keeps the store")

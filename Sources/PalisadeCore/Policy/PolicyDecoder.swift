@@ -88,6 +88,10 @@ public enum PolicyDecoder {
             if spec.storeKind == .redis, spec.storeRedis == nil, storeMap["redis"] == nil {
                 node.error("kind: redis needs a redis: section with url (and cluster for a Redis Cluster)")
             }
+            if spec.storeKind == .memory, let redisNode = storeMap["redis"] {
+                node.diagnostics.warning(
+                    "store.redis is not used: kind is memory (write kind: redis to share the store)", at: redisNode.position)
+            }
             if let value = storeMap["max_bytes"]?.byteCount(in: (64 << 10)...(1 << 40)) { spec.storeLimits.maxBytes = value }
             if let value = storeMap["max_entries_per_client"]?.int(in: 1...100_000_000) {
                 spec.storeLimits.maxEntriesPerClient = value
