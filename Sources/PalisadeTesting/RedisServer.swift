@@ -86,6 +86,17 @@ public final class RedisServer: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and accepted, nothing is answered, as
+    /// with a wedged server or a lost path. Unlike DEBUG SLEEP it takes effect at once.
+    public func pause() {
+        if let process { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    /// Lets a paused server go on (SIGCONT); it answers what waited.
+    public func resume() {
+        if let process { kill(process.processIdentifier, SIGCONT) }
+    }
+
     /// Starts the server again on the same port (empty: nothing was saved).
     public func restart() throws {
         stop()
