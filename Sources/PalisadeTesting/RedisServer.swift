@@ -147,12 +147,9 @@ public final class RedisServer: @unchecked Sendable {
             listen + [
                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
                 "--logfile", directory.appendingPathComponent("redis-\(port).log").path,
-                // Tests make the server slow on purpose (DEBUG SLEEP); Redis 7 refuses DEBUG otherwise.
-                "--enable-debug-command", "local",
             ]
         if clusterEnabled {
-            // A restarted node forgets the cluster (its config file goes with the directory's
-            // contents only on purpose); cluster tests do not restart nodes.
+            // Each node keeps its view of the cluster in its own file in the server's directory.
             arguments += ["--cluster-enabled", "yes", "--cluster-config-file", directory.appendingPathComponent("nodes-\(port).conf").path]
         }
         process.arguments = arguments + options.arguments
