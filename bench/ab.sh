@@ -9,14 +9,16 @@ usage() {
   cat <<'USAGE'
 Usage: bash bench/ab.sh BIN_A BIN_B [SCENARIO]
 
-SCENARIO is one of get (default), post1k, webhook1k, jwt-es256, jwt-rs256 (as in run.sh).
+SCENARIO is one of get (default), post1k, webhook1k, jwt-es256, jwt-rs256, ratelimit (as in run.sh).
 Starts the bench upstream (nginx, 127.0.0.1:18080), BIN_A on 18083 and BIN_B on 18093 (admin
 19901 and 19911), each with bench/palisade-bench.yaml, then alternates
 `wrk -t1 -c64 -d${DURATION}s` between them ROUNDS times, A first in odd rounds and B first in
 even ones. Prints one line per run and the medians per binary.
 
 Environment: ROUNDS [4], DURATION [5], THREADS_A and THREADS_B: event loops of each [1]
-(the same binary twice with THREADS_B=2 compares one loop against two).
+(the same binary twice with THREADS_B=2 compares one loop against two). ABUSE_B=1 gives B's
+policy an `abuse:` section (ban check before routing on every request, strikes counted at
+completion), so the same binary twice measures what the abuse section costs.
 Needs: apt-get install -y wrk nginx-light; pip install 'pyjwt[crypto]' for the jwt scenarios.
 USAGE
 }
@@ -35,7 +37,7 @@ export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
 bin_a="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 bin_b="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
 [[ -x "$bin_a" && -x "$bin_b" ]] || die "both binaries must exist and be executable" 2
-case "$SCENARIO" in get|post1k|webhook1k|jwt-es256|jwt-rs256) ;; *) die "unknown scenario '$SCENARIO'" 64 ;; esac
+case "$SCENARIO" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit) ;; *) die "unknown scenario '$SCENARIO'" 64 ;; esac
 
 check_tools
 check_ports_free "$UPSTREAM_PORT" "$PALISADE_PORT" "$PALISADE_ADMIN_PORT" "$B_PORT" "$B_ADMIN_PORT"
@@ -47,6 +49,10 @@ write_jwt_material
 start_upstream
 sed "s|__BENCH_TMP__|$TMPD|g" "$BENCH_DIR/palisade-bench.yaml" >"$TMPD/a.yaml"
 sed "s/:$PALISADE_PORT\$/:$B_PORT/; s/:$PALISADE_ADMIN_PORT\$/:$B_ADMIN_PORT/" "$TMPD/a.yaml" >"$TMPD/b.yaml"
+if [[ "${ABUSE_B:-0}" == 1 ]]; then
+  # Strikes never reach ban_after here (every answer is a 200): only the per-request work is measured.
+  printf 'abuse:\n  ban_after: 20\n  window: 1m\n  ban_for: 5m\n  ban_max: 24h\n' >>"$TMPD/b.yaml"
+fi
 start_server a "$bin_a" run --config "$TMPD/a.yaml" --threads "${THREADS_A:-1}"
 start_server b "$bin_b" run --config "$TMPD/b.yaml" --threads "${THREADS_B:-1}"
 wait_http a "http://127.0.0.1:$PALISADE_PORT/small"
@@ -61,6 +67,7 @@ case "$SCENARIO" in
   webhook1k) path=/hook; args=(-s "$BENCH_DIR/webhook1k.lua") ;;
   jwt-es256) path=/jwt/es256; args=(-H "Authorization: Bearer $(cat "$TMPD/jwt/es256.token")") ;;
   jwt-rs256) path=/jwt/rs256; args=(-H "Authorization: Bearer $(cat "$TMPD/jwt/rs256.token")") ;;
+  ratelimit) path=/limited/small ;;
 esac
 
 tck="$(getconf CLK_TCK)"

@@ -40,7 +40,8 @@ Environment (defaults in brackets):
   CONNECTIONS       wrk connections [64]
   COOLDOWN          seconds of idle between runs [1]
   TARGETS           subset/order of "direct nginx haproxy palisade" [all]
-  SCENARIOS         subset of "get post1k webhook1k" [all three; webhook1k runs on Palisade only]
+  SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit" [all; all but
+                    get and post1k run on Palisade only]
   NGINX_WORKERS     worker_processes of the nginx proxy [1] (see README)
   UPSTREAM_WORKERS  worker_processes of the upstream nginx [1]
   HAPROXY_THREADS   nbthread of HAProxy [2]
@@ -74,7 +75,7 @@ UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-1}"
 HAPROXY_THREADS="${HAPROXY_THREADS:-2}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 read -r -a TARGET_LIST <<<"${TARGETS:-direct nginx haproxy palisade}"
-read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256}"
+read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256 ratelimit}"
 
 for v in DURATION WARMUP ROUNDS THREADS CONNECTIONS COOLDOWN; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')" 64
@@ -85,12 +86,12 @@ for t in "${TARGET_LIST[@]}"; do
   case "$t" in direct|nginx|haproxy|palisade) ;; *) die "unknown target '$t'" 64 ;; esac
 done
 for s in "${SCENARIO_LIST[@]}"; do
-  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256) ;; *) die "unknown scenario '$s'" 64 ;; esac
+  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit) ;; *) die "unknown scenario '$s'" 64 ;; esac
 done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 has_scenario() { local x; for x in "${SCENARIO_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 # Scenarios only Palisade runs: the other targets verify nothing.
-palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* ]]; }
+palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit ]]; }
 
 # The webhook1k route's secret, and the signature of the fixed body made with Python's hmac.
 export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
@@ -142,6 +143,8 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
     # client that reuses its access token is.
     jwt-es256) url="http://127.0.0.1:$port/jwt/es256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/es256.token")") ;;
     jwt-rs256) url="http://127.0.0.1:$port/jwt/rs256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/rs256.token")") ;;
+    # A local GCRA limit per client address, set high enough never to refuse: the guard's cost only.
+    ratelimit) url="http://127.0.0.1:$port/limited/small" ;;
   esac
   # Background + wait so that INT/TERM traps fire at once (cleanup kills wrk).
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency \
@@ -314,6 +317,10 @@ pin_desc="none (scheduler decides)"
   if has_target palisade && has_scenario webhook1k && has_scenario post1k; then
     echo
     echo "Signed webhook route (HMAC-SHA256 over the 1 KiB body, verified per request) against Palisade's own 1 KiB pass-through: $(ratio "$(col webhook1k palisade 4 | median)" "$(col post1k palisade 4 | median)")"
+  fi
+  if has_target palisade && has_scenario ratelimit && has_scenario get; then
+    echo
+    echo "Rate-limited route (local GCRA per client address, never refusing) against Palisade's own GET pass-through: $(ratio "$(col ratelimit palisade 4 | median)" "$(col get palisade 4 | median)")"
   fi
   for s in jwt-es256 jwt-rs256; do
     if has_target palisade && has_scenario "$s" && has_scenario get; then

@@ -15,6 +15,16 @@ public enum Python {
         return String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `run` on a thread of its own: for scripts that take seconds (a paced load), which must not
+    /// hold one of the few threads the async test runtime has.
+    public static func runAsync(_ script: String, arguments: [String] = [], input: Data? = nil) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try run(script, arguments: arguments, input: input) })
+            }
+        }
+    }
+
     /// Runs `arguments` through `/usr/bin/env` and waits for it: the one way the tests start a
     /// short-lived Python process (`run`, and the package check and install of PythonEnvironment).
     static func execute(

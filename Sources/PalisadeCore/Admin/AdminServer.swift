@@ -31,6 +31,9 @@ final class AdminHandler: ChannelInboundHandler {
 
     private let runtime: ProxyRuntime
     private var current: HTTPRequestHead?
+    /// The body of an `/admin/*` request, up to `AdminBansAPI.maxBodyBytes`.
+    private var body: ByteBuffer?
+    private var bodyTooLarge = false
 
     init(runtime: ProxyRuntime) { self.runtime = runtime }
 
@@ -38,8 +41,16 @@ final class AdminHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             current = head
-        case .body:
-            break
+            body = nil
+            bodyTooLarge = false
+        case .body(var part):
+            if (body?.readableBytes ?? 0) + part.readableBytes > AdminBansAPI.maxBodyBytes {
+                bodyTooLarge = true
+            } else if body == nil {
+                body = part
+            } else {
+                body!.writeBuffer(&part)
+            }
         case .end:
             guard let head = current else { return }
             current = nil
@@ -49,6 +60,25 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        if path == "/admin" || path.hasPrefix("/admin/") {
+            guard !bodyTooLarge else {
+                write(context, head, .payloadTooLarge, "application/json", #"{"error":"body_too_large"}"#)
+                return
+            }
+            let api = AdminBansAPI(plan: runtime.currentPlan, logger: runtime.logger, loop: context.eventLoop)
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            api.handle(method: head.method, path: path, authorization: head.headers.first(name: "authorization"), body: body)
+                .whenComplete { result in
+                    let (handler, context) = loopBound.value
+                    switch result {
+                    case .success(let answer):
+                        handler.write(context, head, answer.status, "application/json", answer.body, extraHeaders: answer.headers)
+                    case .failure:
+                        handler.write(context, head, .serviceUnavailable, "application/json", #"{"error":"store_unavailable"}"#)
+                    }
+                }
+            return
+        }
         guard head.method == .GET || head.method == .HEAD else {
             write(context, head, .methodNotAllowed, "application/json", #"{"error":"method_not_allowed"}"#)
             return
@@ -98,9 +128,9 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func write(
         _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus,
-        _ contentType: String, _ body: String
+        _ contentType: String, _ body: String, extraHeaders: [(String, String)] = []
     ) {
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: String(body.utf8.count))
         headers.add(name: "cache-control", value: "no-store")

@@ -10,6 +10,7 @@ public enum GuardKind: String, CaseIterable, Sendable {
     case idempotency
     case apiKey = "api_key"
     case jwt
+    case rateLimit = "rate_limit"
 
     /// The names a policy may use, in the order the docs list them.
     static var names: [String] { allCases.map(\.rawValue) }
@@ -23,6 +24,7 @@ public enum GuardKind: String, CaseIterable, Sendable {
         case .idempotency: return IdempotencyGuardSpec.decode(node).map(GuardSpec.Kind.idempotency)
         case .apiKey: return APIKeyGuardSpec.decode(node).map(GuardSpec.Kind.apiKey)
         case .jwt: return JWTGuardSpec.decode(node).map(GuardSpec.Kind.jwt)
+        case .rateLimit: return RateLimitGuardSpec.decode(node).map(GuardSpec.Kind.rateLimit)
         }
     }
 }
@@ -36,6 +38,7 @@ extension GuardSpec.Kind {
         case .idempotency: return .idempotency
         case .apiKey: return .apiKey
         case .jwt: return .jwt
+        case .rateLimit: return .rateLimit
         }
     }
 }

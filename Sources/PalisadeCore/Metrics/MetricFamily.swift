@@ -27,6 +27,9 @@ enum MetricFamily: CaseIterable, Sendable {
     case storeRedirects
     case storeDegradedAnswers
     case storeOperationDuration
+    case abuseStrikes
+    case abuseBans
+    case abuseRefusals
     case jwksKeys
     case jwksFetches
     case jwksAge
@@ -128,6 +131,18 @@ enum MetricFamily: CaseIterable, Sendable {
             Declaration(
                 name: "palisade_store_operation_duration_seconds", kind: .histogram, labels: [],
                 help: "Round trip of shared-store operations that Redis answered.", listedWhenEmpty: false)
+        case .abuseStrikes:
+            Declaration(
+                name: "palisade_abuse_strikes_total", kind: .counter, labels: [],
+                help: "Exchanges counted against their client by the abuse section (refusals, protocol errors, counted app statuses).")
+        case .abuseBans:
+            Declaration(
+                name: "palisade_abuse_bans_total", kind: .counter, labels: [],
+                help: "Bans made by the abuse section (first offences and repeats; admin API bans are logged, not counted here).")
+        case .abuseRefusals:
+            Declaration(
+                name: "palisade_abuse_refusals_total", kind: .counter, labels: ["reason"],
+                help: "Requests refused before routing: client_banned (a running ban), client_denied (abuse.deny).")
         case .jwksKeys:
             Declaration(
                 name: "palisade_jwks_keys", kind: .gauge, labels: ["url"],

@@ -108,6 +108,15 @@ enum PrometheusRenderer {
                         bounds: StoreBackendStatistics.latencyBoundsSeconds, buckets: b.latencyBuckets,
                         sum: Double(b.latencySumNanos) / 1e9, count: count))
             ]
+        case .abuseStrikes:
+            return [MetricSample([], AbuseCounters.shared.strikes.load(ordering: .relaxed))]
+        case .abuseBans:
+            return [MetricSample([], AbuseCounters.shared.bans.load(ordering: .relaxed))]
+        case .abuseRefusals:
+            return [
+                MetricSample(["client_banned"], AbuseCounters.shared.bannedRefusals.load(ordering: .relaxed)),
+                MetricSample(["client_denied"], AbuseCounters.shared.deniedRefusals.load(ordering: .relaxed)),
+            ]
         case .jwksKeys:
             return process.jwks.map { MetricSample([$0.url], $0.keys) }
         case .jwksFetches:

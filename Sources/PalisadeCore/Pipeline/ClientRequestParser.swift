@@ -123,7 +123,9 @@ struct ClientRequestParser {
         guard let requestLine = lines.next() else { throw HTTPParserError.invalidMethod }
         let (method, target, version) = try Self.requestLine(requestLine)
 
+        // Most heads carry fewer than 16 fields: one allocation instead of growing from 1.
         var fields: [(String, String)] = []
+        fields.reserveCapacity(16)
         var chunked = false
         var contentLength: Int?
         var upgrade = false
@@ -141,9 +143,7 @@ struct ClientRequestParser {
             case 7 where ASCII.equalsLowercased(nameString, "upgrade"):
                 upgrade = true
             case 10 where ASCII.equalsLowercased(nameString, "connection"):
-                if valueString.lowercased().split(separator: ",").contains(where: { $0.trimmingASCIISpaces() == "upgrade" }) {
-                    connectionUpgrade = true
-                }
+                if ConnectionOptions.contains(valueString, "upgrade") { connectionUpgrade = true }
             default:
                 break
             }

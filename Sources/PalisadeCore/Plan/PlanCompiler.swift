@@ -4,10 +4,16 @@ public enum PlanCompiler {
     /// `store:` changed (StoreFactory).
     public static func compile(
         _ policy: PolicySpec, sourceFile: String, generation: Int, store givenStore: (any StateStore)? = nil,
-        remoteKeys givenRemoteKeys: RemoteJWKSRegistry? = nil, extensions: PlanExtensions = .none
+        localStore givenLocalStore: MemoryStore? = nil, remoteKeys givenRemoteKeys: RemoteJWKSRegistry? = nil,
+        extensions: PlanExtensions = .none
     ) throws -> RuntimePlan {
         let remoteKeys = givenRemoteKeys ?? RemoteJWKSRegistry()
         let store = try StoreFactory.make(policy, given: givenStore, file: sourceFile)
+        // `scope: local` limits count in this process whatever the shared store is: the memory
+        // store itself, or the one a Redis store falls back on (`on_error: local`).
+        let localStore =
+            givenLocalStore ?? (store as? MemoryStore) ?? (store as? ResilientStore)?.fallback
+            ?? MemoryStore(limits: policy.storeLimits)
         let secrets = try SecretResolver.resolve(policy.secrets, file: sourceFile)
         // An unfinished request holds its replay id or idempotency key this long at most.
         let lease = policy.upstream.responseTimeout.nanoseconds / 1_000_000_000 + 60
@@ -30,8 +36,8 @@ public enum PlanCompiler {
                 }
                 do {
                     let context = GuardContext(
-                        routeName: routeSpec.name, secrets: secrets, store: store, signatureHeaders: signatureHeaders,
-                        lease: lease, remoteKeys: remoteKeys
+                        routeName: routeSpec.name, secrets: secrets, store: store, localStore: localStore,
+                        signatureHeaders: signatureHeaders, lease: lease, remoteKeys: remoteKeys, guardIndex: guards.count
                     )
                     guards.append(try makeGuard(guardSpec, context))
                 } catch {
@@ -57,8 +63,11 @@ public enum PlanCompiler {
             policy: policy,
             routes: RouteTable(routes: routes),
             store: store,
+            localStore: localStore,
             remoteKeys: remoteKeys,
             usedRemoteKeys: usedRemoteKeys,
+            policyAdmitGuards: policy.abuse.map { [AbuseGuard(spec: $0, routes: policy.routes, store: store)] } ?? [],
+            adminTokens: policy.admin?.tokenSecret.flatMap { secrets[$0] } ?? [],
             extensions: extensions
         )
     }
@@ -68,9 +77,12 @@ public enum PlanCompiler {
         var routeName: String
         var secrets: [String: [Secret]]
         var store: any StateStore
+        var localStore: MemoryStore
         var signatureHeaders: [String]
         var lease: Int64
         var remoteKeys: RemoteJWKSRegistry
+        /// The guard's place in its route's list: two limits on one route keep apart state.
+        var guardIndex: Int = 0
     }
 
     static func makeGuard(_ spec: GuardSpec, _ c: GuardContext) throws(GuardConfigurationError) -> any Guard {
@@ -117,18 +129,23 @@ public enum PlanCompiler {
                 spec: replaySpec, routeName: c.routeName, store: c.store, signatureHeaders: c.signatureHeaders,
                 lease: c.lease
             )
+        case .rateLimit(let rateLimitSpec):
+            return RateLimitGuard(
+                spec: rateLimitSpec, routeName: c.routeName, index: c.guardIndex, local: c.localStore, shared: c.store
+            )
         }
     }
 
     /// Reads, decodes and compiles a policy file; every problem comes back in the thrown error.
     public static func load(
-        path: String, generation: Int, store: (any StateStore)? = nil, remoteKeys: RemoteJWKSRegistry? = nil,
-        extensions: PlanExtensions = .none
+        path: String, generation: Int, store: (any StateStore)? = nil, localStore: MemoryStore? = nil,
+        remoteKeys: RemoteJWKSRegistry? = nil, extensions: PlanExtensions = .none
     ) throws -> (RuntimePlan, [PolicyDiagnostic]) {
         let result = PolicyDecoder.decode(contentsOf: path)
         guard let policy = result.policy else { throw PolicyLoadError(diagnostics: result.diagnostics) }
         let plan = try compile(
-            policy, sourceFile: path, generation: generation, store: store, remoteKeys: remoteKeys, extensions: extensions
+            policy, sourceFile: path, generation: generation, store: store, localStore: localStore, remoteKeys: remoteKeys,
+            extensions: extensions
         )
         return (plan, result.warnings)
     }

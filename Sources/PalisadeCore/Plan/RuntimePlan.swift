@@ -18,6 +18,11 @@ public final class RuntimePlan: Sendable {
     public let loggedHeaders: [String]
     /// Shared state (replay ids, idempotency records); the same store survives reloads.
     public let store: any StateStore
+    /// The in-process store `scope: local` limits count in (the same as `store` when that is
+    /// the memory store); like `store`, it survives reloads.
+    public let localStore: MemoryStore
+    /// `admin.token`'s values (several during a rotation); empty when the admin API is off.
+    let adminTokens: [Secret]
     /// Key sets fetched from JWKS URLs; like the store, the registry survives reloads.
     public let remoteKeys: RemoteJWKSRegistry
     /// The URLs this plan's guards use: started when the plan is put in force (not by `check`).
@@ -58,12 +63,17 @@ public final class RuntimePlan: Sendable {
 
     init(
         generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore,
-        remoteKeys: RemoteJWKSRegistry, usedRemoteKeys: Set<RemoteJWKSSpec>, extensions: PlanExtensions = .none
+        localStore: MemoryStore? = nil, remoteKeys: RemoteJWKSRegistry, usedRemoteKeys: Set<RemoteJWKSSpec>,
+        policyAdmitGuards: [any Guard] = [], adminTokens: [Secret] = [], extensions: PlanExtensions = .none
     ) {
+        self.adminTokens = adminTokens
         self.extensions = extensions
-        self.admitGuards = extensions.admitGuards
-        self.admitObservesCompletion = extensions.admitGuards.contains { $0.observesCompletion }
-        let allGuards = extensions.admitGuards + routes.routes.flatMap(\.guards)
+        // The policy's own (abuse) first: a banned client is refused before an extension's work.
+        let admitGuards = policyAdmitGuards + extensions.admitGuards
+        self.admitGuards = admitGuards
+        self.admitObservesCompletion = admitGuards.contains { $0.observesCompletion }
+        let allGuards = admitGuards + routes.routes.flatMap(\.guards)
+        self.localStore = localStore ?? (store as? MemoryStore) ?? MemoryStore(limits: policy.storeLimits)
         self.loopSlotOwners = Set(allGuards.flatMap(\.loopSlotOwners).map(ObjectIdentifier.init))
         self.store = store
         self.remoteKeys = remoteKeys

@@ -5,7 +5,7 @@ import Yams
 public enum PolicyDecoder {
     public static let topLevelKeys = [
         "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log", "secrets", "store",
-        "response_headers", "routes", "routing", "default",
+        "response_headers", "abuse", "routes", "routing", "default",
     ]
 
     public struct Result: Sendable {
@@ -79,6 +79,7 @@ public enum PolicyDecoder {
         if let node = map["drain_timeout"], let value = node.duration() { spec.drainTimeout = value }
         if let node = map["log"], let value = decodeLog(node) { spec.log = value }
         if let node = map["response_headers"] { spec.responseHeaders = decodeHeaders(node) }
+        if let node = map["abuse"] { spec.abuse = AbuseSpec.decode(node) }
         if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
         if let node = map["store"],
             let storeMap = node.mapping(allowedKeys: ["kind", "max_bytes", "max_entries_per_client", "redis"])
@@ -134,6 +135,14 @@ public enum PolicyDecoder {
                 }
             }
         }
+        if let admin = spec.admin, let name = admin.tokenSecret, spec.secrets[name] == nil {
+            root.diagnostics.error(
+                "secret '\(name)' is not declared under secrets:", at: admin.tokenPosition ?? root.position
+            )
+        }
+        for route in spec.routes where route.abuse != nil && spec.abuse == nil {
+            root.diagnostics.error("the route counts app answers for abuse, but there is no top-level 'abuse:' section", at: route.position)
+        }
         if let node = map["default"], let value = node.oneOf(["deny": DefaultAction.deny, "allow": .allow]) {
             spec.defaultAction = value
             spec.defaultPosition = node.position
@@ -173,9 +182,14 @@ public enum PolicyDecoder {
     }
 
     private static func decodeAdmin(_ node: PolicyNode) -> AdminSpec? {
-        guard let map = node.mapping(allowedKeys: ["listen"]) else { return nil }
+        guard let map = node.mapping(allowedKeys: ["listen", "token"]) else { return nil }
         guard let listen = map.required("listen").flatMap(decodeListen) else { return nil }
-        return AdminSpec(listen: listen)
+        var spec = AdminSpec(listen: listen)
+        if let tokenNode = map["token"], let name = tokenNode.string() {
+            spec.tokenSecret = name
+            spec.tokenPosition = tokenNode.position
+        }
+        return spec
     }
 
     private static func decodeClientIP(_ node: PolicyNode) -> ClientIPSpec? {

@@ -15,6 +15,8 @@ public struct PolicySpec: Sendable {
     /// `store.redis`, required when `storeKind` is `.redis`.
     public var storeRedis: RedisStoreSpec?
     public var responseHeaders: [HeaderSpec] = []
+    /// `abuse:` refusals counted per client, bans; nil when the section is absent.
+    public var abuse: AbuseSpec?
     public var routes: [RouteSpec] = []
     public var routing = RoutingSpec()
     public var defaultAction: DefaultAction = .deny
@@ -64,6 +66,10 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
 
 public struct AdminSpec: Sendable {
     public var listen: HostPort
+    /// `admin.token`: the secret (declared under `secrets:`) a caller of `/admin/*` presents as a
+    /// bearer token. Without it the admin API is off; `/healthz`, `/readyz` and `/metrics` stay open.
+    public var tokenSecret: String?
+    public var tokenPosition: SourcePosition?
 }
 
 public struct ClientIPSpec: Sendable {
@@ -124,6 +130,8 @@ public struct RouteSpec: Sendable {
     public var guards: [GuardSpec]
     public var mode: EnforcementMode
     public var position: SourcePosition
+    /// The route's part of `abuse:` (the app's statuses that count against the client).
+    public var abuse: RouteAbuseSpec? = nil
 }
 
 public struct MatchSpec: Sendable {
@@ -145,6 +153,7 @@ public struct GuardSpec: Sendable {
         case idempotency(IdempotencyGuardSpec)
         case apiKey(APIKeyGuardSpec)
         case jwt(JWTGuardSpec)
+        case rateLimit(RateLimitGuardSpec)
     }
 
     public var kind: Kind

@@ -1,6 +1,6 @@
 /// Decodes `routes:` and each route's `match:` and `guards:`.
 enum RouteDecoder {
-    static let routeKeys = ["name", "match", "guards", "mode"]
+    static let routeKeys = ["name", "match", "guards", "mode", "abuse"]
     static let matchKeys = ["path", "prefix", "methods", "host"]
     static let guardKinds = GuardKind.names
     static let modes: KeyValuePairs<String, EnforcementMode> = ["enforce": .enforce, "report": .report]
@@ -33,7 +33,9 @@ enum RouteDecoder {
         let guards = map["guards"].map(decodeGuards) ?? []
         let mode = map["mode"]?.oneOf(modes) ?? .enforce
         guard let name, let match else { return nil }
-        return RouteSpec(name: name, match: match, guards: guards, mode: mode, position: node.position)
+        var route = RouteSpec(name: name, match: match, guards: guards, mode: mode, position: node.position)
+        if let abuseNode = map["abuse"] { route.abuse = RouteAbuseSpec.decode(abuseNode) }
+        return route
     }
 
     static func isValidRouteName(_ name: String) -> Bool {

@@ -173,7 +173,7 @@ public final class ProxyRuntime: Sendable {
         do {
             let current = currentPlan
             let (plan, warnings) = try PlanCompiler.load(
-                path: path, generation: generation, store: current.store, remoteKeys: current.remoteKeys,
+                path: path, generation: generation, store: current.store, localStore: current.localStore, remoteKeys: current.remoteKeys,
                 extensions: current.extensions
             )
             for warning in warnings { logger.warning("policy warning", metadata: ["diagnostic": "\(warning)"]) }

@@ -6,7 +6,15 @@ extension MemoryStore {
     public func rateLimit(
         _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
     ) -> EventLoopFuture<RateLimitOutcome> {
-        guard !limits.isEmpty else { return loop.makeSucceededFuture(.allowed([])) }
+        loop.makeSucceededFuture(rateLimitNow(key, limits: limits, cost: cost, client: client, now: now))
+    }
+
+    /// `rateLimit` answered at once: a guard that knows its store is this one skips the future
+    /// (an allocation and a hop through the guard chain's pending path on every request).
+    func rateLimitNow(
+        _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant
+    ) -> RateLimitOutcome {
+        guard !limits.isEmpty else { return .allowed([]) }
         let client = Self.clientKey(client)
         let seconds = now.seconds
         let step = withRoom(key, now: seconds) { shard -> Step<RateLimitOutcome> in
@@ -26,7 +34,7 @@ extension MemoryStore {
                 return .done(.allowed(figures))
             }
         }
-        return loop.makeSucceededFuture(settle(step, refused: RateLimitOutcome.refused))
+        return settle(step, refused: RateLimitOutcome.refused)
     }
 
     public func increment(
@@ -72,12 +80,16 @@ extension MemoryStore {
     }
 
     public func activeBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanRecord?> {
+        loop.makeSucceededFuture(activeBanNow(key, now: now))
+    }
+
+    /// `activeBan` answered at once, for the abuse guard's check on every request.
+    func activeBanNow(_ key: String, now: Int64) -> BanRecord? {
         // Read only, no sweep: this runs on every request and must stay one lookup.
-        let record = shard(for: key).withLockedValue { shard -> BanRecord? in
+        shard(for: key).withLockedValue { shard -> BanRecord? in
             guard let entry = shard.entries[key], case .ban(let record) = entry.state, record.isActive(at: now) else { return nil }
             return record
         }
-        return loop.makeSucceededFuture(record)
     }
 
     public func liftBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<Bool> {

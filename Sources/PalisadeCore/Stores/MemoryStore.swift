@@ -301,6 +301,9 @@ public final class MemoryStore: StateStore {
         return loop.makeSucceededVoidFuture()
     }
 
+    /// The keys of the entries held now, expired or not (for tests: what a client's values became).
+    public var keys: [String] { shards.flatMap { $0.withLockedValue { Array($0.entries.keys) } } }
+
     /// Entries currently held (for tests and the admin view).
     public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.entries.count } } }
 
