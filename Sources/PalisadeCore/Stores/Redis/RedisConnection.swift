@@ -45,15 +45,6 @@ final class RedisConnection {
         self.settings = settings
     }
 
-    /// True while connected (or never tried); false while backing off after a failure.
-    var isUp: Bool {
-        switch state {
-        case .ready(_, let handler): return handler.isOpen
-        case .idle, .connecting: return failures == 0
-        case .backingOff: return false
-        }
-    }
-
     func send(_ command: ByteBuffer) -> EventLoopFuture<RedisValue> {
         send([command]).map { $0[0] }
     }
@@ -202,8 +193,6 @@ final class RedisNodePool {
         next = (next + 1) % connections.count
         return connections[next]
     }
-
-    var isUp: Bool { connections.contains { $0.isUp } }
 
     func closeAll() { for connection in connections { connection.recycle() } }
 }

@@ -49,9 +49,6 @@ final class RedisLoopClient {
         return pool
     }
 
-    /// Up unless every node this loop has tried is backing off after a failure.
-    var isUp: Bool { pools.isEmpty || pools.values.contains { $0.isUp } }
-
     func closeAll() {
         for pool in pools.values { pool.closeAll() }
     }
