@@ -11,13 +11,20 @@
 # swift:* images. With --static-swift-stdlib the Swift runtime, Foundation
 # (including its ICU data) and Dispatch are linked into the executable, which
 # then needs only libc, libm, libstdc++ and libgcc_s, all part of
-# debian:bookworm-slim. The runtime image is smaller and carries no compiler.
+# debian:bookworm-slim, and libhiredis (installed below). The runtime image is smaller and carries no compiler.
 #
 # Tags pin Swift 6.3.1 and Debian 12; pin by digest (image@sha256:...) for
 # fully reproducible builds.
 
 FROM swift:6.3.1-bookworm AS build
 WORKDIR /src
+
+# hiredis for the CHiredis target (the Redis store formats commands and parses
+# replies with it), found through pkg-config.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends pkg-config libhiredis-dev \
+    && rm -rf /var/lib/apt/lists/*
 
 # Resolve dependencies in their own layer so that source-only changes reuse it.
 # Package.resolved is not used (see .dockerignore): versions come from the
@@ -35,13 +42,14 @@ RUN swift build -c release --product palisade --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 
-# ca-certificates is the only package added; libc, libstdc++ and libgcc_s are
+# ca-certificates and libhiredis0.14 (the Redis store's reply parser, linked
+# dynamically) are the only packages added; libc, libstdc++ and libgcc_s are
 # already in the base image. Versions are deliberately not pinned: Debian drops
 # superseded versions from its archive, so pinned builds break whenever a
 # security update lands.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libhiredis0.14 \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /out/palisade /usr/local/bin/palisade

@@ -23,6 +23,8 @@ struct MetricsTests {
         snapshot.routes["stripe"]!.requestsByStatus = [200: 1]
         var process = PrometheusRenderer.ProcessValues()
         process.version = "test"
+        // A Redis store's families are written only when the store is networked.
+        process.store.backend = StoreBackendStatistics()
         process.jwks = [
             RemoteJWKS.Status(
                 url: "https://issuer.example/jwks", loaded: true, keys: 2, ageSeconds: 5, lastError: nil, fetches: 1, successes: 1,

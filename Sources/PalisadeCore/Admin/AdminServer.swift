@@ -101,9 +101,15 @@ final class AdminHandler: ChannelInboundHandler {
                     if let error = status.lastError { fields.append(#""last_error":\#(JSONText.quoted(error))"#) }
                     return "{" + fields.joined(separator: ",") + "}"
                 }
+                // A shared store that is down is shown, not made a readiness failure: every replica
+                // shares it, so failing readiness would take them all out of service at once, and
+                // store.redis.on_error already says what requests get meanwhile.
+                let store = plan.store.statistics.backend.map { b in
+                    #","store":{"kind":"\#(b.kind)","up":\#(b.up),"on_error":"\#(b.onErrorMode.rawValue)","errors":\#(b.errors)}"#
+                }
                 let body =
                     #"{"status":"\#(missing.isEmpty ? "ready" : "keys_not_loaded")","policy_generation":\#(plan.generation)"#
-                    + (jwks.isEmpty ? "" : #","jwks":[\#(jwks.joined(separator: ","))]"#) + "}"
+                    + (jwks.isEmpty ? "" : #","jwks":[\#(jwks.joined(separator: ","))]"#) + (store ?? "") + "}"
                 write(context, head, missing.isEmpty ? .ok : .serviceUnavailable, "application/json", body)
             }
         case "/metrics":

@@ -22,6 +22,11 @@ enum MetricFamily: CaseIterable, Sendable {
     case storeEntries
     case storeRefusals
     case storeExpiredEvictions
+    case storeUp
+    case storeErrors
+    case storeRedirects
+    case storeDegradedAnswers
+    case storeOperationDuration
     case abuseStrikes
     case abuseBans
     case abuseRefusals
@@ -103,6 +108,29 @@ enum MetricFamily: CaseIterable, Sendable {
             Declaration(
                 name: "palisade_store_expired_evictions_total", kind: .counter, labels: [],
                 help: "Expired entries removed from the store.")
+        case .storeUp:
+            Declaration(
+                name: "palisade_store_up", kind: .gauge, labels: [],
+                help: "1 while the shared store (Redis) answers, 0 while its connections back off after failures.",
+                listedWhenEmpty: false)
+        case .storeErrors:
+            Declaration(
+                name: "palisade_store_errors_total", kind: .counter, labels: ["reason"],
+                help: "Shared-store operations that failed: timeout, connection, down (failed at once during back-off), reply.",
+                listedWhenEmpty: false)
+        case .storeRedirects:
+            Declaration(
+                name: "palisade_store_redirects_total", kind: .counter, labels: [],
+                help: "MOVED and ASK answers followed (Redis Cluster).", listedWhenEmpty: false)
+        case .storeDegradedAnswers:
+            Declaration(
+                name: "palisade_store_degraded_answers_total", kind: .counter, labels: ["mode"],
+                help: "Operations answered by store.redis.on_error (fail_open, fail_closed or local) instead of Redis.",
+                listedWhenEmpty: false)
+        case .storeOperationDuration:
+            Declaration(
+                name: "palisade_store_operation_duration_seconds", kind: .histogram, labels: [],
+                help: "Round trip of shared-store operations that Redis answered.", listedWhenEmpty: false)
         case .abuseStrikes:
             Declaration(
                 name: "palisade_abuse_strikes_total", kind: .counter, labels: [],

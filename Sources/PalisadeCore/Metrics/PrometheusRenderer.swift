@@ -86,6 +86,28 @@ enum PrometheusRenderer {
             ]
         case .storeExpiredEvictions:
             return [MetricSample([], process.store.expiredEvicted)]
+        case .storeUp:
+            return process.store.backend.map { [MetricSample([], $0.up ? 1 : 0)] } ?? []
+        case .storeErrors:
+            guard let b = process.store.backend else { return [] }
+            return [
+                MetricSample(["connection"], b.connectionErrors), MetricSample(["down"], b.downErrors),
+                MetricSample(["reply"], b.replyErrors), MetricSample(["timeout"], b.timeouts),
+            ]
+        case .storeRedirects:
+            return process.store.backend.map { [MetricSample([], $0.redirects)] } ?? []
+        case .storeDegradedAnswers:
+            return process.store.backend.map { [MetricSample([$0.onErrorMode.rawValue], $0.degradedAnswers)] } ?? []
+        case .storeOperationDuration:
+            guard let b = process.store.backend else { return [] }
+            let count = b.latencyBuckets.reduce(0, +)
+            return [
+                MetricSample(
+                    [],
+                    .histogram(
+                        bounds: StoreBackendStatistics.latencyBoundsSeconds, buckets: b.latencyBuckets,
+                        sum: Double(b.latencySumNanos) / 1e9, count: count))
+            ]
         case .abuseStrikes:
             return [MetricSample([], AbuseCounters.shared.strikes.load(ordering: .relaxed))]
         case .abuseBans:

@@ -1,19 +1,19 @@
 /// Compiles a decoded policy into a `RuntimePlan`: guards built, lists turned into lookup sets.
 public enum PlanCompiler {
-    /// `store` carries shared state across reloads; a new in-memory store is made when none is given.
+    /// `store` carries shared state across reloads; a new store is made when none is given or when
+    /// `store:` changed (StoreFactory).
     public static func compile(
         _ policy: PolicySpec, sourceFile: String, generation: Int, store givenStore: (any StateStore)? = nil,
         localStore givenLocalStore: MemoryStore? = nil, remoteKeys givenRemoteKeys: RemoteJWKSRegistry? = nil,
         extensions: PlanExtensions = .none
     ) throws -> RuntimePlan {
         let remoteKeys = givenRemoteKeys ?? RemoteJWKSRegistry()
-        let store: any StateStore
-        switch policy.storeKind {
-        case .memory: store = givenStore ?? MemoryStore(limits: policy.storeLimits)
-        }
-        // `scope: local` limits count in this process whatever the shared store is; with the memory
-        // store both are the same store.
-        let localStore = givenLocalStore ?? (store as? MemoryStore) ?? MemoryStore(limits: policy.storeLimits)
+        let store = try StoreFactory.make(policy, given: givenStore, file: sourceFile)
+        // `scope: local` limits count in this process whatever the shared store is: the memory
+        // store itself, or the one a Redis store falls back on (`on_error: local`).
+        let localStore =
+            givenLocalStore ?? (store as? MemoryStore) ?? (store as? ResilientStore)?.fallback
+            ?? MemoryStore(limits: policy.storeLimits)
         let secrets = try SecretResolver.resolve(policy.secrets, file: sourceFile)
         // An unfinished request holds its replay id or idempotency key this long at most.
         let lease = policy.upstream.responseTimeout.nanoseconds / 1_000_000_000 + 60

@@ -82,10 +82,17 @@ public enum PolicyDecoder {
         if let node = map["abuse"] { spec.abuse = AbuseSpec.decode(node) }
         if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
         if let node = map["store"],
-            let storeMap = node.mapping(allowedKeys: ["kind", "max_bytes", "max_entries_per_client"])
+            let storeMap = node.mapping(allowedKeys: ["kind", "max_bytes", "max_entries_per_client", "redis"])
         {
-            // Only the embedded store exists in this build; Redis (several replicas) comes later.
-            if let kind = storeMap["kind"]?.oneOf(["memory": StoreKind.memory]) { spec.storeKind = kind }
+            if let kind = storeMap["kind"]?.oneOf(["memory": StoreKind.memory, "redis": .redis]) { spec.storeKind = kind }
+            if let redisNode = storeMap["redis"] { spec.storeRedis = RedisStoreSpec.decode(redisNode) }
+            if spec.storeKind == .redis, spec.storeRedis == nil, storeMap["redis"] == nil {
+                node.error("kind: redis needs a redis: section with url (and cluster for a Redis Cluster)")
+            }
+            if spec.storeKind == .memory, let redisNode = storeMap["redis"] {
+                node.diagnostics.warning(
+                    "store.redis is not used: kind is memory (write kind: redis to share the store)", at: redisNode.position)
+            }
             if let value = storeMap["max_bytes"]?.byteCount(in: (64 << 10)...(1 << 40)) { spec.storeLimits.maxBytes = value }
             if let value = storeMap["max_entries_per_client"]?.int(in: 1...100_000_000) {
                 spec.storeLimits.maxEntriesPerClient = value

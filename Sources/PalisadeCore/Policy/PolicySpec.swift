@@ -12,6 +12,8 @@ public struct PolicySpec: Sendable {
     public var secrets: [String: SecretSpec] = [:]
     public var storeKind: StoreKind = .memory
     public var storeLimits = StoreLimitsSpec()
+    /// `store.redis`, required when `storeKind` is `.redis`.
+    public var storeRedis: RedisStoreSpec?
     public var responseHeaders: [HeaderSpec] = []
     /// `abuse:` refusals counted per client, bans; nil when the section is absent.
     public var abuse: AbuseSpec?
@@ -109,8 +111,8 @@ public struct RoutingSpec: Sendable {
 
 public enum DefaultAction: String, Sendable { case deny, allow }
 
-/// Where shared state lives: `memory` is embedded (per replica).
-public enum StoreKind: String, Sendable { case memory }
+/// Where shared state lives: `memory` is embedded (per replica); `redis` is shared by replicas.
+public enum StoreKind: String, Sendable { case memory, redis }
 
 /// How much the embedded store may hold: every key in it was chosen by a client.
 public struct StoreLimitsSpec: Sendable, Equatable {

@@ -137,13 +137,19 @@ public final class ProxyRuntime: Sendable {
 
     /// Publishes a new plan to every loop. Requests already in flight keep the plan they started with.
     public func apply(_ plan: RuntimePlan) {
-        let changedListen = state.withLockedValue { current -> Bool in
+        let (changedListen, previousStore) = state.withLockedValue { current -> (Bool, any StateStore) in
             let changed =
                 current.plan.policy.listen != plan.policy.listen
                 || current.plan.policy.admin?.listen != plan.policy.admin?.listen
+            let previous = current.plan.store
             current.plan = plan
             current.reloadsSucceeded += 1
-            return changed
+            return (changed, previous)
+        }
+        // A Redis store replaced by a reload (its store: section changed) closes its connections;
+        // requests still in flight on it fail over to its on_error answer.
+        if let retired = previousStore as? ResilientStore, retired !== plan.store {
+            Task { await retired.primary.shutdown() }
         }
         if changedListen {
             logger.warning("listen or admin.listen changed; the new addresses take effect after a restart")

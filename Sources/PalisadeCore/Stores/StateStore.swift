@@ -69,6 +69,8 @@ public struct StoreStatistics: Sendable, Equatable {
     /// Answers that could not be kept because the budget was spent; their keys were freed instead.
     public var commitsDropped = 0
     public var expiredEvicted = 0
+    /// A networked store's health, errors and latency; nil for the embedded store.
+    public var backend: StoreBackendStatistics?
 }
 
 public enum CounterOutcome: Sendable, Equatable {
@@ -81,7 +83,7 @@ public enum CounterOutcome: Sendable, Equatable {
 
 /// Shared state behind one protocol, shaped for a networked store: every operation is one round
 /// trip, atomic, with a TTL, and answers with a future on the caller's event loop. The embedded
-/// `MemoryStore` answers at once; a Redis store (a later issue) will answer later.
+/// `MemoryStore` answers at once; `RedisStore` answers when Redis does (within its timeout).
 public protocol StateStore: AnyObject, Sendable {
     /// Holds `key` for `lease` seconds unless it is held or committed already. `client` (the
     /// address the guard sees) is charged for the entry against the per-client cap, unless nil

@@ -83,8 +83,11 @@ extension ExchangeHandler {
                 switch result {
                 case .success(let resolved):
                     if self.apply(resolved, guard: guardItem, index: i, stage: stage) { self.runGuards(stage, from: i + 1) }
-                case .failure:
-                    let unavailable = RejectionCode("guard_unavailable", status: .serviceUnavailable)
+                case .failure(let error):
+                    // A shared store that did not answer is named as such, so the operator looks there.
+                    let unavailable =
+                        error is StoreUnavailable
+                        ? StoreUnavailable.rejection : RejectionCode("guard_unavailable", status: .serviceUnavailable)
                     if self.reportOnly(stage, i) {
                         self.note(stage, GuardNote(guardKind: kind, outcome: unavailable.code, reportOnly: true))
                         self.runGuards(stage, from: i + 1)

@@ -1,0 +1,124 @@
+import NIOCore
+import Synchronization
+
+/// A networked store with `store.redis.on_error` around it: what an operation answers when the
+/// primary fails (down, too slow, or answering nonsense; always a `StoreUnavailable`).
+///
+/// - `fail_closed`: the failure goes on to the guard, which answers 503 `store_unavailable`.
+/// - `fail_open`: an answer shaped like "allowed" (a replay id is new, no limit is reached, no
+///   client is banned), counted, so the operator sees how much went through unprotected.
+/// - `local`: the embedded `fallback` answers, so each replica protects on its own until the
+///   primary is back. The primary is tried first on every operation; while it is down its
+///   back-off makes that try fail at once, so the fallback costs no timeout per request.
+///
+/// Recovery needs nothing: the first operation after the primary's back-off reconnects.
+public final class ResilientStore: StateStore {
+    public let primary: RedisStore
+    public let fallback: MemoryStore
+    public let mode: StoreErrorMode
+    private let degraded = Synchronization.Atomic<Int>(0)
+
+    public init(primary: RedisStore, fallback: MemoryStore, mode: StoreErrorMode) {
+        self.primary = primary
+        self.fallback = fallback
+        self.mode = mode
+    }
+
+    private func guarded<Answer: Sendable>(
+        _ attempt: EventLoopFuture<Answer>, open: @autoclosure @escaping @Sendable () -> Answer,
+        local: @escaping @Sendable () -> EventLoopFuture<Answer>
+    ) -> EventLoopFuture<Answer> {
+        let mode = self.mode
+        return attempt.flatMapError { error in
+            self.degraded.add(1, ordering: .relaxed)
+            switch mode {
+            case .failOpen: return attempt.eventLoop.makeSucceededFuture(open())
+            case .failClosed: return attempt.eventLoop.makeFailedFuture((error as? StoreUnavailable) ?? StoreUnavailable(.connection))
+            case .local: return local()
+            }
+        }
+    }
+
+    public func reserve(
+        _ key: String, fingerprint: [UInt8], client: IPAddressBytes?, answerBytes: Int, lease: Int64, now: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<ReservationOutcome> {
+        guarded(
+            primary.reserve(key, fingerprint: fingerprint, client: client, answerBytes: answerBytes, lease: lease, now: now, on: loop),
+            open: .reserved
+        ) {
+            self.fallback.reserve(key, fingerprint: fingerprint, client: client, answerBytes: answerBytes, lease: lease, now: now, on: loop)
+        }
+    }
+
+    public func commit(
+        _ key: String, record: StoredRecord, client: IPAddressBytes?, ttl: Int64, now: Int64, on loop: any EventLoop
+    ) -> EventLoopFuture<Void> {
+        guarded(primary.commit(key, record: record, client: client, ttl: ttl, now: now, on: loop), open: ()) {
+            self.fallback.commit(key, record: record, client: client, ttl: ttl, now: now, on: loop)
+        }
+    }
+
+    public func release(_ key: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guarded(primary.release(key, on: loop), open: ()) { self.fallback.release(key, on: loop) }
+    }
+
+    public func rateLimit(
+        _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
+    ) -> EventLoopFuture<RateLimitOutcome> {
+        // Open: as if the key were fresh, each limit with its whole burst less this cost.
+        let open = RateLimitOutcome.allowed(limits.map { RateLimitFigures(remaining: max($0.burst - max(cost, 0), 0), resetSeconds: 0) })
+        return guarded(primary.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop), open: open) {
+            self.fallback.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop)
+        }
+    }
+
+    public func increment(
+        _ key: String, by amount: Int64, window: Int64, client: IPAddressBytes?, now: Int64, on loop: any EventLoop
+    ) -> EventLoopFuture<CounterOutcome> {
+        // Open: nothing counted, so no strike adds up to a ban while the store is away.
+        guarded(
+            primary.increment(key, by: amount, window: window, client: client, now: now, on: loop),
+            open: .counted(0, windowEnds: now + max(window, 1))
+        ) {
+            self.fallback.increment(key, by: amount, window: window, client: client, now: now, on: loop)
+        }
+    }
+
+    public func ban(_ key: String, reason: String, terms: BanTerms, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanOutcome> {
+        // Open: a ban that has already ended (nothing was kept to enforce it).
+        guarded(
+            primary.ban(key, reason: reason, terms: terms, now: now, on: loop),
+            open: .banned(BanRecord(until: now, reason: reason, offences: 0))
+        ) {
+            self.fallback.ban(key, reason: reason, terms: terms, now: now, on: loop)
+        }
+    }
+
+    public func activeBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanRecord?> {
+        guarded(primary.activeBan(key, now: now, on: loop), open: nil) { self.fallback.activeBan(key, now: now, on: loop) }
+    }
+
+    public func liftBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        guarded(primary.liftBan(key, now: now, on: loop), open: false) { self.fallback.liftBan(key, now: now, on: loop) }
+    }
+
+    public func activeBans(now: Int64, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[ListedBan]> {
+        guarded(primary.activeBans(now: now, limit: limit, on: loop), open: []) {
+            self.fallback.activeBans(now: now, limit: limit, on: loop)
+        }
+    }
+
+    /// The fallback follows the policy's limits; Redis follows its own `maxmemory`.
+    public func apply(_ limits: StoreLimitsSpec) { fallback.apply(limits) }
+
+    /// Redis's figures, with what the fallback holds (under `local`) and the degraded answers.
+    public var statistics: StoreStatistics {
+        var statistics = mode == .local ? fallback.statistics : StoreStatistics()
+        var backend = primary.statistics.backend ?? StoreBackendStatistics()
+        backend.onErrorMode = mode
+        backend.degradedAnswers = degraded.load(ordering: .relaxed)
+        statistics.backend = backend
+        return statistics
+    }
+}
