@@ -53,7 +53,9 @@ let package = Package(
         // hiredis formats Redis commands and parses replies for the Redis store; NIO owns the socket.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
+            // No pkgConfig: the headers are under /usr/include/hiredis, which the shim names, and
+            // the module map links -lhiredis. pkg-config's -D_FILE_OFFSET_BITS=64 is a flag
+            // SwiftPM refuses (a warning on every build), and nothing here depends on it.
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(
