@@ -484,9 +484,9 @@ struct PolicyDecoderTests {
                   - name: api
                     match: { prefix: /api/ }
                     guards:
-                      - rate_limit: { per_minute: 10 }
+                      - captcha: { difficulty: 10 }
                 """,
-            line: 8, column: 21, keyPath: "routes[0].guards[0].rate_limit", fragment: "unknown guard 'rate_limit'; known guards: ip"
+            line: 8, column: 18, keyPath: "routes[0].guards[0].captcha", fragment: "unknown guard 'captcha'; known guards: ip"
         ),
         ErrorCase(
             name: "unknown key inside a guard",
