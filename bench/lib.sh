@@ -340,6 +340,10 @@ start_palisade() {
   write_jwt_material
   # The policy names files by absolute path; the bench's live in this run's temp dir.
   sed "s|__BENCH_TMP__|$TMPD|g" "$template" >"$cfg"
+  # REDIS_URL: the shared store is that Redis (the ratelimit-shared scenario then asks it per request).
+  if [[ -n "${REDIS_URL:-}" ]]; then
+    printf 'store:\n  kind: redis\n  redis: { url: "%s", timeout: 200ms }\n' "$REDIS_URL" >>"$cfg"
+  fi
   # One event loop by default, like the nginx proxy's single worker; PALISADE_THREADS=0 leaves
   # the choice to Palisade (one loop per core).
   local threads=()

@@ -40,8 +40,9 @@ Environment (defaults in brackets):
   CONNECTIONS       wrk connections [64]
   COOLDOWN          seconds of idle between runs [1]
   TARGETS           subset/order of "direct nginx haproxy palisade" [all]
-  SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit" [all; all but
-                    get and post1k run on Palisade only]
+  SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit ratelimit-shared"
+                    [all but ratelimit-shared; all but get and post1k run on Palisade only]
+  REDIS_URL         when set (redis://127.0.0.1:PORT), Palisade's store is that Redis
   NGINX_WORKERS     worker_processes of the nginx proxy [1] (see README)
   UPSTREAM_WORKERS  worker_processes of the upstream nginx [1]
   HAPROXY_THREADS   nbthread of HAProxy [2]
@@ -86,12 +87,12 @@ for t in "${TARGET_LIST[@]}"; do
   case "$t" in direct|nginx|haproxy|palisade) ;; *) die "unknown target '$t'" 64 ;; esac
 done
 for s in "${SCENARIO_LIST[@]}"; do
-  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit) ;; *) die "unknown scenario '$s'" 64 ;; esac
+  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit|ratelimit-shared) ;; *) die "unknown scenario '$s'" 64 ;; esac
 done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 has_scenario() { local x; for x in "${SCENARIO_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 # Scenarios only Palisade runs: the other targets verify nothing.
-palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit ]]; }
+palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit* ]]; }
 
 # The webhook1k route's secret, and the signature of the fixed body made with Python's hmac.
 export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
@@ -145,6 +146,8 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
     jwt-rs256) url="http://127.0.0.1:$port/jwt/rs256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/rs256.token")") ;;
     # A local GCRA limit per client address, set high enough never to refuse: the guard's cost only.
     ratelimit) url="http://127.0.0.1:$port/limited/small" ;;
+    # The same in the policy's store: with REDIS_URL set, one Redis round trip per request.
+    ratelimit-shared) url="http://127.0.0.1:$port/limited-shared/small" ;;
   esac
   # Background + wait so that INT/TERM traps fire at once (cleanup kills wrk).
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency \
@@ -321,6 +324,10 @@ pin_desc="none (scheduler decides)"
   if has_target palisade && has_scenario ratelimit && has_scenario get; then
     echo
     echo "Rate-limited route (local GCRA per client address, never refusing) against Palisade's own GET pass-through: $(ratio "$(col ratelimit palisade 4 | median)" "$(col get palisade 4 | median)")"
+  fi
+  if has_target palisade && has_scenario ratelimit-shared && has_scenario get; then
+    echo
+    echo "Shared rate limit (store: ${REDIS_URL:-memory}) against Palisade's own GET pass-through: $(ratio "$(col ratelimit-shared palisade 4 | median)" "$(col get palisade 4 | median)")"
   fi
   for s in jwt-es256 jwt-rs256; do
     if has_target palisade && has_scenario "$s" && has_scenario get; then
