@@ -86,7 +86,7 @@ struct RedisStoreFailureTests {
         // Connected first (a new connection's handshake is not what this measures).
         #expect(await Self.burst(store, on: loop, count: 2, tag: "warm").ok == 2)
         let before = await Self.burst(store, on: loop, count: 200, tag: "before")
-        #expect(before.ok == 200)
+        #expect(before.ok == 200, "\(String(describing: store.statistics.backend))")
         // Kill it while a burst is in flight.
         async let during = Self.burst(store, on: loop, count: 400, tag: "during")
         try await Task.sleep(for: .milliseconds(2))

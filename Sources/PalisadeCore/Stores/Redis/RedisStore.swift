@@ -122,9 +122,13 @@ public final class RedisStore: StateStore {
             promise.fail(StoreUnavailable(.timeout))
             // A connection that has answered nothing for a whole timeout while commands wait is
             // wedged: start it afresh. One that is only behind (replies still flowing) is kept, or
-            // one slow answer would fail every command pipelined behind it.
-            for connection in trace.connections where connection.isWedged(after: self.configuration.timeout) {
-                connection.recycle()
+            // one slow answer would fail every command pipelined behind it. Decided a moment
+            // later, once the loop has read what arrived: a loop that was itself busy past the
+            // timeout (a CPU stall) has replies waiting in the socket, not a wedged server.
+            let connections = trace.connections
+            let limit = self.configuration.timeout
+            loop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
+                for connection in connections where connection.isWedged(after: limit) { connection.recycle() }
             }
         }
         body(client, trace).assumeIsolated().whenComplete { result in
