@@ -101,6 +101,7 @@ case "$SCENARIO" in
   get) LOAD=("http://127.0.0.1:$PALISADE_PORT/small"); LOAD_DESC="GET /small" ;;
   post1k) LOAD=(-s "$BENCH_DIR/post1k.lua" "http://127.0.0.1:$PALISADE_PORT/post"); LOAD_DESC="POST /post, 1 KiB body" ;;
   ratelimit) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited/small"); LOAD_DESC="GET /limited/small (local rate limit)" ;;
+  ratelimit-shared) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited-shared/small"); LOAD_DESC="GET /limited-shared/small (shared rate limit; REDIS_URL)" ;;
   *) die "SCENARIO must be get, post1k or ratelimit (got '$SCENARIO')" 64 ;;
 esac
 

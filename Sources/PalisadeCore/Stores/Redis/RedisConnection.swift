@@ -38,6 +38,7 @@ final class RedisConnection {
     private let settings: RedisConnectionSettings
     private var state = State.idle
     private var failures = 0
+    private var flushScheduled = false
 
     init(endpoint: RedisEndpoint, loop: any EventLoop, settings: RedisConnectionSettings) {
         self.endpoint = endpoint
@@ -46,7 +47,28 @@ final class RedisConnection {
     }
 
     func send(_ command: ByteBuffer) -> EventLoopFuture<RedisValue> {
-        send([command]).map { $0[0] }
+        // One command on a ready connection, the case of every guard operation: no array of
+        // replies, no second future.
+        if case .ready(let channel, let handler) = state, handler.isOpen {
+            let promise = loop.makePromise(of: RedisValue.self)
+            handler.enqueue(promise)
+            channel.write(command, promise: nil)
+            scheduleFlush(channel)
+            return promise.futureResult
+        }
+        return send([command]).map { $0[0] }
+    }
+
+    /// Flushes once the loop has dispatched the events it is handling: the commands of every
+    /// request read in this turn of the loop leave in one write, and their replies come back in
+    /// one read, instead of a write and a read per command.
+    private func scheduleFlush(_ channel: any Channel) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.assumeIsolated().execute {
+            self.flushScheduled = false
+            channel.flush()
+        }
     }
 
     /// Sends `commands` back to back on this connection (one flush) and answers their replies in
@@ -89,7 +111,7 @@ final class RedisConnection {
             channel.write(command, promise: nil)
             replies.append(promise.futureResult)
         }
-        channel.flush()
+        scheduleFlush(channel)
         if replies.count == 1 { return replies[0].map { [$0] } }
         return EventLoopFuture.whenAllSucceed(replies, on: loop)
     }
