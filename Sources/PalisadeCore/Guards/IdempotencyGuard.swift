@@ -40,7 +40,7 @@ public struct IdempotencyGuard: Guard {
     private func storeKey(_ clientKey: String, _ request: GuardRequest) -> String {
         let credentials = request.head.headers.first(name: "authorization") ?? request.head.headers.first(name: "cookie") ?? ""
         let digest = SHA256.hash(data: Array("\(routeName)\u{0}\(clientKey)\u{0}\(credentials)".utf8))
-        return "idem:" + digest.map { String(format: "%02x", $0) }.joined()
+        return "idem:" + HexText.lowercase(digest)
     }
 
     /// What makes two requests "the same": method, target and body.

@@ -70,7 +70,7 @@ public struct ReplayGuard: Guard {
             if let mac = request.verifiedSignature {
                 // The MAC that verified, not the header's text: `sha256=AB…` and `sha256=ab…`, or
                 // Stripe's pairs reordered, are one signed message and must be one id.
-                id = "mac:" + mac.map { String(format: "%02x", $0) }.joined()
+                id = "mac:" + HexText.lowercase(mac)
             } else {
                 // Only when the hmac guard reports rather than enforces: nothing was verified.
                 id = signatureHeaders.lazy.compactMap { request.head.headers.first(name: $0) }.first
@@ -81,7 +81,7 @@ public struct ReplayGuard: Guard {
         guard let id, !id.isEmpty else { return nil }
         // Hashed: a fixed-length key whatever the sender's id looks like.
         let digest = SHA256.hash(data: Array("\(routeName)\u{0}\(id)".utf8))
-        return .success("replay:" + digest.map { String(format: "%02x", $0) }.joined())
+        return .success("replay:" + HexText.lowercase(digest))
     }
 
     public func check(_ request: GuardRequest) -> GuardDecision {

@@ -12,7 +12,7 @@ public enum APIKeyMaker {
             + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
-        let digest = SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = HexText.lowercase(SHA256.hash(data: Array(key.utf8)))
         return (key, digest)
     }
 }

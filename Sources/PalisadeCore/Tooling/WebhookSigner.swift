@@ -32,7 +32,7 @@ public enum WebhookSigner {
         let extracted = HMACScheme.Extracted(signatures: [], timestamp: timestamp, timestampText: String(timestamp), id: messageID)
         let (before, after) = scheme.signedAffixes(extracted)
         let mac = body.withUnsafeBytes { scheme.algorithm.mac(key: key.key, parts: before, $0, after) }
-        let hex = mac.map { String(format: "%02x", $0) }.joined()
+        let hex = HexText.lowercase(mac)
         let b64 = Data(mac).base64EncodedString()
         switch preset {
         case .stripe: return [("Stripe-Signature", "t=\(timestamp),v1=\(hex)")]

@@ -27,14 +27,12 @@ public struct APIKeyGuard: Guard {
         var byHash: [String: APIKeyFile.Entry] = [:]
         var details: [String: String] = [:]
         for entry in entries {
-            byHash[Self.hex(entry.hash)] = entry
+            byHash[HexText.lowercase(entry.hash)] = entry
             details[entry.id] = "key=\(entry.id)"
         }
         self.entries = byHash
         self.details = details
     }
-
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     public func check(_ request: GuardRequest) -> GuardDecision {
         // A client must never choose the id the app sees.
@@ -46,7 +44,7 @@ public struct APIKeyGuard: Guard {
         default: return .reject(Self.missing)
         }
         let digest = Array(SHA256.hash(data: Array(presented.utf8)))
-        guard let entry = entries[Self.hex(digest)], SignatureCoding.constantTimeEquals(entry.hash, digest), !entry.revoked
+        guard let entry = entries[HexText.lowercase(digest)], SignatureCoding.constantTimeEquals(entry.hash, digest), !entry.revoked
         else { return .reject(Self.invalid) }
         if let expires = entry.expires, request.now.seconds >= expires { return .reject(Self.invalid) }
         // The app learns who called, not the credential.
