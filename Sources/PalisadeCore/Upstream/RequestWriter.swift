@@ -129,18 +129,14 @@ enum RequestWriter {
     /// routing, framing and tracing depend on cannot be named away. RequestValidator has already
     /// refused a head listing more than `NominatedFields.maxOptions` options.
     static func collectConnectionOptions(_ value: String, into result: inout NominatedFields) {
-        var rest = Substring(value)
-        while !rest.isEmpty {
-            let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
-            let option = rest[..<comma].trimmingASCIISpaces()
-            rest = comma == rest.endIndex ? "" : rest[rest.index(after: comma)...]
-            if option.isEmpty || ASCII.equalsLowercased(option, "keep-alive") || ASCII.equalsLowercased(option, "close")
+        ConnectionOptions.forEach(value) { option in
+            if !(ASCII.equalsLowercased(option, "keep-alive") || ASCII.equalsLowercased(option, "close")
                 || ASCII.equalsLowercased(option, "upgrade") || ASCII.equalsLowercased(option, "host")
-                || ASCII.equalsLowercased(option, "content-length") || ASCII.equalsLowercased(option, "x-request-id")
+                || ASCII.equalsLowercased(option, "content-length") || ASCII.equalsLowercased(option, "x-request-id"))
             {
-                continue
+                result.insert(option)
             }
-            result.insert(option)
+            return true
         }
     }
 
