@@ -91,7 +91,7 @@ struct AdminBansAPI {
         guard Self.isReason(reason) else { return answer(.badRequest, error: "invalid_reason") }
         let seconds = duration.nanoseconds / 1_000_000_000
         let terms = BanTerms(first: seconds, longest: seconds, memory: 0)
-        return plan.store.ban(AbuseGuard.banKey(client), reason: reason, terms: terms, now: now, on: loop).map { outcome in
+        return plan.store.ban(AbuseGuard.banKey(client.description), reason: reason, terms: terms, now: now, on: loop).map { outcome in
             switch outcome {
             case .banned(let record):
                 logger.warning(
@@ -114,7 +114,7 @@ struct AdminBansAPI {
     private func lift(_ clientText: String, now: Int64) -> EventLoopFuture<Answer> {
         let decoded = clientText.removingPercentEncoding ?? clientText
         guard let client = IPAddressBytes(parsing: decoded) else { return answer(.badRequest, error: "invalid_client") }
-        return plan.store.liftBan(AbuseGuard.banKey(client), now: now, on: loop).map { lifted in
+        return plan.store.liftBan(AbuseGuard.banKey(client.description), now: now, on: loop).map { lifted in
             guard lifted else { return Answer(status: .notFound, body: #"{"error":"not_banned"}"#) }
             logger.warning("ban lifted by the admin API", metadata: ["event": "unban", "source": "admin", "client_ip": "\(client)"])
             return Answer(status: .ok, body: #"{"client":\#(JSONText.quoted(client.description)),"lifted":true}"#)

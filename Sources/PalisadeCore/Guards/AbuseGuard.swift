@@ -40,9 +40,10 @@ final class AbuseGuard: Guard {
 
     /// The store key of a client's ban: the address in clear, so the admin API can list and lift
     /// bans by address. An address is bounded in length and not free text.
-    static func banKey(_ client: IPAddressBytes) -> String { "ban:" + client.description }
     static func banKey(_ clientText: String) -> String { "ban:" + clientText }
-    static func strikeKey(_ client: IPAddressBytes) -> String { "strikes:" + client.description }
+    static func strikeKey(_ clientText: String) -> String { "strikes:" + clientText }
+
+    private func isAllowed(_ client: IPAddressBytes) -> Bool { spec.allow.contains { $0.contains(client) } }
 
     func check(_ request: GuardRequest) -> GuardDecision {
         let client = request.clientIP
@@ -50,13 +51,14 @@ final class AbuseGuard: Guard {
             AbuseCounters.shared.deniedRefusals.add(1, ordering: .relaxed)
             return .reject(Self.denied)
         }
-        if spec.allow.contains(where: { $0.contains(client) }) { return .allow }
+        if isAllowed(client) { return .allow }
         let now = request.now.seconds
         if let memory {
             guard memory.mayHoldBans else { return .allow }
             return decide(memory.activeBanNow(Self.banKey(request.clientIPText), now: now), now: now)
         }
-        return .pending(store.activeBan(Self.banKey(client), now: now, on: request.eventLoop).map { self.decide($0, now: now) })
+        let key = Self.banKey(request.clientIPText)
+        return .pending(store.activeBan(key, now: now, on: request.eventLoop).map { self.decide($0, now: now) })
     }
 
     private func decide(_ ban: BanRecord?, now: Int64) -> GuardDecision {
@@ -72,18 +74,19 @@ final class AbuseGuard: Guard {
     func completed(_ request: GuardRequest, outcome: ExchangeOutcome) {
         guard let reason = strikeReason(outcome) else { return }
         let client = request.clientIP
-        guard !spec.allow.contains(where: { $0.contains(client) }) else { return }
+        guard !isAllowed(client) else { return }
+        let clientText = request.clientIPText
         let now = request.now.seconds
         let window = spec.window.nanoseconds / 1_000_000_000
         let loop = request.eventLoop
         // The request object is reused for the connection's next request: keep what the log needs.
         let requestID = request.requestID
         AbuseCounters.shared.strikes.add(1, ordering: .relaxed)
-        store.increment(Self.strikeKey(client), by: 1, window: window, client: nil, now: now, on: loop).whenSuccess { counted in
+        store.increment(Self.strikeKey(clientText), by: 1, window: window, client: nil, now: now, on: loop).whenSuccess { counted in
             // Every `ban_after`-th strike in a window bans: one replica's INCR sees each multiple
             // exactly once, so a ban is made once however many replicas count.
             guard case .counted(let strikes, _) = counted, strikes % Int64(self.spec.banAfter) == 0 else { return }
-            self.store.ban(Self.banKey(client), reason: reason, terms: self.terms, now: now, on: loop).whenSuccess { result in
+            self.store.ban(Self.banKey(clientText), reason: reason, terms: self.terms, now: now, on: loop).whenSuccess { result in
                 guard case .banned(let record) = result else {
                     self.logger.error("ban not kept: the store is full", metadata: ["client_ip": "\(client)"])
                     return
