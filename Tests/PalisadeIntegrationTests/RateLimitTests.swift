@@ -124,40 +124,13 @@ struct RateLimitTests {
     func accuracy() async throws {
         let yaml = Self.policy("      - rate_limit: { key: ip, limit: 50/s, burst: 10 }")
         try await ProxyHarness.with(yaml: yaml) { harness in
-            let output = try await Python.runAsync(Self.pacedClient, arguments: [String(harness.proxyPort), "100", "4"])
-            let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
-            let allowed = try #require(result["allowed"] as? Int)
-            let refused = try #require(result["refused"] as? Int)
-            let span = try #require(result["span"] as? Double)
-            #expect(allowed + refused == 400)
-            #expect(result["other"] as? Int == 0)
+            let counts = try await PacedClient.run(ports: [harness.proxyPort], path: "/api/paced", rate: 100, seconds: 4)
+            let (allowed, span) = (counts.allowed, counts.span)
+            #expect(counts.allowed + counts.refused == 400)
+            #expect(counts.other == 0)
             // GCRA lets the burst through at once, then one request per 20 ms of elapsed time.
             let expected = 10 + 50 * span
             #expect(abs(Double(allowed) - expected) <= max(0.02 * expected, 2), "allowed \(allowed), expected \(expected)")
         }
     }
-
-    /// Sends `rate` requests per second for `seconds` on one keep-alive connection, paced by its
-    /// own clock, and counts the answers; `span` is the time from the first send to the last.
-    static let pacedClient = #"""
-        import http.client, json, sys, time
-        port, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        counts = {"allowed": 0, "refused": 0, "other": 0}
-        start = time.monotonic()
-        last = start
-        for i in range(rate * seconds):
-            due = start + i / rate
-            now = time.monotonic()
-            if due > now:
-                time.sleep(due - now)
-            last = time.monotonic()
-            conn.request("GET", "/api/paced")
-            response = conn.getresponse()
-            response.read()
-            key = "allowed" if response.status == 200 else "refused" if response.status == 429 else "other"
-            counts[key] += 1
-        counts["span"] = last - start
-        print(json.dumps(counts))
-        """#
 }

@@ -91,42 +91,15 @@ struct RedisSharedGuardsTests {
             .replacingOccurrences(of: "limit: 3/min, burst: 3", with: "limit: 50/s, burst: 10")
         let a = try await ProxyHarness.start(yaml: yaml)
         let b = try await ProxyHarness.start(yaml: yaml)
-        let output = try await Python.runAsync(
-            Self.pacedClient, arguments: ["\(a.proxyPort),\(b.proxyPort)", "100", "4", "198.51.100.7"])
+        let counts = try await PacedClient.run(
+            ports: [a.proxyPort, b.proxyPort], path: "/limited", rate: 100, seconds: 4, forwardedFor: "198.51.100.7")
         await a.stop()
         await b.stop()
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
-        let allowed = try #require(result["allowed"] as? Int)
-        let span = try #require(result["span"] as? Double)
-        #expect(allowed + (result["refused"] as? Int ?? 0) == 400)
-        #expect(result["other"] as? Int == 0)
+        let (allowed, span) = (counts.allowed, counts.span)
+        #expect(counts.allowed + counts.refused == 400)
+        #expect(counts.other == 0)
         // The burst at once, then one request per 20 ms of elapsed time, whichever replica counts it.
         let expected = 10 + 50 * span
         #expect(abs(Double(allowed) - expected) <= max(0.02 * expected, 2), "allowed \(allowed), expected \(expected)")
     }
-
-    /// Sends `rate` requests per second for `seconds`, alternating between the proxies' ports on
-    /// one keep-alive connection each, as one client (`X-Forwarded-For`), paced by its own clock.
-    static let pacedClient = #"""
-        import http.client, json, sys, time
-        ports, rate, seconds, client = [int(p) for p in sys.argv[1].split(",")], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-        conns = [http.client.HTTPConnection("127.0.0.1", p, timeout=10) for p in ports]
-        counts = {"allowed": 0, "refused": 0, "other": 0}
-        start = time.monotonic()
-        last = start
-        for i in range(rate * seconds):
-            due = start + i / rate
-            now = time.monotonic()
-            if due > now:
-                time.sleep(due - now)
-            last = time.monotonic()
-            conn = conns[i % len(conns)]
-            conn.request("GET", "/limited", headers={"X-Forwarded-For": client})
-            response = conn.getresponse()
-            response.read()
-            key = "allowed" if response.status == 200 else "refused" if response.status == 429 else "other"
-            counts[key] += 1
-        counts["span"] = last - start
-        print(json.dumps(counts))
-        """#
 }
