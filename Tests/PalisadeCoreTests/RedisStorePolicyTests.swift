@@ -116,10 +116,23 @@ struct RedisStorePolicyTests {
 
     @Test("hiredis formats binary-safe commands and parses replies that arrive in pieces")
     func codec() throws {
-        var buffer = ByteBufferAllocator().buffer(capacity: 64)
-        RedisCommandEncoder.encode([Array("SET".utf8), [0, 13, 10], []], into: &buffer)
+        let buffer = RedisCommandBuilder.encode([Array("SET".utf8), [0, 13, 10], []])
         #expect(
             buffer.readableBytesView.elementsEqual(Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10] + Array("\r\n$0\r\n\r\n".utf8)))
+        // One builder serves command after command; numbers are written as Redis reads them.
+        var builder = RedisCommandBuilder()
+        for _ in 0..<2 {
+            builder.reset()
+            builder.append("EX")
+            builder.append(Int64(0))
+            builder.append(Int64(-42))
+            builder.append(Int64.min)
+            builder.append(Int64(1_000_000_007))
+            let encoded = builder.encode(allocator: ByteBufferAllocator())
+            #expect(
+                String(buffer: encoded)
+                    == "*5\r\n$2\r\nEX\r\n$1\r\n0\r\n$3\r\n-42\r\n$20\r\n-9223372036854775808\r\n$10\r\n1000000007\r\n")
+        }
         let reader = RedisReplyReader()
         try reader.feed(ByteBufferAllocator().buffer(string: "*3\r\n:12\r\n$-1\r\n$4\r\nab"))
         #expect(try reader.next() == nil)

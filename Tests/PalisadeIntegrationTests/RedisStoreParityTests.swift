@@ -187,4 +187,39 @@ struct RedisStoreParityTests {
         await b.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test("a server that lost its scripts (SCRIPT FLUSH, a restart, a failover) answers NOSCRIPT once per connection; the script is loaded again and the operation still answers")
+    func reloadsFlushedScripts() async throws {
+        if let missing = RedisServer.missing {
+            print(missing)
+            return
+        }
+        let server = try RedisServer()
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let store = try RedisStore(
+            configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeout: .seconds(2), poolSize: 1))
+        let loop = group.next()
+        let limit = Self.limit(1, per: 60, burst: 2)
+        func take() async throws -> RateLimitOutcome {
+            try await store.rateLimit("rl:flushed", limits: [limit], cost: 1, client: nil, now: WallClock.now(), on: loop).get()
+        }
+        guard case .allowed = try await take() else { throw RedisServer.StartFailure(message: "first take refused") }
+        func loads() throws -> Int {
+            let stats = try server.cli(["INFO", "commandstats"])
+            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_script|load:") }),
+                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+            else { return 0 }
+            return Int(calls) ?? 0
+        }
+        let before = try loads()
+        _ = try server.cli(["SCRIPT", "FLUSH"])
+        // The second take still counts against the same key: the state survived, only the script went.
+        guard case .allowed(let figures) = try await take() else { throw RedisServer.StartFailure(message: "take after flush refused") }
+        #expect(figures.first?.remaining == 0)
+        #expect(try loads() == before + 1)
+        guard case .limited = try await take() else { throw RedisServer.StartFailure(message: "third take allowed") }
+        await store.shutdown()
+        try await group.shutdownGracefully()
+    }
 }

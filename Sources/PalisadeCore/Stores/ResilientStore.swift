@@ -66,9 +66,12 @@ public final class ResilientStore: StateStore {
     public func rateLimit(
         _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
     ) -> EventLoopFuture<RateLimitOutcome> {
-        // Open: as if the key were fresh, each limit with its whole burst less this cost.
-        let open = RateLimitOutcome.allowed(limits.map { RateLimitFigures(remaining: max($0.burst - max(cost, 0), 0), resetSeconds: 0) })
-        return guarded(primary.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop), open: open) {
+        // Open: as if the key were fresh, each limit with its whole burst less this cost (made only
+        // when Redis fails, not per request).
+        guarded(
+            primary.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop),
+            open: .allowed(limits.map { RateLimitFigures(remaining: max($0.burst - max(cost, 0), 0), resetSeconds: 0) })
+        ) {
             self.fallback.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop)
         }
     }

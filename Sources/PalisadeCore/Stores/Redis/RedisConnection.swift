@@ -46,17 +46,50 @@ final class RedisConnection {
         self.settings = settings
     }
 
-    func send(_ command: ByteBuffer) -> EventLoopFuture<RedisValue> {
-        // One command on a ready connection, the case of every guard operation: no array of
-        // replies, no second future.
-        if case .ready(let channel, let handler) = state, handler.isOpen {
-            let promise = loop.makePromise(of: RedisValue.self)
-            handler.enqueue(promise)
+    /// Sends one command for `receiver`, after `prefix` (a command whose reply nobody reads:
+    /// ASKING, or SCRIPT LOAD before a retried EVALSHA) on the same connection. On a ready
+    /// connection, the case of every guard operation, this queues and writes, and nothing more.
+    func submit(_ command: ByteBuffer, prefix: ByteBuffer? = nil, for receiver: any RedisReplyReceiver) {
+        switch state {
+        case .ready(let channel, let handler) where handler.isOpen:
+            if let prefix {
+                handler.enqueue(nil, deadline: receiver.deadline)
+                channel.write(prefix, promise: nil)
+            }
+            handler.enqueue(receiver, deadline: receiver.deadline)
             channel.write(command, promise: nil)
             scheduleFlush(channel)
-            return promise.futureResult
+        case .backingOff(let until) where NIODeadline.now() < until:
+            receiver.receive(.failure(StoreUnavailable(.down)))
+        case .connecting(let ready):
+            submit(command, prefix: prefix, for: receiver, once: ready)
+        case .ready, .idle, .backingOff:
+            submit(command, prefix: prefix, for: receiver, once: startConnecting())
         }
-        return send([command]).map { $0[0] }
+    }
+
+    /// While connecting, nothing is queued in the handler yet, so the receiver's deadline is
+    /// kept by a timer of its own (the rare path: a new or reconnecting connection).
+    private func submit(
+        _ command: ByteBuffer, prefix: ByteBuffer?, for receiver: any RedisReplyReceiver, once ready: EventLoopFuture<Void>
+    ) {
+        let timeout =
+            receiver.deadline == .distantFuture
+            ? nil
+            : loop.assumeIsolated().scheduleTask(deadline: receiver.deadline) { receiver.receive(.failure(StoreUnavailable(.timeout))) }
+        ready.assumeIsolated().whenComplete { result in
+            timeout?.cancel()
+            switch result {
+            case .success: self.submit(command, prefix: prefix, for: receiver)
+            case .failure: receiver.receive(.failure(StoreUnavailable(.connection)))
+            }
+        }
+    }
+
+    /// Fails the receivers whose deadline has passed; see `RedisConnectionHandler.expire`.
+    func expire(now: NIODeadline) -> (expired: Bool, next: NIODeadline?) {
+        guard case .ready(_, let handler) = state else { return (false, nil) }
+        return handler.expire(now: now)
     }
 
     /// Flushes once the loop has dispatched the events it is handling: the commands of every
@@ -72,7 +105,7 @@ final class RedisConnection {
     }
 
     /// Sends `commands` back to back on this connection (one flush) and answers their replies in
-    /// order: pipelining, and the way ASKING stays on the connection of the command it prefixes.
+    /// order, with no deadline of their own (the handshake; admin reads bounded by their caller).
     func send(_ commands: [ByteBuffer]) -> EventLoopFuture<[RedisValue]> {
         switch state {
         case .ready(_, let handler) where handler.isOpen:
@@ -103,17 +136,18 @@ final class RedisConnection {
         guard case .ready(let channel, let handler) = state, handler.isOpen else {
             return loop.makeFailedFuture(StoreUnavailable(.connection))
         }
-        var replies: [EventLoopFuture<RedisValue>] = []
-        replies.reserveCapacity(commands.count)
+        let promise = loop.makePromise(of: [RedisValue].self)
+        guard !commands.isEmpty else {
+            promise.succeed([])
+            return promise.futureResult
+        }
+        let collector = RedisReplyCollector(expected: commands.count, promise: promise)
         for command in commands {
-            let promise = loop.makePromise(of: RedisValue.self)
-            handler.enqueue(promise)
+            handler.enqueue(collector, deadline: collector.deadline)
             channel.write(command, promise: nil)
-            replies.append(promise.futureResult)
         }
         scheduleFlush(channel)
-        if replies.count == 1 { return replies[0].map { [$0] } }
-        return EventLoopFuture.whenAllSucceed(replies, on: loop)
+        return promise.futureResult
     }
 
     private func startConnecting() -> EventLoopFuture<Void> {
@@ -170,16 +204,16 @@ final class RedisConnection {
             var arguments: [[UInt8]] = [Array("AUTH".utf8)]
             if let username = settings.username { arguments.append(Array(username.utf8)) }
             arguments.append(password.bytes)
-            commands.append(RedisCommandEncoder.encode(arguments, allocator: channel.allocator))
+            commands.append(RedisCommandBuilder.encode(arguments, allocator: channel.allocator))
         }
         if settings.database != 0 {
             commands.append(
-                RedisCommandEncoder.encode(["SELECT", String(settings.database)].map { Array($0.utf8) }, allocator: channel.allocator))
+                RedisCommandBuilder.encode(["SELECT", String(settings.database)].map { Array($0.utf8) }, allocator: channel.allocator))
         }
         let checked = commands.count
         for script in RedisScripts.all {
             commands.append(
-                RedisCommandEncoder.encode([Array("SCRIPT".utf8), Array("LOAD".utf8), script.source], allocator: channel.allocator))
+                RedisCommandBuilder.encode([Array("SCRIPT".utf8), Array("LOAD".utf8), script.source], allocator: channel.allocator))
         }
         return sendNow(commands).flatMapThrowing { replies in
             // The server's error text is not passed on: an AUTH error may name the user.
@@ -203,7 +237,7 @@ extension RedisConnection: Sendable {}
 /// not hold up every command of the loop.
 final class RedisNodePool {
     let endpoint: RedisEndpoint
-    private let connections: [RedisConnection]
+    let connections: [RedisConnection]
     private var next = 0
 
     init(endpoint: RedisEndpoint, loop: any EventLoop, settings: RedisConnectionSettings, size: Int) {

@@ -15,13 +15,29 @@ struct RedisKey: Sendable, Equatable {
         case rateLimit = "rl"
         case counter = "cnt"
         case ban = "ban"
+
+        /// `palisade:<kind>:{`, made once per kind rather than once per key.
+        var keyPrefix: [UInt8] {
+            switch self {
+            case .record: return Self.recordPrefix
+            case .rateLimit: return Self.rateLimitPrefix
+            case .counter: return Self.counterPrefix
+            case .ban: return Self.banPrefix
+            }
+        }
+
+        private static let recordPrefix = Array("\(RedisKey.prefix)\(Kind.record.rawValue):{".utf8)
+        private static let rateLimitPrefix = Array("\(RedisKey.prefix)\(Kind.rateLimit.rawValue):{".utf8)
+        private static let counterPrefix = Array("\(RedisKey.prefix)\(Kind.counter.rawValue):{".utf8)
+        private static let banPrefix = Array("\(RedisKey.prefix)\(Kind.ban.rawValue):{".utf8)
     }
 
     static let prefix = "palisade:"
 
     init(_ kind: Kind, _ key: String) {
-        let digest = SHA256.hash(data: Array(key.utf8))
-        var bytes = Array("\(Self.prefix)\(kind.rawValue):{".utf8)
+        var key = key
+        let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        var bytes = kind.keyPrefix
         bytes.reserveCapacity(bytes.count + 33)
         let tagStart = bytes.count
         for byte in digest.prefix(16) {

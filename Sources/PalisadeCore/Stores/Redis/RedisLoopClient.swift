@@ -6,11 +6,6 @@ enum RedisTopology: Sendable, Equatable {
     case cluster(seeds: [RedisEndpoint])
 }
 
-/// The connections one operation used, so that a timeout can recycle exactly those.
-final class RedisOperationTrace {
-    var connections: [RedisConnection] = []
-}
-
 /// Everything one event loop uses to reach Redis: a pool per node, and for a Cluster the slot
 /// map. Confined to its loop (found through a thread-specific variable of the store), so a guard's
 /// operation never leaves its loop and takes no lock.
@@ -32,10 +27,17 @@ final class RedisLoopClient {
     private var refreshing: EventLoopFuture<Void>?
     private var lastRefresh = NIODeadline.distantPast
     static let refreshInterval = TimeAmount.seconds(30)
-    static let maxRedirects = 5
+    /// A loop's one command builder: guard operations are formatted one at a time on the loop.
+    var builder = RedisCommandBuilder()
+    /// How long an operation may wait for its answer (`store.redis.timeout`).
+    let timeout: TimeAmount
 
-    init(loop: any EventLoop, topology: RedisTopology, settings: RedisConnectionSettings, poolSize: Int, counters: RedisStoreCounters) {
+    init(
+        loop: any EventLoop, topology: RedisTopology, settings: RedisConnectionSettings, poolSize: Int, timeout: TimeAmount,
+        counters: RedisStoreCounters
+    ) {
         self.loop = loop
+        self.timeout = timeout
         self.topology = topology
         self.settings = settings
         self.poolSize = poolSize
@@ -53,23 +55,84 @@ final class RedisLoopClient {
         for pool in pools.values { pool.closeAll() }
     }
 
-    /// Sends one command about a key of `slot` to the node that serves it.
-    func send(_ command: ByteBuffer, slot: Int, trace: RedisOperationTrace) -> EventLoopFuture<RedisValue> {
+    var isCluster: Bool {
+        if case .cluster = topology { return true }
+        return false
+    }
+
+    /// The node that serves `slot`; nil only for a Cluster whose map this loop has not read.
+    func endpoint(forSlot slot: Int) -> RedisEndpoint? {
         switch topology {
         case .single(let endpoint):
-            return send([command], to: endpoint, trace: trace).map { $0[0] }
-        case .cluster:
-            return withSlots().assumeIsolated().flatMap { _ in
-                self.sendFollowingRedirects(command, slot: slot, trace: trace, redirects: 0)
-            }.nonisolated()
+            return endpoint
+        case .cluster(let seeds):
+            guard let slots else { return nil }
+            if NIODeadline.now() - lastRefresh > Self.refreshInterval { refreshSoon() }
+            return slots[slot] ?? seeds.first
         }
     }
 
+    /// A MOVED answer: the slot's new owner, at once (the full map is read again soon after).
+    func noteMoved(slot: Int, to target: RedisEndpoint) {
+        slots?[slot] = target
+        refreshSoon()
+    }
+
+    /// Starts one operation's command on this loop.
+    func run<Answer: Sendable>(
+        _ command: ByteBuffer, slot: Int, script: RedisScript?, timeout: TimeAmount, decode: @escaping RedisOperation<Answer>.Decode
+    ) -> EventLoopFuture<Answer> {
+        let promise = loop.makePromise(of: Answer.self)
+        RedisOperation(client: self, command: command, slot: slot, script: script, timeout: timeout, promise: promise, decode: decode)
+            .start()
+        return promise.futureResult
+    }
+
     /// Sends `commands` pipelined to one node (SCAN pages, a batch of HMGETs).
-    func send(_ commands: [ByteBuffer], to endpoint: RedisEndpoint, trace: RedisOperationTrace) -> EventLoopFuture<[RedisValue]> {
-        let connection = pool(endpoint).connection()
-        trace.connections.append(connection)
-        return connection.send(commands)
+    func send(_ commands: [ByteBuffer], to endpoint: RedisEndpoint) -> EventLoopFuture<[RedisValue]> {
+        pool(endpoint).connection().send(commands)
+    }
+
+    // MARK: Deadlines
+
+    /// One timer per loop for every operation's deadline, instead of one scheduled (and almost
+    /// always cancelled) task per operation: armed for the earliest deadline, it fails what is
+    /// overdue and re-arms for the next.
+    private var sweep: Scheduled<Void>?
+    private var sweepAt: NIODeadline?
+
+    func armSweep(_ deadline: NIODeadline) {
+        if let sweepAt, sweepAt <= deadline { return }
+        sweep?.cancel()
+        sweepAt = deadline
+        sweep = loop.assumeIsolated().scheduleTask(deadline: deadline) { self.runSweep() }
+    }
+
+    private func runSweep() {
+        sweep = nil
+        sweepAt = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        var overdue: [RedisConnection] = []
+        for pool in pools.values {
+            for connection in pool.connections {
+                let (expired, nextDeadline) = connection.expire(now: now)
+                if expired { overdue.append(connection) }
+                if let nextDeadline { next = min(next ?? nextDeadline, nextDeadline) }
+            }
+        }
+        if !overdue.isEmpty {
+            // A connection that has answered nothing for a whole timeout while commands wait is
+            // wedged: start it afresh. One that is only behind (replies still flowing) is kept, or
+            // one slow answer would fail every command pipelined behind it. Decided a moment
+            // later, once the loop has read what arrived: a loop that was itself busy past the
+            // timeout (a CPU stall) has replies waiting in the socket, not a wedged server.
+            let limit = timeout
+            loop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
+                for connection in overdue where connection.isWedged(after: limit) { connection.recycle() }
+            }
+        }
+        if let next { armSweep(next) }
     }
 
     /// Every node that serves a slot (a Cluster's masters), or the one server.
@@ -78,41 +141,12 @@ final class RedisLoopClient {
         case .single(let endpoint):
             return loop.makeSucceededFuture([endpoint])
         case .cluster:
-            return withSlots().assumeIsolated().map { _ in
+            return slotMap().assumeIsolated().map { _ in
                 var seen: [RedisEndpoint] = []
                 for endpoint in self.slots ?? [] { if let endpoint, !seen.contains(endpoint) { seen.append(endpoint) } }
                 return seen
             }.nonisolated()
         }
-    }
-
-    private func sendFollowingRedirects(
-        _ command: ByteBuffer, slot: Int, trace: RedisOperationTrace, redirects: Int
-    ) -> EventLoopFuture<RedisValue> {
-        guard let endpoint = slots?[slot] ?? seeds.first else { return loop.makeFailedFuture(StoreUnavailable(.reply)) }
-        let sent = send([command], to: endpoint, trace: trace).assumeIsolated().flatMapError { error -> EventLoopFuture<[RedisValue]> in
-            // A node that cannot be reached may have failed over: read the map again now rather
-            // than at the next periodic refresh.
-            self.refreshSoon()
-            return self.loop.makeFailedFuture(error)
-        }
-        return sent.flatMap { replies -> EventLoopFuture<RedisValue> in
-            let reply = replies[0]
-            guard case .error(let text) = reply, let redirect = RedisClusterSlots.redirect(text) else {
-                return self.loop.makeSucceededFuture(reply)
-            }
-            self.counters.redirects.add(1, ordering: .relaxed)
-            guard redirects < Self.maxRedirects else { return self.loop.makeFailedFuture(StoreUnavailable(.reply)) }
-            switch redirect {
-            case .moved(let movedSlot, let target):
-                self.slots?[movedSlot] = target
-                self.refreshSoon()
-                return self.sendFollowingRedirects(command, slot: slot, trace: trace, redirects: redirects + 1)
-            case .ask(_, let target):
-                let asking = RedisCommandEncoder.encode([Array("ASKING".utf8)], allocator: ByteBufferAllocator())
-                return self.send([asking, command], to: target, trace: trace).map { $0[1] }
-            }
-        }.nonisolated()
     }
 
     private var seeds: [RedisEndpoint] {
@@ -123,7 +157,7 @@ final class RedisLoopClient {
     }
 
     /// The slot map, read first if this loop has none; refreshed in the background when old.
-    private func withSlots() -> EventLoopFuture<Void> {
+    func slotMap() -> EventLoopFuture<Void> {
         if slots != nil {
             if NIODeadline.now() - lastRefresh > Self.refreshInterval { refreshSoon() }
             return loop.makeSucceededVoidFuture()
@@ -131,7 +165,7 @@ final class RedisLoopClient {
         return refresh()
     }
 
-    private func refreshSoon() {
+    func refreshSoon() {
         if refreshing == nil { _ = refresh() }
     }
 
@@ -153,8 +187,8 @@ final class RedisLoopClient {
             promise.fail(StoreUnavailable(slots == nil ? .connection : .reply))
             return
         }
-        let command = RedisCommandEncoder.encode(["CLUSTER", "SLOTS"].map { Array($0.utf8) }, allocator: ByteBufferAllocator())
-        send([command], to: endpoint, trace: RedisOperationTrace()).assumeIsolated().whenComplete { result in
+        let command = RedisCommandBuilder.encode(["CLUSTER", "SLOTS"])
+        send([command], to: endpoint).assumeIsolated().whenComplete { result in
             if case .success(let replies) = result, let map = RedisClusterSlots.parse(replies[0], askedOf: endpoint),
                 map.contains(where: { $0 != nil })
             {

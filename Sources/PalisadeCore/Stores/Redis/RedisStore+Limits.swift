@@ -6,91 +6,99 @@ extension RedisStore {
         _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
     ) -> EventLoopFuture<RateLimitOutcome> {
         guard !limits.isEmpty else { return loop.makeSucceededFuture(.allowed([])) }
-        let redisKey = RedisKey(.rateLimit, key)
         let cost = max(cost, 0)
-        var arguments = [Self.digits(Int64(cost)), Self.digits(Int64(limits.count))]
-        for limit in limits {
-            arguments.append(Self.digits(limit.interval))
-            arguments.append(Self.digits(limit.tolerance))
-        }
-        return perform(on: loop) { [arguments] redis, trace in
-            self.evaluate(RedisScripts.rateLimit, key: redisKey, arguments: arguments, client: redis, trace: trace)
-                .flatMapThrowing { reply -> RateLimitOutcome in
-                    if Self.isOutOfMemory(reply) { return .refused(.full) }
-                    guard let values = reply.elements, values.count == limits.count + 2,
-                        let seconds = values[0].integer, let micros = values[1].integer
-                    else { throw Self.unusable(reply) }
-                    // The same pure step the memory store takes, on the server's clock and the
-                    // stored times as the script read them: the figures match the memory store's
-                    // and the verdict matches the script's (same integers, same comparisons).
-                    let serverNow = seconds * 1_000_000_000 + micros * 1000
-                    var cells: [GCRA.Cell] = []
-                    for (index, limit) in limits.enumerated() {
-                        guard let ahead = values[index + 2].integer else { throw Self.unusable(reply) }
-                        cells.append(GCRA.Cell(interval: limit.interval, tolerance: limit.tolerance, tat: serverNow + ahead))
-                    }
-                    switch GCRA.step(stored: cells, limits: limits, cost: cost, now: serverNow) {
-                    case .allowed(_, let figures): return .allowed(figures)
-                    case .limited(let figures, let retryAfter): return .limited(figures, retryAfterSeconds: retryAfter)
-                    }
+        return evaluate(
+            RedisScripts.rateLimit, key: RedisKey(.rateLimit, key), on: loop,
+            arguments: {
+                $0.append(Int64(cost))
+                $0.append(Int64(limits.count))
+                for limit in limits {
+                    $0.append(limit.interval)
+                    $0.append(limit.tolerance)
                 }
-        }
+            },
+            decode: { reply -> RateLimitOutcome in
+                if Self.isOutOfMemory(reply) { return .refused(.full) }
+                guard case .array(let values) = reply, values.count == limits.count + 2,
+                    let seconds = values[0].integer, let micros = values[1].integer
+                else { throw Self.unusable(reply) }
+                // The same pure step the memory store takes, on the server's clock and the
+                // stored times as the script read them: the figures match the memory store's
+                // and the verdict matches the script's (same integers, same comparisons).
+                let serverNow = seconds * 1_000_000_000 + micros * 1000
+                var cells: [GCRA.Cell] = []
+                cells.reserveCapacity(limits.count)
+                for (index, limit) in limits.enumerated() {
+                    guard let ahead = values[index + 2].integer else { throw Self.unusable(reply) }
+                    cells.append(GCRA.Cell(interval: limit.interval, tolerance: limit.tolerance, tat: serverNow + ahead))
+                }
+                switch GCRA.step(stored: cells, limits: limits, cost: cost, now: serverNow) {
+                case .allowed(_, let figures): return .allowed(figures)
+                case .limited(let figures, let retryAfter): return .limited(figures, retryAfterSeconds: retryAfter)
+                }
+            })
     }
 
     public func increment(
         _ key: String, by amount: Int64, window: Int64, client: IPAddressBytes?, now: Int64, on loop: any EventLoop
     ) -> EventLoopFuture<CounterOutcome> {
-        let redisKey = RedisKey(.counter, key)
-        let arguments = [Self.digits(amount), Self.digits(max(window, 1))]
-        return perform(on: loop) { redis, trace in
-            self.evaluate(RedisScripts.increment, key: redisKey, arguments: arguments, client: redis, trace: trace)
-                .flatMapThrowing { reply -> CounterOutcome in
-                    if Self.isOutOfMemory(reply) { return .refused(.full) }
-                    guard let values = reply.elements, values.count == 2, let count = values[0].integer, let left = values[1].integer
-                    else { throw Self.unusable(reply) }
-                    return .counted(count, windowEnds: now + left)
-                }
-        }
+        evaluate(
+            RedisScripts.increment, key: RedisKey(.counter, key), on: loop,
+            arguments: {
+                $0.append(amount)
+                $0.append(max(window, 1))
+            },
+            decode: { reply -> CounterOutcome in
+                if Self.isOutOfMemory(reply) { return .refused(.full) }
+                guard case .array(let values) = reply, values.count == 2, let count = values[0].integer, let left = values[1].integer
+                else { throw Self.unusable(reply) }
+                return .counted(count, windowEnds: now + left)
+            })
     }
 
     public func ban(_ key: String, reason: String, terms: BanTerms, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanOutcome> {
-        let redisKey = RedisKey(.ban, key)
-        let arguments = [
-            Self.digits(now), Self.digits(terms.first), Self.digits(terms.longest), Self.digits(terms.memory), Array(reason.utf8),
-            Array(key.utf8.prefix(RedisKey.maxListedKeyBytes)),
-        ]
-        return perform(on: loop) { redis, trace in
-            self.evaluate(RedisScripts.ban, key: redisKey, arguments: arguments, client: redis, trace: trace)
-                .flatMapThrowing { reply -> BanOutcome in
-                    if Self.isOutOfMemory(reply) { return .refused(.full) }
-                    guard let values = reply.elements, values.count == 2, let until = values[0].integer, let offences = values[1].integer
-                    else { throw Self.unusable(reply) }
-                    return .banned(BanRecord(until: until, reason: reason, offences: Int(offences)))
-                }
-        }
+        evaluate(
+            RedisScripts.ban, key: RedisKey(.ban, key), on: loop,
+            arguments: {
+                $0.append(now)
+                $0.append(terms.first)
+                $0.append(terms.longest)
+                $0.append(terms.memory)
+                $0.append(reason)
+                $0.append(key.utf8.prefix(RedisKey.maxListedKeyBytes))
+            },
+            decode: { reply -> BanOutcome in
+                if Self.isOutOfMemory(reply) { return .refused(.full) }
+                guard case .array(let values) = reply, values.count == 2, let until = values[0].integer, let offences = values[1].integer
+                else { throw Self.unusable(reply) }
+                return .banned(BanRecord(until: until, reason: reason, offences: Int(offences)))
+            })
     }
 
     public func activeBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<BanRecord?> {
         let redisKey = RedisKey(.ban, key)
-        return perform(on: loop) { redis, trace in
-            let fields = ["until", "reason", "offences"].map { Array($0.utf8) }
-            return self.command([Array("HMGET".utf8), redisKey.bytes] + fields, key: redisKey, client: redis, trace: trace)
-                .flatMapThrowing { reply -> BanRecord? in
-                    guard let values = reply.elements, values.count == 3 else { throw Self.unusable(reply) }
-                    return Self.banRecord(values, now: now)
-                }
-        }
+        return command(
+            key: redisKey, on: loop,
+            arguments: {
+                $0.append("HMGET")
+                $0.append(redisKey.bytes)
+                $0.append("until")
+                $0.append("reason")
+                $0.append("offences")
+            },
+            decode: { reply -> BanRecord? in
+                guard case .array(let values) = reply, values.count == 3 else { throw Self.unusable(reply) }
+                return Self.banRecord(values, now: now)
+            })
     }
 
     public func liftBan(_ key: String, now: Int64, on loop: any EventLoop) -> EventLoopFuture<Bool> {
-        let redisKey = RedisKey(.ban, key)
-        return perform(on: loop) { redis, trace in
-            self.evaluate(RedisScripts.liftBan, key: redisKey, arguments: [Self.digits(now)], client: redis, trace: trace)
-                .flatMapThrowing { reply -> Bool in
-                    guard let lifted = reply.integer else { throw Self.unusable(reply) }
-                    return lifted == 1
-                }
-        }
+        evaluate(
+            RedisScripts.liftBan, key: RedisKey(.ban, key), on: loop, arguments: { $0.append(now) },
+            decode: { reply -> Bool in
+                guard let lifted = reply.integer else { throw Self.unusable(reply) }
+                return lifted == 1
+            })
     }
 
     /// SCAN over every master for the ban keys (`MATCH palisade:ban:*`, 1000 a page), then one
@@ -101,9 +109,8 @@ extension RedisStore {
     public func activeBans(now: Int64, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[ListedBan]> {
         guard loop.inEventLoop else { return loop.flatSubmit { self.activeBans(now: now, limit: limit, on: loop) } }
         let redis = client(on: loop)
-        let trace = RedisOperationTrace()
         let listed = redis.masters().assumeIsolated().flatMap { masters -> EventLoopFuture<[ListedBan]> in
-            let perNode = masters.map { self.scanBans(on: $0, cursor: "0", found: [], now: now, client: redis, trace: trace) }
+            let perNode = masters.map { self.scanBans(on: $0, cursor: "0", found: [], now: now, client: redis) }
             return EventLoopFuture.whenAllSucceed(perNode, on: loop).map { lists in
                 let bans = lists.flatMap { $0 }.sorted { ($0.record.until, $0.key) < ($1.record.until, $1.key) }
                 return Array(bans.prefix(max(limit, 0)))
@@ -125,24 +132,20 @@ extension RedisStore {
     static let scanPage = "1000"
 
     private func scanBans(
-        on node: RedisEndpoint, cursor: String, found: [ListedBan], now: Int64, client: RedisLoopClient, trace: RedisOperationTrace
+        on node: RedisEndpoint, cursor: String, found: [ListedBan], now: Int64, client: RedisLoopClient
     ) -> EventLoopFuture<[ListedBan]> {
-        let scan = RedisCommandEncoder.encode(
-            [
-                Array("SCAN".utf8), Array(cursor.utf8), Array("MATCH".utf8), RedisKey.pattern(.ban), Array("COUNT".utf8),
-                Array(Self.scanPage.utf8),
-            ],
-            allocator: ByteBufferAllocator())
-        return client.send([scan], to: node, trace: trace).assumeIsolated().flatMap { replies -> EventLoopFuture<[ListedBan]> in
+        let scan = RedisCommandBuilder.encode([
+            Array("SCAN".utf8), Array(cursor.utf8), Array("MATCH".utf8), RedisKey.pattern(.ban), Array("COUNT".utf8),
+            Array(Self.scanPage.utf8),
+        ])
+        return client.send([scan], to: node).assumeIsolated().flatMap { replies -> EventLoopFuture<[ListedBan]> in
             guard let page = replies[0].elements, page.count == 2, let next = page[0].text, let keys = page[1].elements else {
                 return client.loop.makeFailedFuture(StoreUnavailable(.reply))
             }
             let reads = keys.compactMap(\.bytes).map { key in
-                RedisCommandEncoder.encode(
-                    [Array("HMGET".utf8), key] + ["until", "reason", "offences", "key"].map { Array($0.utf8) },
-                    allocator: ByteBufferAllocator())
+                RedisCommandBuilder.encode([Array("HMGET".utf8), key] + ["until", "reason", "offences", "key"].map { Array($0.utf8) })
             }
-            let batch = reads.isEmpty ? client.loop.makeSucceededFuture([]) : client.send(reads, to: node, trace: trace)
+            let batch = reads.isEmpty ? client.loop.makeSucceededFuture([]) : client.send(reads, to: node)
             return batch.assumeIsolated().flatMap { records -> EventLoopFuture<[ListedBan]> in
                 var found = found
                 for record in records {
@@ -153,7 +156,7 @@ extension RedisStore {
                     found.append(ListedBan(key: listedKey, record: banRecord))
                 }
                 if next == "0" { return client.loop.makeSucceededFuture(found) }
-                return self.scanBans(on: node, cursor: next, found: found, now: now, client: client, trace: trace)
+                return self.scanBans(on: node, cursor: next, found: found, now: now, client: client)
             }.nonisolated()
         }.nonisolated()
     }

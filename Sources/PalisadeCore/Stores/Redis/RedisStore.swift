@@ -102,82 +102,56 @@ public final class RedisStore: StateStore {
         if let box = clients.currentValue, box.value.loop === loop { return box.value }
         let counters = RedisStoreCounters()
         let client = RedisLoopClient(
-            loop: loop, topology: configuration.topology, settings: settings, poolSize: configuration.poolSize, counters: counters)
+            loop: loop, topology: configuration.topology, settings: settings, poolSize: configuration.poolSize,
+            timeout: configuration.timeout, counters: counters)
         clients.currentValue = NIOLoopBoundBox(client, eventLoop: loop)
         registry.withLockedValue { $0.append((NIOLoopBound(client, eventLoop: loop), counters)) }
         return client
     }
 
-    /// Runs one operation on `loop` (hopping there first if called from elsewhere, as the admin
-    /// API may), under the store's timeout, and counts its latency or its failure.
-    func perform<Answer: Sendable>(
-        on loop: any EventLoop, _ body: @escaping @Sendable (RedisLoopClient, RedisOperationTrace) -> EventLoopFuture<Answer>
+    /// Runs `script` on `key` (EVALSHA; SCRIPT LOAD and again on NOSCRIPT) on `loop`, under the
+    /// store's timeout, counting its latency or its failure. `arguments` adds the script's own
+    /// arguments after `EVALSHA <sha> 1 <key>`.
+    func evaluate<Answer: Sendable>(
+        _ script: RedisScript, key: RedisKey, on loop: any EventLoop, arguments: (inout RedisCommandBuilder) -> Void,
+        decode: @escaping RedisOperation<Answer>.Decode
     ) -> EventLoopFuture<Answer> {
-        guard loop.inEventLoop else { return loop.flatSubmit { self.perform(on: loop, body) } }
+        run(script: script, key: key, on: loop, decode: decode) { builder in
+            builder.script(script, key: key)
+            arguments(&builder)
+        }
+    }
+
+    /// Runs one plain command about `key`, built whole by `arguments`.
+    func command<Answer: Sendable>(
+        key: RedisKey, on loop: any EventLoop, arguments: (inout RedisCommandBuilder) -> Void,
+        decode: @escaping RedisOperation<Answer>.Decode
+    ) -> EventLoopFuture<Answer> {
+        run(script: nil, key: key, on: loop, decode: decode) { builder in
+            builder.reset()
+            arguments(&builder)
+        }
+    }
+
+    /// On the loop, with that loop's builder; from elsewhere (the admin API) the command is built
+    /// here and the operation hops to the loop.
+    private func run<Answer: Sendable>(
+        script: RedisScript?, key: RedisKey, on loop: any EventLoop, decode: @escaping RedisOperation<Answer>.Decode,
+        build: (inout RedisCommandBuilder) -> Void
+    ) -> EventLoopFuture<Answer> {
+        let timeout = configuration.timeout
+        guard loop.inEventLoop else {
+            var builder = RedisCommandBuilder()
+            build(&builder)
+            let command = builder.encode(allocator: ByteBufferAllocator())
+            return loop.flatSubmit {
+                self.client(on: loop).run(command, slot: key.slot, script: script, timeout: timeout, decode: decode)
+            }
+        }
         let client = client(on: loop)
-        let trace = RedisOperationTrace()
-        let started = NIODeadline.now()
-        let promise = loop.makePromise(of: Answer.self)
-        let timeout = loop.assumeIsolated().scheduleTask(in: configuration.timeout) {
-            promise.fail(StoreUnavailable(.timeout))
-            // A connection that has answered nothing for a whole timeout while commands wait is
-            // wedged: start it afresh. One that is only behind (replies still flowing) is kept, or
-            // one slow answer would fail every command pipelined behind it. Decided a moment
-            // later, once the loop has read what arrived: a loop that was itself busy past the
-            // timeout (a CPU stall) has replies waiting in the socket, not a wedged server.
-            let connections = trace.connections
-            let limit = self.configuration.timeout
-            loop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
-                for connection in connections where connection.isWedged(after: limit) { connection.recycle() }
-            }
-        }
-        body(client, trace).assumeIsolated().whenComplete { result in
-            timeout.cancel()
-            switch result {
-            case .success(let answer): promise.succeed(answer)
-            case .failure(let error): promise.fail((error as? StoreUnavailable) ?? StoreUnavailable(.connection))
-            }
-        }
-        promise.futureResult.assumeIsolated().whenComplete { result in
-            let elapsed = (NIODeadline.now() - started).nanoseconds
-            // Up or down is what the loop's last operation found: a reply (even an error reply)
-            // means Redis is there.
-            switch result {
-            case .success:
-                client.counters.record(.success(()), nanoseconds: elapsed)
-                client.counters.isUp.store(true, ordering: .relaxed)
-            case .failure(let error):
-                let failure = (error as? StoreUnavailable) ?? .init(.connection)
-                client.counters.record(.failure(failure), nanoseconds: elapsed)
-                client.counters.isUp.store(failure.reason == .reply, ordering: .relaxed)
-            }
-        }
-        return promise.futureResult
-    }
-
-    /// EVALSHA, and EVAL when the server does not know the script yet.
-    func evaluate(
-        _ script: RedisScript, key: RedisKey, arguments: [[UInt8]], client: RedisLoopClient, trace: RedisOperationTrace
-    ) -> EventLoopFuture<RedisValue> {
-        let tail = [Array("1".utf8), key.bytes] + arguments
-        let allocator = ByteBufferAllocator()
-        let bySHA = RedisCommandEncoder.encode([Array("EVALSHA".utf8), script.sha1] + tail, allocator: allocator)
-        return client.send(bySHA, slot: key.slot, trace: trace).assumeIsolated().flatMap { reply -> EventLoopFuture<RedisValue> in
-            if case .error(let text) = reply, text.hasPrefix("NOSCRIPT") {
-                let full = RedisCommandEncoder.encode([Array("EVAL".utf8), script.source] + tail, allocator: allocator)
-                return client.send(full, slot: key.slot, trace: trace)
-            }
-            return client.loop.makeSucceededFuture(reply)
-        }.nonisolated()
-    }
-
-    func command(_ arguments: [String], key: RedisKey, client: RedisLoopClient, trace: RedisOperationTrace) -> EventLoopFuture<RedisValue> {
-        command(arguments.map { Array($0.utf8) }, key: key, client: client, trace: trace)
-    }
-
-    func command(_ arguments: [[UInt8]], key: RedisKey, client: RedisLoopClient, trace: RedisOperationTrace) -> EventLoopFuture<RedisValue>
-    {
-        client.send(RedisCommandEncoder.encode(arguments, allocator: ByteBufferAllocator()), slot: key.slot, trace: trace)
+        build(&client.builder)
+        let command = client.builder.encode(allocator: ByteBufferAllocator())
+        return client.run(command, slot: key.slot, script: script, timeout: timeout, decode: decode)
     }
 
     /// A reply the operation cannot use: an error (OOM aside, which callers map to a refusal) or
@@ -189,8 +163,6 @@ public final class RedisStore: StateStore {
         return false
     }
 
-    static func digits(_ value: Int64) -> [UInt8] { Array(String(value).utf8) }
-
     // MARK: Replay ids and idempotency keys
 
     public func reserve(
@@ -198,19 +170,21 @@ public final class RedisStore: StateStore {
         on loop: any EventLoop
     ) -> EventLoopFuture<ReservationOutcome> {
         let redisKey = RedisKey(.record, key)
-        let arguments = [StoredRecordCoding.held(fingerprint), Self.digits(max(lease, 1))]
-        return perform(on: loop) { redis, trace in
-            self.evaluate(RedisScripts.reserve, key: redisKey, arguments: arguments, client: redis, trace: trace)
-                .flatMapThrowing { reply -> ReservationOutcome in
-                    if Self.isOutOfMemory(reply) { return .refused(.full) }
-                    if case .integer(1) = reply { return .reserved }
-                    guard let bytes = reply.bytes, let decoded = StoredRecordCoding.decode(bytes) else { throw Self.unusable(reply) }
-                    switch decoded {
-                    case .held(let held): return .inFlight(fingerprint: held)
-                    case .committed(let record): return .committed(record)
-                    }
+        return evaluate(
+            RedisScripts.reserve, key: redisKey, on: loop,
+            arguments: {
+                $0.append(StoredRecordCoding.held(fingerprint))
+                $0.append(max(lease, 1))
+            },
+            decode: { reply -> ReservationOutcome in
+                if Self.isOutOfMemory(reply) { return .refused(.full) }
+                if case .integer(1) = reply { return .reserved }
+                guard let bytes = reply.bytes, let decoded = StoredRecordCoding.decode(bytes) else { throw Self.unusable(reply) }
+                switch decoded {
+                case .held(let held): return .inFlight(fingerprint: held)
+                case .committed(let record): return .committed(record)
                 }
-        }
+            })
     }
 
     public func commit(
@@ -218,25 +192,26 @@ public final class RedisStore: StateStore {
     ) -> EventLoopFuture<Void> {
         let redisKey = RedisKey(.record, key)
         let value = StoredRecordCoding.committed(record)
-        return perform(on: loop) { redis, trace in
-            self.command(
-                [Array("SET".utf8), redisKey.bytes, value, Array("EX".utf8), Self.digits(max(ttl, 1))], key: redisKey, client: redis,
-                trace: trace
-            )
-            .flatMapThrowing { reply in
+        return command(
+            key: redisKey, on: loop,
+            arguments: {
+                $0.append("SET")
+                $0.append(redisKey.bytes)
+                $0.append(value)
+                $0.append("EX")
+                $0.append(max(ttl, 1))
+            },
+            decode: { reply in
                 if case .error = reply { throw Self.unusable(reply) }
-            }
-        }
+            })
     }
 
     public func release(_ key: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let redisKey = RedisKey(.record, key)
-        return perform(on: loop) { redis, trace in
-            self.evaluate(RedisScripts.release, key: redisKey, arguments: [], client: redis, trace: trace)
-                .flatMapThrowing { reply in
-                    if case .error = reply { throw Self.unusable(reply) }
-                }
-        }
+        evaluate(
+            RedisScripts.release, key: RedisKey(.record, key), on: loop, arguments: { _ in },
+            decode: { reply in
+                if case .error = reply { throw Self.unusable(reply) }
+            })
     }
 
     /// Limits follow Redis's own `maxmemory` and the keys' TTLs, not `store.max_bytes`.

@@ -38,32 +38,78 @@ enum RedisValue: Sendable, Equatable {
     }
 }
 
-/// Formats one command with hiredis's `redisFormatCommandArgv` (binary-safe: each argument is
-/// passed with its length, so a fingerprint or a stored answer may hold any byte).
-enum RedisCommandEncoder {
-    static func encode(_ arguments: [[UInt8]], into buffer: inout ByteBuffer) {
-        // One contiguous copy of every argument, so one pointer base serves them all; the trailing
-        // byte keeps the base non-nil when every argument is empty.
-        var joined: [UInt8] = []
-        joined.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            joined += argument
-            lengths.append(argument.count)
-        }
+/// Builds one command's arguments and formats it with hiredis's `redisFormatCommandArgv`
+/// (binary-safe: each argument is passed with its length, so a fingerprint or a stored answer may
+/// hold any byte). The arguments are laid end to end in one array, numbers written as digits in
+/// place, and the arrays are kept between commands: a loop's builder formats each guard operation
+/// without allocating anything but hiredis's output and the buffer it is copied into.
+struct RedisCommandBuilder {
+    private var joined: [UInt8] = []
+    private var lengths: [Int] = []
+    private var pointers: [UnsafePointer<CChar>?] = []
+
+    init() {
+        joined.reserveCapacity(256)
+        lengths.reserveCapacity(16)
+        pointers.reserveCapacity(16)
+    }
+
+    mutating func reset() {
+        joined.removeAll(keepingCapacity: true)
+        lengths.removeAll(keepingCapacity: true)
+    }
+
+    mutating func append(_ argument: some Collection<UInt8>) {
+        joined.append(contentsOf: argument)
+        lengths.append(argument.count)
+    }
+
+    mutating func append(_ argument: String) {
+        var argument = argument
+        argument.withUTF8 { append($0) }
+    }
+
+    /// A decimal integer, as Redis reads numbers from arguments.
+    mutating func append(_ number: Int64) {
+        let start = joined.count
+        if number < 0 { joined.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        let digitsStart = joined.count
+        repeat {
+            joined.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        joined[digitsStart...].reverse()
+        lengths.append(joined.count - start)
+    }
+
+    /// `EVALSHA <sha> 1 <key>`: the head of every script call; the script's own arguments follow.
+    mutating func script(_ script: RedisScript, key: RedisKey) {
+        reset()
+        append("EVALSHA")
+        append(script.sha1)
+        append("1")
+        append(key.bytes)
+    }
+
+    /// The command formatted by hiredis, appended to `buffer`.
+    mutating func encode(into buffer: inout ByteBuffer) {
+        // The trailing byte keeps the base non-nil when every argument is empty.
         joined.append(0)
+        defer { joined.removeLast() }
+        let lengths = self.lengths
+        pointers.removeAll(keepingCapacity: true)
         joined.withUnsafeBufferPointer { base in
             let start = UnsafeRawPointer(base.baseAddress!)
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
             var offset = 0
             for length in lengths {
                 pointers.append((start + offset).assumingMemoryBound(to: CChar.self))
                 offset += length
             }
             var target: UnsafeMutablePointer<CChar>?
-            let written = redisFormatCommandArgv(&target, Int32(arguments.count), &pointers, lengths)
+            let written = pointers.withUnsafeMutableBufferPointer { argv in
+                redisFormatCommandArgv(&target, Int32(lengths.count), argv.baseAddress, lengths)
+            }
             guard written > 0, let target else {
                 // Only an allocation failure gets here; an empty buffer then fails as a protocol error.
                 return
@@ -73,10 +119,23 @@ enum RedisCommandEncoder {
         }
     }
 
-    static func encode(_ arguments: [[UInt8]], allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 64 + arguments.reduce(0) { $0 + $1.count + 16 })
-        encode(arguments, into: &buffer)
+    mutating func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 32 + joined.count + 16 * lengths.count)
+        encode(into: &buffer)
         return buffer
+    }
+
+    /// One command from whole arguments (the rare paths: handshake, admin, Cluster map).
+    static func encode(_ arguments: [[UInt8]], allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var builder = RedisCommandBuilder()
+        for argument in arguments { builder.append(argument) }
+        return builder.encode(allocator: allocator)
+    }
+
+    static func encode(_ arguments: [String], allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var builder = RedisCommandBuilder()
+        for argument in arguments { builder.append(argument) }
+        return builder.encode(allocator: allocator)
     }
 }
 
