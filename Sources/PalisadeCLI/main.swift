@@ -41,12 +41,13 @@ struct Run: AsyncParsableCommand {
         guard let path = config ?? ProcessInfo.processInfo.environment["PALISADE_CONFIG"] else {
             throw ValidationError("give --config FILE or set PALISADE_CONFIG")
         }
-        let logger = Diagnostics.logger()
+        var logger = Diagnostics.logger()
         let plan: RuntimePlan
         do {
             let (loaded, warnings) = try PlanCompiler.load(path: path, generation: 1)
             for warning in warnings { Diagnostics.printToStderr(warning.description) }
             plan = loaded
+            if let level = Logger.Level(rawValue: plan.policy.log.level) { logger.logLevel = level }
         } catch let error as PolicyLoadError {
             Diagnostics.printToStderr(error.description)
             throw ExitCode(1)
@@ -278,7 +279,12 @@ enum Launcher {
         group: MultiThreadedEventLoopGroup? = nil,
         onStarted: @escaping @Sendable (ProxyRuntime.BoundAddresses) -> Void = { _ in }
     ) async throws {
-        let runtime = try await ProxyRuntime.make(plan: plan, threads: threads, group: group, logger: logger)
+        // A log reader that went away (a closed stdout pipe) is a failed write, counted by the
+        // access-log sink, not a signal that ends the proxy.
+        signal(SIGPIPE, SIG_IGN)
+        let runtime = try await ProxyRuntime.make(
+            plan: plan, threads: threads, group: group, logger: logger,
+            accessLogSink: FileDescriptorSink(fileDescriptor: 1, maxQueuedBytes: plan.policy.log.buffer.bytes))
         var services: [any Service] = [
             ProxyService(
                 runtime: runtime,
@@ -301,7 +307,7 @@ enum Launcher {
 
 enum Diagnostics {
     static func logger() -> Logger {
-        var logger = Logger(label: "palisade") { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "palisade") { JSONLogHandler(label: $0) }
         logger.logLevel = .info
         return logger
     }

@@ -77,9 +77,17 @@ public final class ProxyHarness: Sendable {
 
     /// The lines of every exchange completed so far, parsed as JSON objects. Each loop hands its
     /// pending lines over first, so a request answered before the call has its line here.
+    /// The access lines (`"type":"access"`) logged so far, without the security events that
+    /// share their stream.
     public func accessLines() async -> [[String: Any]] {
         await runtime.flushAccessLogs()
-        return accessLog.parsedLines
+        return accessLog.parsedLines.filter { $0["type"] as? String != "security" }
+    }
+
+    /// The security events (`"type":"security"`) logged so far.
+    public func securityEvents() async -> [[String: Any]] {
+        await runtime.flushAccessLogs()
+        return accessLog.parsedLines.filter { $0["type"] as? String == "security" }
     }
 
     /// The first access line, logged already or within `deadline`, for which `matches` holds:
@@ -87,7 +95,7 @@ public final class ProxyHarness: Sendable {
     public func accessLine(
         within deadline: Duration = .seconds(5), where matches: @escaping @Sendable ([String: Any]) -> Bool
     ) async throws -> [String: Any] {
-        try await accessLog.line(within: deadline, where: matches)
+        try await accessLog.line(within: deadline) { $0["type"] as? String != "security" && matches($0) }
     }
 
     /// Everything logged so far, as written.

@@ -12,14 +12,17 @@ struct AccessLogTests {
     static func line(path: Substring = "/a", headers: [(String, String)] = [], guards: [GuardNote] = []) -> AccessLogLine {
         AccessLogLine(
             startWall: WallClock.Instant(nanosecondsSinceEpoch: 1_700_000_000_123_000_000), requestID: "r-1", clientIP: "192.0.2.7",
-            method: "GET", path: path, route: nil, status: 200, upstreamStatus: 201, durationNanos: 1_500_000, upstreamNanos: nil,
+            method: "GET", path: path, query: nil, route: nil, status: 200, upstreamStatus: 201, durationNanos: 1_500_000,
+            upstreamNanos: nil,
             bytesIn: 10, bytesOut: 20, error: nil, guards: guards, headers: headers)
     }
+
+    static let masking = LogMasking(LogSpec())
 
     static func encoded(_ line: AccessLogLine) throws -> [String: Any] {
         var encoder = AccessLogEncoder()
         var buffer = ByteBuffer()
-        encoder.encode(line, into: &buffer)
+        encoder.encode(line, masking: Self.masking, into: &buffer)
         let text = String(buffer: buffer)
         #expect(text.hasSuffix("}\n") && text.filter { $0 == "\n" }.count == 1, "\(text)")
         return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
@@ -49,12 +52,14 @@ struct AccessLogTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let sink = MemoryAccessLog()
         let loop = group.next()
-        let writer = try await loop.submit { NIOLoopBound(AccessLogWriter(eventLoop: loop, sink: sink), eventLoop: loop) }.get()
+        let writer = try await loop.submit {
+            NIOLoopBound(AccessLogWriter(eventLoop: loop, sink: sink, securityEvents: SecurityEventLog(sink: sink)), eventLoop: loop)
+        }.get()
         async let found = sink.lineText { $0["path"] as? String == "/later" }
         while sink.waiting == 0 { await Task.yield() }
         try await loop.submit {
-            writer.value.append(Self.line(path: "/first"))
-            writer.value.append(Self.line(path: "/later"))
+            writer.value.append(Self.line(path: "/first"), masking: Self.masking)
+            writer.value.append(Self.line(path: "/later"), masking: Self.masking)
         }.get()
         #expect(try await found.contains(#""path":"/later""#))
         #expect(sink.lines.count == 2)
@@ -66,7 +71,7 @@ struct AccessLogTests {
         let sink = MemoryAccessLog()
         var encoder = AccessLogEncoder()
         var buffer = ByteBuffer()
-        encoder.encode(Self.line(path: "/other"), into: &buffer)
+        encoder.encode(Self.line(path: "/other"), masking: Self.masking, into: &buffer)
         buffer.withUnsafeReadableBytes { sink.write($0) }
         await #expect(throws: MemoryAccessLog.Timeout.self) {
             _ = try await sink.line(within: .milliseconds(50)) { $0["path"] as? String == "/never" }

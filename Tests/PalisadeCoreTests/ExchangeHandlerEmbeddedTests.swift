@@ -25,7 +25,9 @@ struct ExchangeHandlerEmbeddedTests {
     static func connection() throws -> EmbeddedChannel {
         let loop = EmbeddedEventLoop()
         let (plan, _) = try PlanCompiler.load(yaml: policy, file: "embedded.yaml", generation: 1)
-        let context = LoopContext(eventLoop: loop, plan: plan, accessLogSink: FileDescriptorSink.stdout)
+        let context = LoopContext(
+            eventLoop: loop, plan: plan, accessLogSink: FileDescriptorSink.stdout,
+            securityEvents: SecurityEventLog(sink: FileDescriptorSink.stdout))
         let channel = EmbeddedChannel(loop: loop)
         try channel.pipeline.syncOperations.addHandler(ExchangeHandler(loop: context, eventLoop: loop))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()

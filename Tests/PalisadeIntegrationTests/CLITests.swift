@@ -98,7 +98,8 @@ struct CLITests {
         init?(startLineIn output: String) {
             guard let line = output.split(separator: "\n").first(where: { $0.contains("palisade listening") }) else { return nil }
             func port(_ key: String) -> Int? {
-                guard let range = line.range(of: "\(key)=127.0.0.1:") else { return nil }
+                // The start line is JSON (`"proxy":"127.0.0.1:P"`).
+                guard let range = line.range(of: "\"\(key)\":\"127.0.0.1:") else { return nil }
                 return Int(line[range.upperBound...].prefix(while: \.isNumber))
             }
             guard let proxy = port("proxy") else { return nil }

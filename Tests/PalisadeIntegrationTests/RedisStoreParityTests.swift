@@ -188,7 +188,9 @@ struct RedisStoreParityTests {
         try await group.shutdownGracefully()
     }
 
-    @Test("a server that lost its scripts (SCRIPT FLUSH, a restart, a failover) answers NOSCRIPT once per connection; the script is loaded again and the operation still answers")
+    @Test(
+        "a server that lost its scripts (SCRIPT FLUSH, a restart, a failover) answers NOSCRIPT once per connection; the script is loaded again and the operation still answers"
+    )
     func reloadsFlushedScripts() async throws {
         if let missing = RedisServer.missing {
             print(missing)

@@ -20,6 +20,7 @@ struct AdminBansAPI {
 
     let plan: RuntimePlan
     let logger: Logger
+    let securityEvents: SecurityEventLog
     let loop: any EventLoop
 
     static let maxListed = 1000
@@ -100,6 +101,9 @@ struct AdminBansAPI {
                         "event": "ban", "source": "admin", "client_ip": "\(client)", "reason": "\(reason)", "until": "\(record.until)",
                     ]
                 )
+                var event = SecurityEvent(type: .ban, reason: reason, client: SecurityEvent.maskedClient(client))
+                event.details = [("source", "admin"), ("until", String(record.until))]
+                securityEvents.record(event)
                 return Answer(
                     status: .created,
                     body:
@@ -117,6 +121,9 @@ struct AdminBansAPI {
         return plan.store.liftBan(AbuseGuard.banKey(client.description), now: now, on: loop).map { lifted in
             guard lifted else { return Answer(status: .notFound, body: #"{"error":"not_banned"}"#) }
             logger.warning("ban lifted by the admin API", metadata: ["event": "unban", "source": "admin", "client_ip": "\(client)"])
+            var event = SecurityEvent(type: .unban, client: SecurityEvent.maskedClient(client))
+            event.details = [("source", "admin")]
+            securityEvents.record(event)
             return Answer(status: .ok, body: #"{"client":\#(JSONText.quoted(client.description)),"lifted":true}"#)
         }
     }

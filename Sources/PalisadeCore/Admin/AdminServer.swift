@@ -65,7 +65,8 @@ final class AdminHandler: ChannelInboundHandler {
                 write(context, head, .payloadTooLarge, "application/json", #"{"error":"body_too_large"}"#)
                 return
             }
-            let api = AdminBansAPI(plan: runtime.currentPlan, logger: runtime.logger, loop: context.eventLoop)
+            let api = AdminBansAPI(
+                plan: runtime.currentPlan, logger: runtime.logger, securityEvents: runtime.securityEvents, loop: context.eventLoop)
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             api.handle(method: head.method, path: path, authorization: head.headers.first(name: "authorization"), body: body)
                 .whenComplete { result in

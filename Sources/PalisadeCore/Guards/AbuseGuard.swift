@@ -81,6 +81,7 @@ final class AbuseGuard: Guard {
         let loop = request.eventLoop
         // The request object is reused for the connection's next request: keep what the log needs.
         let requestID = request.requestID
+        let securityEvents = request.securityEvents
         AbuseCounters.shared.strikes.add(1, ordering: .relaxed)
         store.increment(Self.strikeKey(clientText), by: 1, window: window, client: nil, now: now, on: loop).whenSuccess { counted in
             // Every `ban_after`-th strike in a window bans: one replica's INCR sees each multiple
@@ -92,6 +93,12 @@ final class AbuseGuard: Guard {
                     return
                 }
                 AbuseCounters.shared.bans.add(1, ordering: .relaxed)
+                var event = SecurityEvent(type: .ban, reason: reason, client: SecurityEvent.maskedClient(client), requestID: requestID)
+                event.details = [
+                    ("source", "abuse"), ("until", String(record.until)), ("offences", String(record.offences)),
+                    ("strikes", String(strikes)),
+                ]
+                securityEvents?.record(event)
                 self.logger.warning(
                     "client banned",
                     metadata: [

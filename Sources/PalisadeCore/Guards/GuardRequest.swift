@@ -110,6 +110,8 @@ public final class GuardRequest {
     public let eventLoop: any EventLoop
     /// Per-loop copies of remote key sets, shared by the `jwt` guards that use one source.
     let jwtCache: JWTLoopCache
+    /// Where bans and other events off the request path are written (the runtime's log).
+    let securityEvents: SecurityEventLog?
     private let slots: LoopSlots
 
     /// This loop's state for `owner` (an object the guard holds and lists in `loopSlotOwners`),
@@ -118,8 +120,12 @@ public final class GuardRequest {
         slots.value(for: owner, make: make)
     }
 
-    init(eventLoop: any EventLoop, jwtCache: JWTLoopCache = JWTLoopCache(), slots: LoopSlots = LoopSlots()) {
+    init(
+        eventLoop: any EventLoop, jwtCache: JWTLoopCache = JWTLoopCache(), slots: LoopSlots = LoopSlots(),
+        securityEvents: SecurityEventLog? = nil
+    ) {
         self.eventLoop = eventLoop
+        self.securityEvents = securityEvents
         self.jwtCache = jwtCache
         self.slots = slots
         self.head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")

@@ -1,22 +1,35 @@
 import NIOCore
 
 /// Writes access lines as JSON straight into a per-loop buffer: no dictionary, no JSONEncoder,
-/// no intermediate String per field. Only fields that cannot carry secrets are written: the path
-/// without its query, never query values, Authorization or cookies.
+/// no intermediate String per field. Every value a client chose (path, query, request id, logged
+/// header values) goes through the plan's masker on the way (`LogMasking`); credential headers
+/// are refused by the policy decoder and never reach a line.
 struct AccessLogEncoder {
     private var clock = TimestampCache()
+    /// Masked bytes of one value, kept between values so masking allocates nothing per request.
+    private var scratch: [UInt8] = []
 
-    mutating func encode(_ r: borrowing AccessLogLine, into buffer: inout ByteBuffer) {
+    init() { scratch.reserveCapacity(512) }
+
+    mutating func encode(_ event: SecurityEvent, at time: WallClock.Instant, into buffer: inout ByteBuffer) {
+        event.encode(at: time, clock: &clock, into: &buffer)
+    }
+
+    mutating func encode(_ r: borrowing AccessLogLine, masking: LogMasking, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("{\"ts\":\"")
         clock.write(r.startWall, into: &buffer)
-        buffer.writeStaticString("\",\"request_id\":")
-        write(r.requestID, into: &buffer)
+        buffer.writeStaticString("\",\"type\":\"access\",\"request_id\":")
+        write(r.requestID, masking: masking, into: &buffer)
         buffer.writeStaticString(",\"client_ip\":")
         write(r.clientIP, into: &buffer)
         buffer.writeStaticString(",\"method\":")
         write(r.method, into: &buffer)
         buffer.writeStaticString(",\"path\":")
-        write(r.path, into: &buffer)
+        write(r.path, masking: masking, into: &buffer)
+        if let query = r.query {
+            buffer.writeStaticString(",\"query\":")
+            write(query, masking: masking, into: &buffer)
+        }
         buffer.writeStaticString(",\"route\":")
         write(r.route, into: &buffer)
         buffer.writeStaticString(",\"status\":")
@@ -56,25 +69,69 @@ struct AccessLogEncoder {
                 if index > 0 { buffer.writeStaticString(",") }
                 write(LoggedText(.headerName, name), into: &buffer)
                 buffer.writeStaticString(":")
-                write(LoggedText(.headerValue, value), into: &buffer)
+                if masking.hidesHeader(name) {
+                    writeJSONString(LogMasking.replacement, into: &buffer)
+                } else {
+                    write(LoggedText(.headerValue, value), masking: masking, into: &buffer)
+                }
             }
             buffer.writeStaticString("}")
+        }
+        if let logging = r.bodyLogging {
+            write(body: r.requestBody, named: "request_body", logging: logging, into: &buffer)
+            write(body: r.responseBody, named: "response_body", logging: logging, into: &buffer)
         }
         buffer.writeStaticString("}\n")
     }
 
-    /// Every text value of a line is written here, by kind.
-    private func write(_ value: LoggedText, into buffer: inout ByteBuffer) {
-        switch value.kind {
-        case .requestID, .clientAddress, .method, .path, .route, .errorCode, .guardKind, .guardOutcome, .identifier,
-            .headerName, .headerValue:
-            // No kind is masked yet: each is written as a JSON string, escaped.
-            writeJSONString(value.text, into: &buffer)
+    /// A body as a JSON string of its masked text, and `<name>_truncated` when it was longer.
+    private func write(body: CapturedBody?, named name: StaticString, logging: BodyLogging, into buffer: inout ByteBuffer) {
+        guard let body, body.bytes.readableBytes > 0 else { return }
+        buffer.writeStaticString(",\"")
+        buffer.writeStaticString(name)
+        buffer.writeStaticString("\":")
+        writeJSONString(bytes: logging.masked(body.bytes, as: body.kind), into: &buffer)
+        if body.truncated {
+            buffer.writeStaticString(",\"")
+            buffer.writeStaticString(name)
+            buffer.writeStaticString("_truncated\":true")
         }
+    }
+
+    /// Every text value of a line is written here, by kind: what a client chose is masked, what
+    /// Palisade or the policy chose (method, route, codes, guard kinds, header names, key ids) is
+    /// written as is.
+    private mutating func write(_ value: LoggedText, masking: LogMasking, into buffer: inout ByteBuffer) {
+        switch value.kind {
+        case .clientAddress, .method, .route, .errorCode, .guardKind, .guardOutcome, .identifier, .headerName:
+            writeJSONString(value.text, into: &buffer)
+        case .path, .requestID, .headerValue:
+            masked(value.text, into: &buffer) { masking.masker.mask($0, into: &$1) }
+        case .query:
+            masked(value.text, into: &buffer) { masking.query.mask($0, into: &$1) }
+        }
+    }
+
+    /// Values that are never a client's choice; they need no masker.
+    private func write(_ value: LoggedText, into buffer: inout ByteBuffer) {
+        writeJSONString(value.text, into: &buffer)
+    }
+
+    private mutating func masked(
+        _ text: Substring, into buffer: inout ByteBuffer, _ mask: (UnsafeRawBufferPointer, inout [UInt8]) -> Void
+    ) {
+        scratch.removeAll(keepingCapacity: true)
+        var text = text
+        text.withUTF8 { mask(UnsafeRawBufferPointer($0), &scratch) }
+        writeJSONString(bytes: scratch, into: &buffer)
     }
 
     private func write(_ value: LoggedText?, into buffer: inout ByteBuffer) {
         if let value { write(value, into: &buffer) } else { buffer.writeStaticString("null") }
+    }
+
+    private mutating func write(_ value: LoggedText?, masking: LogMasking, into buffer: inout ByteBuffer) {
+        if let value { write(value, masking: masking, into: &buffer) } else { buffer.writeStaticString("null") }
     }
 
     private func writeMillis(_ nanos: Int64, into buffer: inout ByteBuffer) {

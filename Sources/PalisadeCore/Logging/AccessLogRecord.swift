@@ -9,6 +9,8 @@ enum AccessLogFieldKind: Sendable {
     case method
     /// The request path as the client sent it, without its query.
     case path
+    /// The query string as the client sent it (without the `?`).
+    case query
     /// A route name from the policy.
     case route
     /// A fixed error code (`no_route`, `connect_failed`, ...).
@@ -64,6 +66,7 @@ struct AccessLogLine {
     var clientIP: LoggedText
     var method: LoggedText?
     var path: LoggedText?
+    var query: LoggedText?
     var route: LoggedText?
     var status: Int
     var upstreamStatus: Int?
@@ -76,18 +79,27 @@ struct AccessLogLine {
     var guards: [GuardNote]
     /// `log.headers` the request carried, encoded with kinds `headerName` and `headerValue`.
     var headers: [(String, String)]
+    /// `log.body`: the captured starts of the bodies and the route's masking of them.
+    var requestBody: CapturedBody?
+    var responseBody: CapturedBody?
+    var bodyLogging: BodyLogging?
 
     /// The one place a gathered value gets its kind.
     init(
         startWall: WallClock.Instant, requestID: String, clientIP: String, method: String?, path: Substring?,
-        route: String?, status: Int, upstreamStatus: Int?, durationNanos: Int64, upstreamNanos: Int64?,
-        bytesIn: Int, bytesOut: Int, error: String?, guards: [GuardNote], headers: [(String, String)]
+        query: Substring?, route: String?, status: Int, upstreamStatus: Int?, durationNanos: Int64, upstreamNanos: Int64?,
+        bytesIn: Int, bytesOut: Int, error: String?, guards: [GuardNote], headers: [(String, String)],
+        requestBody: CapturedBody? = nil, responseBody: CapturedBody? = nil, bodyLogging: BodyLogging? = nil
     ) {
+        self.requestBody = requestBody
+        self.responseBody = responseBody
+        self.bodyLogging = bodyLogging
         self.startWall = startWall
         self.requestID = LoggedText(.requestID, requestID)
         self.clientIP = LoggedText(.clientAddress, clientIP)
         self.method = method.map { LoggedText(.method, $0) }
         self.path = path.map { LoggedText(.path, $0) }
+        self.query = query.flatMap { $0.isEmpty ? nil : LoggedText(.query, $0) }
         self.route = route.map { LoggedText(.route, $0) }
         self.status = status
         self.upstreamStatus = upstreamStatus

@@ -4,4 +4,10 @@
 /// quickly, as the loop serves nothing else meanwhile.
 public protocol AccessLogSink: Sendable {
     func write(_ lines: UnsafeRawBufferPointer)
+    var droppedLines: Int { get }
+}
+
+extension AccessLogSink {
+    /// Lines this sink dropped (a reader that fell behind); 0 for a sink that never drops.
+    public var droppedLines: Int { 0 }
 }

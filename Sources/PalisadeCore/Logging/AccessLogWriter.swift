@@ -5,6 +5,10 @@ import NIOCore
 final class AccessLogWriter {
     private let eventLoop: any EventLoop
     private let sink: any AccessLogSink
+    let securityEvents: SecurityEventLog
+    /// When each rotation's old secret was last reported from this loop: one event a minute per
+    /// secret, not one per request that still uses it.
+    private var rotationReported: [String: Int64] = [:]
     private var buffer: ByteBuffer
     private var encoder = AccessLogEncoder()
     private var flushScheduled = false
@@ -13,14 +17,39 @@ final class AccessLogWriter {
     /// Lines above this much pending are written at once rather than waiting for the tick to end.
     private let highWater = 64 * 1024
 
-    init(eventLoop: any EventLoop, sink: any AccessLogSink) {
+    init(eventLoop: any EventLoop, sink: any AccessLogSink, securityEvents: SecurityEventLog) {
         self.eventLoop = eventLoop
         self.sink = sink
+        self.securityEvents = securityEvents
         self.buffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
     }
 
-    func append(_ line: borrowing AccessLogLine) {
-        encoder.encode(line, into: &buffer)
+    func append(_ line: borrowing AccessLogLine, masking: LogMasking) {
+        encoder.encode(line, masking: masking, into: &buffer)
+        scheduleFlush()
+    }
+
+    /// A security event from the request path (a refusal), batched with the access lines.
+    func append(_ event: SecurityEvent, at time: WallClock.Instant) {
+        encoder.encode(event, at: time, into: &buffer)
+        securityEvents.count(event.type)
+        scheduleFlush()
+    }
+
+    /// `secret=<name>#<n>` with n > 1: a signature verified with an older secret of a rotation.
+    func noteSecretInUse(_ detail: String, route: String?, guardKind: String, at time: WallClock.Instant) {
+        guard let mark = detail.lastIndex(of: "#"), let position = Int(detail[detail.index(after: mark)...]), position > 1,
+            detail.hasPrefix("secret=")
+        else { return }
+        let second = time.seconds
+        if let last = rotationReported[detail], second - last < 60 { return }
+        rotationReported[detail] = second
+        var event = SecurityEvent(type: .secretRotation, route: route, guardKind: guardKind)
+        event.details = [("secret", String(detail.dropFirst("secret=".count)))]
+        append(event, at: time)
+    }
+
+    private func scheduleFlush() {
         if buffer.readableBytes >= highWater || writesImmediately {
             flush()
         } else if !flushScheduled {

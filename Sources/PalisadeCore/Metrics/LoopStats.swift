@@ -13,6 +13,9 @@ final class LoopStats {
     /// Idle connections closed, and new ones refused, because `limits.max_connections` was reached.
     var connectionsClosedForLimit = 0
     var connectionsRefusedForLimit = 0
+    /// Connections to the app opened, and requests sent on a pooled one.
+    var upstreamOpened = 0
+    var upstreamReused = 0
 
     /// Which counters one guard of a route keeps: its kind and its position among the route's
     /// guards of that kind, so reordering other guards on reload keeps them.
@@ -77,6 +80,9 @@ final class LoopStats {
             route.durationBuckets = counters.durationBuckets
             route.durationSumNanos = counters.durationSumNanos
             route.durationCount = counters.durationCount
+            route.upstreamBuckets = counters.upstreamBuckets
+            route.upstreamSumNanos = counters.upstreamSumNanos
+            route.upstreamCount = counters.upstreamCount
             snapshot.routes[name] = route
         }
         for (slot, counters) in guards {
@@ -90,6 +96,8 @@ final class LoopStats {
         snapshot.acceptedConnections = acceptedConnections
         snapshot.connectionsClosedForLimit = connectionsClosedForLimit
         snapshot.connectionsRefusedForLimit = connectionsRefusedForLimit
+        snapshot.upstreamOpened = upstreamOpened
+        snapshot.upstreamReused = upstreamReused
         return snapshot
     }
 }
@@ -114,6 +122,9 @@ struct StatsSnapshot: Sendable {
         var durationBuckets = [Int](repeating: 0, count: RouteCounters.durationBoundsSeconds.count + 1)
         var durationSumNanos: Int64 = 0
         var durationCount = 0
+        var upstreamBuckets = [Int](repeating: 0, count: RouteCounters.durationBoundsSeconds.count + 1)
+        var upstreamSumNanos: Int64 = 0
+        var upstreamCount = 0
         var guardOutcomes: [GuardOutcomeKey: Int] = [:]
     }
 
@@ -124,12 +135,18 @@ struct StatsSnapshot: Sendable {
     var connectionsClosedForLimit = 0
     var connectionsRefusedForLimit = 0
     var rejections: [String: Int] = [:]
+    var upstreamOpened = 0
+    var upstreamReused = 0
+    var upstreamIdle = 0
 
     mutating func merge(_ other: StatsSnapshot) {
         for (name, route) in other.routes {
             var mine = routes[name] ?? Route()
             mine.requestsByStatus.merge(route.requestsByStatus, uniquingKeysWith: +)
             for i in mine.durationBuckets.indices { mine.durationBuckets[i] += route.durationBuckets[i] }
+            for i in mine.upstreamBuckets.indices { mine.upstreamBuckets[i] += route.upstreamBuckets[i] }
+            mine.upstreamSumNanos += route.upstreamSumNanos
+            mine.upstreamCount += route.upstreamCount
             mine.durationSumNanos += route.durationSumNanos
             mine.durationCount += route.durationCount
             mine.guardOutcomes.merge(route.guardOutcomes, uniquingKeysWith: +)
@@ -140,6 +157,9 @@ struct StatsSnapshot: Sendable {
         acceptedConnections += other.acceptedConnections
         connectionsClosedForLimit += other.connectionsClosedForLimit
         connectionsRefusedForLimit += other.connectionsRefusedForLimit
+        upstreamOpened += other.upstreamOpened
+        upstreamReused += other.upstreamReused
+        upstreamIdle += other.upstreamIdle
         rejections.merge(other.rejections, uniquingKeysWith: +)
     }
 }

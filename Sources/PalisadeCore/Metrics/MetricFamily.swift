@@ -8,9 +8,14 @@
 enum MetricFamily: CaseIterable, Sendable {
     case requests
     case requestDuration
+    case upstreamDuration
+    case rateLimited
     case guardDecisions
     case rejections
     case upstreamErrors
+    case upstreamPoolIdle
+    case upstreamOpened
+    case upstreamReused
     case connectionsActive
     case connectionsAccepted
     case connectionsLimited
@@ -30,6 +35,9 @@ enum MetricFamily: CaseIterable, Sendable {
     case abuseStrikes
     case abuseBans
     case abuseRefusals
+    case bansActive
+    case securityEvents
+    case logDropped
     case jwksKeys
     case jwksFetches
     case jwksAge
@@ -60,6 +68,14 @@ enum MetricFamily: CaseIterable, Sendable {
             Declaration(
                 name: "palisade_request_duration_seconds", kind: .histogram, labels: ["route"],
                 help: "Time from request head to the end of the response.")
+        case .upstreamDuration:
+            Declaration(
+                name: "palisade_upstream_duration_seconds", kind: .histogram, labels: ["route"],
+                help: "The app's part: from the request sent to the app to its answer's first byte.")
+        case .rateLimited:
+            Declaration(
+                name: "palisade_rate_limited_total", kind: .counter, labels: ["route"],
+                help: "Requests refused 429 rate_limited by a route's rate_limit guards.")
         case .guardDecisions:
             Declaration(
                 name: "palisade_guard_decisions_total", kind: .counter, labels: ["route", "guard", "outcome", "detail"],
@@ -143,6 +159,30 @@ enum MetricFamily: CaseIterable, Sendable {
             Declaration(
                 name: "palisade_abuse_refusals_total", kind: .counter, labels: ["reason"],
                 help: "Requests refused before routing: client_banned (a running ban), client_denied (abuse.deny).")
+        case .bansActive:
+            Declaration(
+                name: "palisade_bans_active", kind: .gauge, labels: [],
+                help: "Ban records the embedded store holds (running or remembered for a repeat); absent with Redis.")
+        case .securityEvents:
+            Declaration(
+                name: "palisade_security_events_total", kind: .counter, labels: ["type"],
+                help: "Security events written (refusal, ban, unban, policy_reload, secret_rotation, jwks_failure, store_failure).")
+        case .logDropped:
+            Declaration(
+                name: "palisade_log_dropped_lines_total", kind: .counter, labels: ["stream"],
+                help: "Log lines dropped because their reader fell behind by more than the buffer.")
+        case .upstreamPoolIdle:
+            Declaration(
+                name: "palisade_upstream_pool_idle_connections", kind: .gauge, labels: [],
+                help: "Keep-alive connections to the app idle in the pools now.")
+        case .upstreamOpened:
+            Declaration(
+                name: "palisade_upstream_connections_opened_total", kind: .counter, labels: [],
+                help: "Connections to the app opened.")
+        case .upstreamReused:
+            Declaration(
+                name: "palisade_upstream_connections_reused_total", kind: .counter, labels: [],
+                help: "Requests sent on a pooled keep-alive connection to the app.")
         case .jwksKeys:
             Declaration(
                 name: "palisade_jwks_keys", kind: .gauge, labels: ["url"],

@@ -16,6 +16,9 @@ enum PrometheusRenderer {
         var jwks: [RemoteJWKS.Status] = []
         /// The shared store's usage and refusals (replay ids, idempotency records).
         var store = StoreStatistics()
+        /// Security events written, by `SecurityEventType.index`.
+        var securityEvents = [Int](repeating: 0, count: SecurityEventType.allCases.count)
+        var accessLogDroppedLines = 0
     }
 
     static func render(_ s: StatsSnapshot, process: ProcessValues) -> String {
@@ -49,6 +52,36 @@ enum PrometheusRenderer {
                         bounds: RouteCounters.durationBoundsSeconds, buckets: route.durationBuckets,
                         sum: Double(route.durationSumNanos) / 1e9, count: route.durationCount))
             }
+        case .upstreamDuration:
+            return routeNames.compactMap { name in
+                let route = s.routes[name]!
+                guard route.upstreamCount > 0 else { return nil }
+                return MetricSample(
+                    [name],
+                    .histogram(
+                        bounds: RouteCounters.durationBoundsSeconds, buckets: route.upstreamBuckets,
+                        sum: Double(route.upstreamSumNanos) / 1e9, count: route.upstreamCount))
+            }
+        case .rateLimited:
+            // Derived from the guard decisions: counting it again on the request path would cost
+            // every limited request a second increment.
+            return routeNames.compactMap { name in
+                let limited = s.routes[name]!.guardOutcomes.filter { $0.key.guardKind == "rate_limit" && $0.key.outcome == "rate_limited" }
+                guard s.routes[name]!.guardOutcomes.keys.contains(where: { $0.guardKind == "rate_limit" }) else { return nil }
+                return MetricSample([name], limited.values.reduce(0, +))
+            }
+        case .upstreamPoolIdle:
+            return [MetricSample([], s.upstreamIdle)]
+        case .upstreamOpened:
+            return [MetricSample([], s.upstreamOpened)]
+        case .upstreamReused:
+            return [MetricSample([], s.upstreamReused)]
+        case .bansActive:
+            return process.store.banRecords.map { [MetricSample([], $0)] } ?? []
+        case .securityEvents:
+            return SecurityEventType.allCases.map { MetricSample([$0.rawValue], process.securityEvents[$0.index]) }
+        case .logDropped:
+            return [MetricSample(["access"], process.accessLogDroppedLines)]
         case .guardDecisions:
             return routeNames.flatMap { name in
                 let outcomes = s.routes[name]!.guardOutcomes

@@ -13,6 +13,19 @@ final class RouteCounters {
     var durationBuckets = [Int](repeating: 0, count: durationBoundsSeconds.count + 1)
     var durationSumNanos: Int64 = 0
     var durationCount = 0
+    /// The app's part: from the request sent to the answer's first byte.
+    var upstreamBuckets = [Int](repeating: 0, count: durationBoundsSeconds.count + 1)
+    var upstreamSumNanos: Int64 = 0
+    var upstreamCount = 0
+
+    func record(upstreamNanos: Int64) {
+        var bucket = 0
+        let bounds = Self.durationBoundsNanos
+        while bucket < bounds.count && upstreamNanos > bounds[bucket] { bucket += 1 }
+        upstreamBuckets[bucket] &+= 1
+        upstreamSumNanos &+= upstreamNanos
+        upstreamCount &+= 1
+    }
 
     func record(status: Int, durationNanos: Int64) {
         if status >= 100 && status < 600 { requestsByStatus[status] &+= 1 }

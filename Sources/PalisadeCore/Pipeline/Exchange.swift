@@ -24,6 +24,9 @@ struct Exchange {
     var status = 0
     var bytesIn = 0
     var bytesOut = 0
+    /// The starts of the request's and the answer's bodies, on routes with `log.body`.
+    var requestBody: CapturedBody?
+    var responseBody: CapturedBody?
     var bodyBytesForwarded = 0
     var connectAttempts = 0
     /// A refusal with no parsed request behind it: method and path are unknown.
@@ -54,6 +57,7 @@ extension Exchange {
             clientIP: clientIPText,
             method: unparsed ? nil : method.rawValue,
             path: unparsed ? nil : RoutePath.path(of: uri),
+            query: unparsed ? nil : RoutePath.query(of: uri),
             route: route?.name,
             status: status,
             upstreamStatus: upstreamStatus,
@@ -63,7 +67,8 @@ extension Exchange {
             bytesOut: bytesOut,
             error: error,
             guards: admitNotes.isEmpty ? guardNotes : admitNotes + guardNotes,
-            headers: headers
+            headers: headers,
+            requestBody: requestBody, responseBody: responseBody, bodyLogging: route?.bodyLogging
         )
     }
 }

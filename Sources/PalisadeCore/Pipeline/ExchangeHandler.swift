@@ -50,7 +50,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(loop: LoopContext, eventLoop: any EventLoop) {
         self.loop = loop
-        self.request = GuardRequest(eventLoop: eventLoop, jwtCache: loop.jwtCache, slots: loop.slots)
+        self.request = GuardRequest(
+            eventLoop: eventLoop, jwtCache: loop.jwtCache, slots: loop.slots, securityEvents: loop.accessLog.securityEvents)
         self.parser = ClientRequestParser(maxHeadBytes: loop.plan.limits.maxHeaderBytes)
     }
 

@@ -19,6 +19,15 @@ public enum PlanCompiler {
         let lease = policy.upstream.responseTimeout.nanoseconds / 1_000_000_000 + 60
         var routes: [CompiledRoute] = []
         var errors: [PolicyDiagnostic] = []
+        // One masker for the plan's access lines and bodies alike.
+        let logMasking = LogMasking(policy.log)
+        func bodyLogging(_ route: RouteSpec) -> BodyLogging? {
+            switch route.logBody {
+            case .off: return nil
+            case .on(let spec): return BodyLogging(spec, masker: logMasking.masker)
+            case .inherit: return policy.log.body.map { BodyLogging($0, masker: logMasking.masker) }
+            }
+        }
         for (index, routeSpec) in policy.routes.enumerated() {
             var guards: [any Guard] = []
             var signatureHeaders: [String] = []
@@ -47,7 +56,7 @@ public enum PlanCompiler {
             routes.append(
                 CompiledRoute(
                     spec: routeSpec, index: index, guards: guards, extraGuards: extensions.routeGuards[routeSpec.name] ?? [],
-                    caseInsensitive: policy.routing.caseInsensitive
+                    caseInsensitive: policy.routing.caseInsensitive, bodyLogging: bodyLogging(routeSpec)
                 )
             )
         }

@@ -16,6 +16,8 @@ public final class RuntimePlan: Sendable {
     public let responseHeaders: [(String, String)]
     public let accessLogEnabled: Bool
     public let loggedHeaders: [String]
+    /// How personal data is masked in this plan's access lines (`log.mask`, `log.secret_names`).
+    let logMasking: LogMasking
     /// Shared state (replay ids, idempotency records); the same store survives reloads.
     public let store: any StateStore
     /// The in-process store `scope: local` limits count in (the same as `store` when that is
@@ -89,6 +91,7 @@ public final class RuntimePlan: Sendable {
         self.responseHeaders = policy.responseHeaders.map { ($0.name, $0.value) }
         self.accessLogEnabled = policy.log.access == .stdout
         self.loggedHeaders = policy.log.headers
+        self.logMasking = LogMasking(policy.log)
     }
 }
 

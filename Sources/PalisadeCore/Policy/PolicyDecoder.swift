@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Yams
 
@@ -49,7 +50,8 @@ public enum PolicyDecoder {
         case .failed:
             return Result(policy: nil, diagnostics: collector.diagnostics)
         }
-        let policy = decodeRoot(PolicyNode(node: root, keyPath: "", diagnostics: collector))
+        var policy = decodeRoot(PolicyNode(node: root, keyPath: "", diagnostics: collector))
+        policy?.digest = HexText.lowercase(SHA256.hash(data: Array(yaml.utf8)))
         if !collector.hasErrors { PolicyLinter.lint(policy, collector: collector) }
         return Result(policy: collector.hasErrors ? nil : policy, diagnostics: inLineOrder(collector.diagnostics))
     }
@@ -225,8 +227,41 @@ public enum PolicyDecoder {
     ]
 
     private static func decodeLog(_ node: PolicyNode) -> LogSpec? {
-        guard let map = node.mapping(allowedKeys: ["access", "headers"]) else { return nil }
+        guard let map = node.mapping(allowedKeys: ["access", "headers", "mask", "secret_names", "level", "buffer", "body"]) else {
+            return nil
+        }
         var spec = LogSpec()
+        if let level = map["level"]?.oneOf([
+            "trace": "trace", "debug": "debug", "info": "info", "notice": "notice", "warning": "warning", "error": "error",
+            "critical": "critical",
+        ]) {
+            spec.level = level
+        }
+        if let value = map["buffer"]?.byteCount(in: (64 << 10)...(1 << 30)) { spec.buffer = value }
+        if let node = map["body"] {
+            switch decodeLogBody(node) {
+            case .on(let body): spec.body = body
+            case .off, .inherit, nil: spec.body = nil
+            }
+        }
+        if let node = map["mask"], let names = node.stringList() {
+            var classes = Set<MaskClass>()
+            for (name, itemNode) in names {
+                if let maskClass = MaskClass(rawValue: name) {
+                    classes.insert(maskClass)
+                } else {
+                    itemNode.error("unknown mask class '\(name)' (known: \(MaskClass.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            }
+            spec.mask = classes
+        }
+        if let node = map["secret_names"], let names = node.stringList() {
+            var list: [String] = []
+            for (name, itemNode) in names {
+                if name.isEmpty { itemNode.error("a secret name cannot be empty") } else { list.append(name) }
+            }
+            spec.secretNames = list
+        }
         if let value = map["access"]?.oneOf(["stdout": LogSpec.AccessTarget.stdout, "off": .off]) {
             spec.access = value
         }
@@ -243,6 +278,26 @@ public enum PolicyDecoder {
             }
         }
         return spec
+    }
+
+    /// `body: false`, `body: true` (defaults) or `body: { max_bytes, content_types, fields }`.
+    static func decodeLogBody(_ node: PolicyNode) -> RouteBodyLogging? {
+        if case .scalar = node.node {
+            guard let on = node.bool() else { return nil }
+            return on ? .on(LogBodySpec()) : .off
+        }
+        guard let map = node.mapping(allowedKeys: ["max_bytes", "content_types", "fields"]) else { return nil }
+        var spec = LogBodySpec()
+        if let value = map["max_bytes"]?.byteCount(in: 64...(1 << 20)) { spec.maxBytes = value }
+        if let node = map["content_types"], let types = node.stringList() {
+            spec.contentTypes = types.map { $0.0.lowercased() }
+            for (type, itemNode) in types where !type.contains("/") { itemNode.error("'\(type)' is not a media type (type/subtype)") }
+        }
+        if let node = map["fields"], let fields = node.stringList() {
+            spec.fields = fields.map(\.0)
+            for (field, itemNode) in fields where field.isEmpty || field == "$" { itemNode.error("a field needs a name or a path") }
+        }
+        return .on(spec)
     }
 
     /// Response headers whose framing Palisade owns; setting them from the policy would corrupt responses.

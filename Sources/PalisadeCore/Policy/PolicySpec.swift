@@ -2,6 +2,8 @@
 /// Nothing here is resolved or compiled; `PlanCompiler` turns it into a `RuntimePlan`.
 public struct PolicySpec: Sendable {
     public var version: Int = 1
+    /// SHA-256 of the policy text, in hex: which policy is in force (start line, reload events).
+    public var digest = ""
     public var listen = HostPort(host: "0.0.0.0", port: 8080)
     public var upstream: UpstreamSpec
     public var admin: AdminSpec?
@@ -95,6 +97,38 @@ public struct LogSpec: Sendable {
     public var access: AccessTarget = .stdout
     /// Request headers copied into the access line, lower-cased.
     public var headers: [String] = []
+    /// The kinds of personal data masked wherever a logged value may hold it (`log.mask`): every
+    /// class unless the policy lists fewer (`mask: []` turns detection off; credentials headers
+    /// and secret-named parameters listed in `secret_names` are still never logged in clear).
+    public var mask: Set<MaskClass> = Set(MaskClass.allCases)
+    /// Parameter, header and JSON field names whose values are secrets (`log.secret_names`),
+    /// compared ignoring case, `-` and `_`.
+    public var secretNames: [String] = PIIMasker.defaultSecretNames
+    /// Palisade's own diagnostics on stderr (`log.level`): trace … critical. Read at start.
+    public var level = "info"
+    /// How far the access stream's reader may fall behind before lines are dropped (`log.buffer`).
+    /// Read at start.
+    public var buffer = ByteCount(bytes: 4 << 20)
+    /// `log.body`: bodies logged (masked) on every route that does not say otherwise; nil: off.
+    public var body: LogBodySpec?
+}
+
+/// `log.body: { max_bytes, content_types, fields }` (or `true` for these defaults).
+public struct LogBodySpec: Sendable, Equatable {
+    public var maxBytes = ByteCount(bytes: 4096)
+    public var contentTypes = ["application/json", "application/x-www-form-urlencoded"]
+    /// JSON field names (any depth) or paths (`$.payer.document`) and form parameter names whose
+    /// values are replaced whole.
+    public var fields: [String] = []
+
+    public init() {}
+}
+
+/// A route's own `log: { body: ... }`: as `log.body` says, off, or its own settings.
+public enum RouteBodyLogging: Sendable, Equatable {
+    case inherit
+    case off
+    case on(LogBodySpec)
 }
 
 public struct HeaderSpec: Sendable {
@@ -132,6 +166,8 @@ public struct RouteSpec: Sendable {
     public var position: SourcePosition
     /// The route's part of `abuse:` (the app's statuses that count against the client).
     public var abuse: RouteAbuseSpec? = nil
+    /// The route's `log: { body: ... }`.
+    public var logBody = RouteBodyLogging.inherit
 }
 
 public struct MatchSpec: Sendable {

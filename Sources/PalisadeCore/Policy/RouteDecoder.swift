@@ -1,6 +1,6 @@
 /// Decodes `routes:` and each route's `match:` and `guards:`.
 enum RouteDecoder {
-    static let routeKeys = ["name", "match", "guards", "mode", "abuse"]
+    static let routeKeys = ["name", "match", "guards", "mode", "abuse", "log"]
     static let matchKeys = ["path", "prefix", "methods", "host"]
     static let guardKinds = GuardKind.names
     static let modes: KeyValuePairs<String, EnforcementMode> = ["enforce": .enforce, "report": .report]
@@ -35,6 +35,9 @@ enum RouteDecoder {
         guard let name, let match else { return nil }
         var route = RouteSpec(name: name, match: match, guards: guards, mode: mode, position: node.position)
         if let abuseNode = map["abuse"] { route.abuse = RouteAbuseSpec.decode(abuseNode) }
+        if let logNode = map["log"], let logMap = logNode.mapping(allowedKeys: ["body"]), let bodyNode = logMap["body"] {
+            route.logBody = PolicyDecoder.decodeLogBody(bodyNode) ?? .inherit
+        }
         return route
     }
 

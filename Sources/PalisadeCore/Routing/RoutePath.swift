@@ -17,4 +17,10 @@ enum RoutePath {
         if let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<query] }
         return target
     }
+
+    /// The query of a request target, without its `?`; nil when it has none.
+    static func query(of uri: String) -> Substring? {
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return Substring(uri)[uri.utf8.index(after: mark)...]
+    }
 }

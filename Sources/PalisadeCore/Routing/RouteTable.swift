@@ -18,10 +18,16 @@ public final class CompiledRoute: Sendable {
     public let bodyNeed: BodyNeed
     /// Some guard of the route implements `completed`: only then is an outcome built.
     let observesCompletion: Bool
+    /// `log.body` for this route (its own `log: { body }` or the policy's), or nil: no body logged.
+    let bodyLogging: BodyLogging?
 
     /// `guards` are the policy's guards of the route, in file order, then any `extraGuards`
     /// (PlanExtensions), which always enforce.
-    init(spec: RouteSpec, index: Int, guards: [any Guard], extraGuards: [any Guard] = [], caseInsensitive: Bool = false) {
+    init(
+        spec: RouteSpec, index: Int, guards: [any Guard], extraGuards: [any Guard] = [], caseInsensitive: Bool = false,
+        bodyLogging: BodyLogging? = nil
+    ) {
+        self.bodyLogging = bodyLogging
         self.name = spec.name
         self.index = index
         self.caseInsensitive = caseInsensitive

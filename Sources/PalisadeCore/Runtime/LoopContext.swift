@@ -22,11 +22,11 @@ final class LoopContext {
     private var sweepTask: RepeatedTask?
     private(set) var isDraining = false
 
-    init(eventLoop: any EventLoop, plan: RuntimePlan, accessLogSink: any AccessLogSink) {
+    init(eventLoop: any EventLoop, plan: RuntimePlan, accessLogSink: any AccessLogSink, securityEvents: SecurityEventLog) {
         self.eventLoop = eventLoop
         self.plan = plan
         self.pool = UpstreamPool(target: plan.upstream, eventLoop: eventLoop)
-        self.accessLog = AccessLogWriter(eventLoop: eventLoop, sink: accessLogSink)
+        self.accessLog = AccessLogWriter(eventLoop: eventLoop, sink: accessLogSink, securityEvents: securityEvents)
         self.unroutedStats = stats.unroutedHandle()
         self.routeStats = []
         self.routeStats = plan.routes.routes.map { stats.handle(for: $0) }

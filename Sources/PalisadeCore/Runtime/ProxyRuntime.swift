@@ -16,6 +16,9 @@ public final class ProxyRuntime: Sendable {
     private let quiescing: NIOLockedValueBox<ServerQuiescingHelper?>
     private let connectionLimiter = ConnectionLimiter()
     let logger: Logger
+    let accessLogSink: any AccessLogSink
+    /// This runtime's security events (bans, unbans, reloads): written to the access sink.
+    public let securityEvents: SecurityEventLog
 
     struct RuntimeState: Sendable {
         var plan: RuntimePlan
@@ -42,16 +45,22 @@ public final class ProxyRuntime: Sendable {
         logger: Logger,
         accessLogSink: any AccessLogSink = FileDescriptorSink.stdout
     ) async throws -> ProxyRuntime {
+        let securityEvents = SecurityEventLog(sink: accessLogSink)
+        plan.remoteKeys.securityEvents.withLock { $0 = securityEvents }
+        (plan.store as? ResilientStore)?.securityEvents.withLock { $0 = securityEvents }
         let eventLoopGroup = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         plan.remoteKeys.activate(only: plan.usedRemoteKeys)
         var contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let bound = try await loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, plan: plan, accessLogSink: accessLogSink), eventLoop: loop)
+                NIOLoopBound(
+                    LoopContext(eventLoop: loop, plan: plan, accessLogSink: accessLogSink, securityEvents: securityEvents), eventLoop: loop)
             }.get()
             contexts[ObjectIdentifier(loop)] = bound
         }
-        return ProxyRuntime(group: eventLoopGroup, ownsGroup: group == nil, contexts: contexts, plan: plan, logger: logger)
+        return ProxyRuntime(
+            group: eventLoopGroup, ownsGroup: group == nil, contexts: contexts, plan: plan, logger: logger, accessLogSink: accessLogSink,
+            securityEvents: securityEvents)
     }
 
     private init(
@@ -59,8 +68,12 @@ public final class ProxyRuntime: Sendable {
         ownsGroup: Bool,
         contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>],
         plan: RuntimePlan,
-        logger: Logger
+        logger: Logger,
+        accessLogSink: any AccessLogSink,
+        securityEvents: SecurityEventLog
     ) {
+        self.accessLogSink = accessLogSink
+        self.securityEvents = securityEvents
         self.group = group
         self.ownsGroup = ownsGroup
         self.contexts = contexts
@@ -128,11 +141,23 @@ public final class ProxyRuntime: Sendable {
                 "admin": "\(admin?.localAddress.map(ListenFailure.display) ?? "off")",
                 "upstream": "\(plan.policy.upstream.url)",
                 "policy": "\(plan.sourceFile)",
+                "policy_digest": "\(plan.policy.digest)",
+                "routes": "\(plan.routes.routes.count)",
+                "guards": "\(Self.guardSummary(plan))",
+                "store": "\(plan.policy.storeKind.rawValue)",
                 "event_loops": "\(contexts.count)",
             ]
         )
         guard let proxyAddress = server.localAddress else { throw ChannelError.ioOnClosedChannel }
         return BoundAddresses(proxy: proxyAddress, admin: admin?.localAddress)
+    }
+
+    /// `hmac×2 jwt×1 rate_limit×3`: how many guards of each kind the routes (and `abuse:`) use.
+    static func guardSummary(_ plan: RuntimePlan) -> String {
+        var counts: [String: Int] = [:]
+        for route in plan.routes.routes { for guardItem in route.guards { counts[guardItem.kind, default: 0] += 1 } }
+        for guardItem in plan.admitGuards { counts[guardItem.kind, default: 0] += 1 }
+        return counts.keys.sorted().map { "\($0)×\(counts[$0]!)" }.joined(separator: " ")
     }
 
     /// Publishes a new plan to every loop. Requests already in flight keep the plan they started with.
@@ -155,6 +180,7 @@ public final class ProxyRuntime: Sendable {
             logger.warning("listen or admin.listen changed; the new addresses take effect after a restart")
         }
         plan.remoteKeys.activate(only: plan.usedRemoteKeys)
+        (plan.store as? ResilientStore)?.securityEvents.withLock { $0 = securityEvents }
         // The store outlives the plan that made it; its limits follow the policy in force.
         plan.store.apply(plan.policy.storeLimits)
         for bound in contexts.values {
@@ -178,10 +204,15 @@ public final class ProxyRuntime: Sendable {
             )
             for warning in warnings { logger.warning("policy warning", metadata: ["diagnostic": "\(warning)"]) }
             apply(plan)
-            logger.info("policy reloaded", metadata: ["policy": "\(path)", "generation": "\(generation)"])
+            logger.info(
+                "policy reloaded", metadata: ["policy": "\(path)", "generation": "\(generation)", "policy_digest": "\(plan.policy.digest)"])
+            var event = SecurityEvent(type: .policyReload, reason: "applied")
+            event.details = [("generation", String(generation)), ("digest", plan.policy.digest)]
+            securityEvents.record(event)
             return .success(plan)
         } catch let error as PolicyLoadError {
             recordFailedReload()
+            securityEvents.record(SecurityEvent(type: .policyReload, reason: "refused"))
             for diagnostic in error.diagnostics {
                 logger.error("policy reload refused; the previous policy stays", metadata: ["diagnostic": "\(diagnostic)"])
             }
@@ -192,6 +223,7 @@ public final class ProxyRuntime: Sendable {
                 severity: .error, file: path, position: SourcePosition(line: 1, column: 1, keyPath: ""),
                 message: "\(error)"
             )
+            securityEvents.record(SecurityEvent(type: .policyReload, reason: "refused"))
             logger.error("policy reload refused; the previous policy stays", metadata: ["diagnostic": "\(diagnostic)"])
             return .failure(PolicyLoadError(diagnostics: [diagnostic]))
         }
@@ -219,7 +251,12 @@ public final class ProxyRuntime: Sendable {
     func metricsText() async -> String {
         var merged = StatsSnapshot()
         for bound in contexts.values {
-            if let snapshot = try? await bound.eventLoop.submit({ bound.value.stats.snapshot() }).get() {
+            let snapshot = try? await bound.eventLoop.submit {
+                var snapshot = bound.value.stats.snapshot()
+                snapshot.upstreamIdle = bound.value.pool.idleCount
+                return snapshot
+            }.get()
+            if let snapshot {
                 merged.merge(snapshot)
             }
         }
@@ -237,6 +274,8 @@ public final class ProxyRuntime: Sendable {
         let usedURLs = Set(plan.usedRemoteKeys.map(\.url))
         process.jwks = plan.remoteKeys.statuses.filter { usedURLs.contains($0.url) }
         process.store = plan.store.statistics
+        process.securityEvents = securityEvents.snapshot
+        process.accessLogDroppedLines = accessLogSink.droppedLines
         return PrometheusRenderer.render(merged, process: process)
     }
 
@@ -269,6 +308,8 @@ public final class ProxyRuntime: Sendable {
         for bound in contexts.values {
             try? await bound.eventLoop.submit { bound.value.stop() }.get()
         }
+        // The last lines are queued; give the log thread a moment to write them out.
+        (accessLogSink as? FileDescriptorSink)?.drain()
         logger.info("stopped")
         if ownsGroup { try? await group.shutdownGracefully() }
     }

@@ -337,7 +337,8 @@ public final class MemoryStore: StateStore {
             refusedFull: refusedFull.load(ordering: .relaxed),
             refusedClientLimit: refusedClientLimit.load(ordering: .relaxed),
             commitsDropped: commitsDropped.load(ordering: .relaxed),
-            expiredEvicted: expiredEvicted.load(ordering: .relaxed)
+            expiredEvicted: expiredEvicted.load(ordering: .relaxed),
+            banRecords: banEntries.load(ordering: .relaxed)
         )
     }
 }

@@ -17,6 +17,11 @@ public final class ResilientStore: StateStore {
     public let fallback: MemoryStore
     public let mode: StoreErrorMode
     private let degraded = Synchronization.Atomic<Int>(0)
+    /// The runtime's security events: a failure is reported at most every `reportInterval`
+    /// seconds (Redis down under load fails every request; one event says so).
+    let securityEvents = Mutex<SecurityEventLog?>(nil)
+    private let lastReport = Synchronization.Atomic<Int64>(0)
+    static let reportInterval: Int64 = 10
 
     public init(primary: RedisStore, fallback: MemoryStore, mode: StoreErrorMode) {
         self.primary = primary
@@ -31,12 +36,25 @@ public final class ResilientStore: StateStore {
         let mode = self.mode
         return attempt.flatMapError { error in
             self.degraded.add(1, ordering: .relaxed)
+            self.report((error as? StoreUnavailable) ?? StoreUnavailable(.connection))
             switch mode {
             case .failOpen: return attempt.eventLoop.makeSucceededFuture(open())
             case .failClosed: return attempt.eventLoop.makeFailedFuture((error as? StoreUnavailable) ?? StoreUnavailable(.connection))
             case .local: return local()
             }
         }
+    }
+
+    private func report(_ failure: StoreUnavailable) {
+        let now = WallClock.now().seconds
+        let last = lastReport.load(ordering: .relaxed)
+        guard now - last >= Self.reportInterval,
+            lastReport.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged,
+            let log = securityEvents.withLock({ $0 })
+        else { return }
+        var event = SecurityEvent(type: .storeFailure, reason: "\(failure.reason)")
+        event.details = [("store", "redis"), ("on_error", mode.rawValue)]
+        log.record(event)
     }
 
     public func reserve(

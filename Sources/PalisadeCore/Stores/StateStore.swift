@@ -69,6 +69,9 @@ public struct StoreStatistics: Sendable, Equatable {
     /// Answers that could not be kept because the budget was spent; their keys were freed instead.
     public var commitsDropped = 0
     public var expiredEvicted = 0
+    /// Ban records held (running, or remembered for the doubling of a repeat); nil where the store
+    /// cannot count them cheaply (Redis: the admin listing scans for them instead).
+    public var banRecords: Int?
     /// A networked store's health, errors and latency; nil for the embedded store.
     public var backend: StoreBackendStatistics?
 }

@@ -18,6 +18,8 @@ final class UpstreamPool {
         self.idle.reserveCapacity(min(target.maxIdleConnections, 256))
     }
 
+    var idleCount: Int { idle.count }
+
     /// Hands out an idle connection at once, or nil when a new one must be connected.
     func takeIdle() -> UpstreamHandler? {
         while let handler = idle.popLast() {

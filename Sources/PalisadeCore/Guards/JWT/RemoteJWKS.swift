@@ -48,7 +48,11 @@ final class RemoteJWKS: Sendable {
         var failures: Int
     }
 
-    init(spec: RemoteJWKSSpec, logger: Logger) throws {
+    /// Told of every failed fetch (the registry turns it into a security event).
+    private let onFailure: @Sendable (String, String) -> Void
+
+    init(spec: RemoteJWKSSpec, logger: Logger, onFailure: @escaping @Sendable (String, String) -> Void = { _, _ in }) throws {
+        self.onFailure = onFailure
         self.spec = spec
         self.logger = logger
         self.loop = MultiThreadedEventLoopGroup.singleton.next()
@@ -177,6 +181,7 @@ final class RemoteJWKS: Sendable {
             }
         }
         if let message {
+            onFailure(spec.url, message)
             logger.warning(
                 "jwks fetch failed; the last good key set stays in use",
                 metadata: ["url": "\(spec.url)", "error": "\(message)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)"]
@@ -203,6 +208,8 @@ final class RemoteJWKS: Sendable {
 public final class RemoteJWKSRegistry: Sendable {
     private let sources = Mutex<[RemoteJWKSSpec: RemoteJWKS]>([:])
     let logger: Logger
+    /// The runtime's security events, once a runtime runs this registry's plans.
+    let securityEvents = Mutex<SecurityEventLog?>(nil)
 
     public init(logger: Logger = Logger(label: "palisade.jwks")) {
         self.logger = logger
@@ -210,7 +217,12 @@ public final class RemoteJWKSRegistry: Sendable {
 
     func source(for spec: RemoteJWKSSpec) throws -> RemoteJWKS {
         if let existing = sources.withLock({ $0[spec] }) { return existing }
-        let made = try RemoteJWKS(spec: spec, logger: logger)
+        let made = try RemoteJWKS(spec: spec, logger: logger) { [weak self] url, message in
+            guard let log = self?.securityEvents.withLock({ $0 }) else { return }
+            var event = SecurityEvent(type: .jwksFailure, reason: "fetch_failed")
+            event.details = [("url", url), ("error", message)]
+            log.record(event)
+        }
         return sources.withLock { all in
             if let raced = all[spec] { return raced }
             all[spec] = made

@@ -14,6 +14,9 @@ extension ExchangeHandler {
         runCompletionHooks(status: status)
         let stats = exchange.routeStats ?? loop.unroutedStats
         stats.record(status: status, durationNanos: duration)
+        if let sent = exchange.upstreamStart, let answered = exchange.upstreamFirstByte {
+            stats.counters.record(upstreamNanos: (answered - sent).nanoseconds)
+        }
         if !exchange.guardNotes.isEmpty { stats.record(guardNotes: exchange.guardNotes) }
         if let plan = exchange.plan, plan.accessLogEnabled {
             var logged: [(String, String)] = []
@@ -22,8 +25,10 @@ extension ExchangeHandler {
                     if let value = request.head.headers.first(name: name) { logged.append((name, value)) }
                 }
             }
-            loop.accessLog.append(exchange.accessLine(status: status, durationNanos: duration, headers: logged))
+            loop.accessLog.append(
+                exchange.accessLine(status: status, durationNanos: duration, headers: logged), masking: plan.logMasking)
         }
+        noteSecurityEvents()
         clocks.idleSince = now
         switch action {
         case .closeNow:
@@ -38,6 +43,25 @@ extension ExchangeHandler {
             }
         case .alreadyComplete, .closing, .tunnel:
             break
+        }
+    }
+
+    /// A refusal is a security event; an old secret of a rotation still verifying is one too, at
+    /// most once a minute per secret.
+    private func noteSecurityEvents() {
+        guard !exchange.unparsed else { return }
+        let time = WallClock.now()
+        if let refusing = exchange.refusingGuard {
+            let reason = exchange.error ?? "refused"
+            let event = SecurityEvent(
+                type: .refusal, route: exchange.route?.name, guardKind: refusing,
+                reason: reason, client: SecurityEvent.maskedClient(request.clientIP), requestID: exchange.requestID)
+            loop.accessLog.append(event, at: time)
+        }
+        for note in exchange.guardNotes {
+            if let detail = note.detail, note.outcome == GuardNote.allowed {
+                loop.accessLog.noteSecretInUse(detail, route: exchange.route?.name, guardKind: note.guardKind, at: time)
+            }
         }
     }
 

@@ -13,6 +13,9 @@ extension ExchangeHandler {
         exchange.upstreamStatus = head.status
         exchange.upstreamFirstByte = clocks.lastActivity
         if request.captureLimit > 0 { request.capture(head: head) }
+        if let logging = exchange.route?.bodyLogging, head.contentLength != 0, let kind = logging.kind(of: head.contentType) {
+            exchange.responseBody = CapturedBody(kind: kind, limit: logging.maxBytes, allocator: loop.allocator)
+        }
         // After an upgrade request the app's parser state is unknown unless it switched: never reuse.
         exchange.upstreamReusable = !head.connectionClose && !exchange.facts.isWebSocketUpgrade
         let upgrading = exchange.facts.isWebSocketUpgrade && head.status == 101
@@ -50,6 +53,7 @@ extension ExchangeHandler {
         guard let context else { return }
         exchange.bytesOut += buffer.readableBytes
         if request.captureLimit > 0 { request.capture(body: buffer) }
+        if exchange.responseBody != nil { exchange.responseBody!.append(buffer) }
         writer.body(buffer, context: context)
     }
 

@@ -21,6 +21,11 @@ extension ExchangeHandler {
             return
         }
         exchange.route = route
+        if let logging = route.bodyLogging, exchange.facts.contentLength != 0,
+            let kind = logging.kind(of: head.headers.first(name: "content-type")?[...])
+        {
+            exchange.requestBody = CapturedBody(kind: kind, limit: logging.maxBytes, allocator: loop.allocator)
+        }
         exchange.routeStats = loop.routeStats[route.index]
 
         if route.bodyNeed == .raw {
@@ -50,6 +55,7 @@ extension ExchangeHandler {
     /// A part of the request's body arrived.
     func receivedBody(_ buffer: ByteBuffer) {
         exchange.bytesIn += buffer.readableBytes
+        if exchange.requestBody != nil { exchange.requestBody!.append(buffer) }
         switch machine.bodyArrived() {
         case .forward:
             writeBodyUpstream(buffer)

@@ -35,6 +35,7 @@ extension ExchangeHandler {
         )
         let pool = loop.pool
         if let connection = pool.takeIdle() {
+            loop.stats.upstreamReused &+= 1
             attach(connection, at: clocks.lastActivity)
         } else {
             connectFresh(pool: pool)
@@ -52,6 +53,7 @@ extension ExchangeHandler {
             }
             switch result {
             case .success(let connection):
+                self.loop.stats.upstreamOpened &+= 1
                 self.attach(connection, at: .now())
             case .failure(let failure):
                 self.appUnavailable(failure)

@@ -1,0 +1,87 @@
+import NIOCore
+
+/// A route's `log.body`: the first `maxBytes` of request and answer bodies of the listed content
+/// types, masked (JSON by value and by field name or path, forms by parameter, other text as free
+/// text), written into the access line. Built once per plan.
+final class BodyLogging: Sendable {
+    enum Kind: Sendable { case json, form, text }
+
+    let maxBytes: Int
+    private let contentTypes: [String]
+    private let json: JSONBodyMasker
+    private let form: FormBodyMasker
+    private let masker: PIIMasker
+
+    init(_ spec: LogBodySpec, masker: PIIMasker) {
+        maxBytes = spec.maxBytes.bytes
+        contentTypes = spec.contentTypes.map { $0.lowercased() }
+        json = JSONBodyMasker(masker: masker, fields: spec.fields)
+        form = FormBodyMasker(masker: masker, fields: spec.fields)
+        self.masker = masker
+    }
+
+    /// How a body of this `Content-Type` is masked, or nil when the route does not log it.
+    func kind(of contentType: Substring?) -> Kind? {
+        guard let contentType else { return nil }
+        let media = String(contentType.prefix { $0 != ";" }.filter { $0 != " " && $0 != "\t" }).lowercased()
+        guard contentTypes.contains(media) || contentTypes.contains("*/*") else { return nil }
+        if media == "application/json" || media.hasSuffix("+json") { return .json }
+        if media == "application/x-www-form-urlencoded" { return .form }
+        return .text
+    }
+
+    func masked(_ body: ByteBuffer, as kind: Kind) -> [UInt8] {
+        body.withUnsafeReadableBytes { bytes in
+            switch kind {
+            case .json: return json.mask(bytes)
+            case .form: return form.mask(bytes)
+            case .text:
+                var out: [UInt8] = []
+                masker.mask(bytes, into: &out)
+                return out
+            }
+        }
+    }
+}
+
+/// The captured start of one body: at most `limit` bytes, and whether more came.
+struct CapturedBody {
+    let kind: BodyLogging.Kind
+    let limit: Int
+    var bytes: ByteBuffer
+    var truncated = false
+
+    init(kind: BodyLogging.Kind, limit: Int, allocator: ByteBufferAllocator) {
+        self.kind = kind
+        self.limit = limit
+        bytes = allocator.buffer(capacity: min(limit, 1024))
+    }
+
+    mutating func append(_ part: ByteBuffer) {
+        let room = limit - bytes.readableBytes
+        guard room > 0 else {
+            if part.readableBytes > 0 { truncated = true }
+            return
+        }
+        if part.readableBytes > room {
+            truncated = true
+            bytes.writeImmutableBuffer(part.getSlice(at: part.readerIndex, length: room)!)
+        } else {
+            bytes.writeImmutableBuffer(part)
+        }
+    }
+}
+
+extension UpstreamResponseHead {
+    /// The answer's `Content-Type` value, found in the header block as the app sent it.
+    var contentType: Substring? {
+        let block = String(buffer: headerBlock)
+        for line in block.split(separator: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            if line[..<colon].lowercased() == "content-type" {
+                return line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,70 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Palisade's own diagnostics (start, reloads, key-set fetches, store trouble) as one JSON object
+/// per line on stderr, so the same shipper that reads the access stream can read these:
+/// `{"ts":…,"level":"info","logger":"palisade","message":"…", <metadata>}`. Metadata keys and
+/// values are strings chosen by Palisade's code; no request data is logged here.
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    private let label: String
+    private let fileDescriptor: Int32
+    private static let lock = NIOLock()
+
+    public init(label: String, fileDescriptor: Int32 = 2) {
+        self.label = label
+        self.fileDescriptor = fileDescriptor
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var buffer = ByteBufferAllocator().buffer(capacity: 256)
+        var clock = TimestampCache()
+        buffer.writeStaticString("{\"ts\":\"")
+        clock.write(WallClock.now(), into: &buffer)
+        buffer.writeStaticString("\",\"level\":")
+        writeJSONString(event.level.rawValue, into: &buffer)
+        buffer.writeStaticString(",\"logger\":")
+        writeJSONString(label, into: &buffer)
+        buffer.writeStaticString(",\"message\":")
+        writeJSONString(event.message.description, into: &buffer)
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        for key in merged.keys.sorted() where !["ts", "level", "logger", "message"].contains(key) {
+            buffer.writeStaticString(",")
+            writeJSONString(key, into: &buffer)
+            buffer.writeStaticString(":")
+            writeJSONString(merged[key]!.description, into: &buffer)
+        }
+        buffer.writeStaticString("}\n")
+        Self.lock.withLock {
+            buffer.withUnsafeReadableBytes { bytes in
+                guard var base = bytes.baseAddress else { return }
+                var remaining = bytes.count
+                while remaining > 0 {
+                    let written = write(fileDescriptor, base, remaining)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return
+                    }
+                    remaining -= written
+                    base += written
+                }
+            }
+        }
+    }
+}
