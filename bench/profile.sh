@@ -22,7 +22,8 @@ Build Palisade first (a release build; symbols help):
 Environment (defaults in brackets):
   PALISADE_BIN      [.build/release/palisade]
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
-  SCENARIO          get (GET /small), post1k (POST /post, 1 KiB body) or ratelimit [get]
+  SCENARIO          get (GET /small), post1k (POST /post, 1 KiB body), ratelimit, ratelimit-shared,
+                    logmask or logbody (see run.sh) [get]
   PROFILE_SECONDS   seconds of load while recording [5]
   WARMUP            seconds of unrecorded warm-up load [2]
   THREADS / CONNECTIONS  wrk settings [1 / 64]
@@ -102,7 +103,9 @@ case "$SCENARIO" in
   post1k) LOAD=(-s "$BENCH_DIR/post1k.lua" "http://127.0.0.1:$PALISADE_PORT/post"); LOAD_DESC="POST /post, 1 KiB body" ;;
   ratelimit) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited/small"); LOAD_DESC="GET /limited/small (local rate limit)" ;;
   ratelimit-shared) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited-shared/small"); LOAD_DESC="GET /limited-shared/small (shared rate limit; REDIS_URL)" ;;
-  *) die "SCENARIO must be get, post1k or ratelimit (got '$SCENARIO')" 64 ;;
+  logmask) LOAD=(-s "$BENCH_DIR/logmask.lua" "http://127.0.0.1:$PALISADE_PORT/logged/small"); LOAD_DESC="GET /logged/... (access line, every mask class)" ;;
+  logbody) LOAD=(-s "$BENCH_DIR/logbody.lua" "http://127.0.0.1:$PALISADE_PORT/logged-body"); LOAD_DESC="POST /logged-body (1 KiB JSON body masked into the line)" ;;
+  *) die "SCENARIO must be get, post1k, ratelimit, ratelimit-shared, logmask or logbody (got '$SCENARIO')" 64 ;;
 esac
 
 wrk_get() { # wrk_get SECONDS OUTFILE

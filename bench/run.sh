@@ -40,8 +40,9 @@ Environment (defaults in brackets):
   CONNECTIONS       wrk connections [64]
   COOLDOWN          seconds of idle between runs [1]
   TARGETS           subset/order of "direct nginx haproxy palisade" [all]
-  SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit ratelimit-shared"
-                    [all but ratelimit-shared; all but get and post1k run on Palisade only]
+  SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit ratelimit-shared
+                    logmask logmask-off logbody logbody-off" [all but ratelimit-shared; all but get and post1k run on
+                    Palisade only]
   REDIS_URL         when set (redis://127.0.0.1:PORT), Palisade's store is that Redis
   NGINX_WORKERS     worker_processes of the nginx proxy [1] (see README)
   UPSTREAM_WORKERS  worker_processes of the upstream nginx [1]
@@ -76,7 +77,7 @@ UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-1}"
 HAPROXY_THREADS="${HAPROXY_THREADS:-2}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 read -r -a TARGET_LIST <<<"${TARGETS:-direct nginx haproxy palisade}"
-read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256 ratelimit}"
+read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256 ratelimit logmask logmask-off logbody logbody-off}"
 
 for v in DURATION WARMUP ROUNDS THREADS CONNECTIONS COOLDOWN; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')" 64
@@ -87,12 +88,12 @@ for t in "${TARGET_LIST[@]}"; do
   case "$t" in direct|nginx|haproxy|palisade) ;; *) die "unknown target '$t'" 64 ;; esac
 done
 for s in "${SCENARIO_LIST[@]}"; do
-  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit|ratelimit-shared) ;; *) die "unknown scenario '$s'" 64 ;; esac
+  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit|ratelimit-shared|logmask|logmask-off|logbody|logbody-off) ;; *) die "unknown scenario '$s'" 64 ;; esac
 done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 has_scenario() { local x; for x in "${SCENARIO_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 # Scenarios only Palisade runs: the other targets verify nothing.
-palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit* ]]; }
+palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit* || "$1" == log* ]]; }
 
 # The webhook1k route's secret, and the signature of the fixed body made with Python's hmac.
 export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
@@ -148,6 +149,13 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
     ratelimit) url="http://127.0.0.1:$port/limited/small" ;;
     # The same in the policy's store: with REDIS_URL set, one Redis round trip per request.
     ratelimit-shared) url="http://127.0.0.1:$port/limited-shared/small" ;;
+    # An access line per request, every mask class over path, query and logged headers.
+    logmask) url="http://127.0.0.1:$port/logged/small"; script=(-s "$BENCH_DIR/logmask.lua") ;;
+    # The same with the 1 KiB JSON request body masked into the line.
+    logbody) url="http://127.0.0.1:$port/logged-body"; script=(-s "$BENCH_DIR/logbody.lua") ;;
+    # Their baselines: the same requests to a route that logs nothing.
+    logmask-off) url="http://127.0.0.1:$port/plain/small"; script=(-s "$BENCH_DIR/logmask.lua") ;;
+    logbody-off) url="http://127.0.0.1:$port/plain-body"; script=(-s "$BENCH_DIR/logbody.lua") ;;
   esac
   # Background + wait so that INT/TERM traps fire at once (cleanup kills wrk).
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency \
@@ -328,6 +336,14 @@ pin_desc="none (scheduler decides)"
   if has_target palisade && has_scenario ratelimit-shared && has_scenario get; then
     echo
     echo "Shared rate limit (store: ${REDIS_URL:-memory}) against Palisade's own GET pass-through: $(ratio "$(col ratelimit-shared palisade 4 | median)" "$(col get palisade 4 | median)")"
+  fi
+  if has_target palisade && has_scenario logmask && has_scenario logmask-off; then
+    echo
+    echo "Access line per request, every mask class over path, query and two headers, against the same request unlogged: $(ratio "$(col logmask palisade 4 | median)" "$(col logmask-off palisade 4 | median)")"
+  fi
+  if has_target palisade && has_scenario logbody && has_scenario logbody-off; then
+    echo
+    echo "Access line with the 1 KiB JSON body masked into it, against the same POST unlogged: $(ratio "$(col logbody palisade 4 | median)" "$(col logbody-off palisade 4 | median)")"
   fi
   for s in jwt-es256 jwt-rs256; do
     if has_target palisade && has_scenario "$s" && has_scenario get; then

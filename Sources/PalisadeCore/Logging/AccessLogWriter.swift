@@ -32,7 +32,7 @@ final class AccessLogWriter {
     /// A security event from the request path (a refusal), batched with the access lines.
     func append(_ event: SecurityEvent, at time: WallClock.Instant) {
         encoder.encode(event, at: time, into: &buffer)
-        securityEvents.count(event.type)
+        if event.type == .refusal { securityEvents.noteRefusal(event) } else { securityEvents.count(event.type) }
         scheduleFlush()
     }
 

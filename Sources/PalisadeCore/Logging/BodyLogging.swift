@@ -23,6 +23,10 @@ final class BodyLogging: Sendable {
     /// How a body of this `Content-Type` is masked, or nil when the route does not log it.
     func kind(of contentType: Substring?) -> Kind? {
         guard let contentType else { return nil }
+        // The common answer first, without making a lower-cased copy.
+        if contentType.utf8.elementsEqual("application/json".utf8) {
+            return contentTypes.contains("application/json") || contentTypes.contains("*/*") ? .json : nil
+        }
         let media = String(contentType.prefix { $0 != ";" }.filter { $0 != " " && $0 != "\t" }).lowercased()
         guard contentTypes.contains(media) || contentTypes.contains("*/*") else { return nil }
         if media == "application/json" || media.hasSuffix("+json") { return .json }
@@ -73,15 +77,33 @@ struct CapturedBody {
 }
 
 extension UpstreamResponseHead {
-    /// The answer's `Content-Type` value, found in the header block as the app sent it.
+    /// The answer's `Content-Type` value, found in the header block as the app sent it (a scan
+    /// of the bytes: no String of the whole block).
     var contentType: Substring? {
-        let block = String(buffer: headerBlock)
-        for line in block.split(separator: "\r\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            if line[..<colon].lowercased() == "content-type" {
-                return line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+        headerBlock.withUnsafeReadableBytes { block -> Substring? in
+            let name = Array("content-type:".utf8)
+            var lineStart = 0
+            while lineStart + name.count <= block.count {
+                var matches = true
+                for (offset, expected) in name.enumerated() {
+                    let byte = block[lineStart + offset]
+                    let lower = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte
+                    if lower != expected {
+                        matches = false
+                        break
+                    }
+                }
+                var lineEnd = lineStart
+                while lineEnd < block.count && block[lineEnd] != 0x0d && block[lineEnd] != 0x0a { lineEnd += 1 }
+                if matches {
+                    var valueStart = lineStart + name.count
+                    while valueStart < lineEnd && (block[valueStart] == 0x20 || block[valueStart] == 0x09) { valueStart += 1 }
+                    return Substring(decoding: UnsafeRawBufferPointer(rebasing: block[valueStart..<lineEnd]), as: UTF8.self)
+                }
+                lineStart = lineEnd
+                while lineStart < block.count && (block[lineStart] == 0x0d || block[lineStart] == 0x0a) { lineStart += 1 }
             }
+            return nil
         }
-        return nil
     }
 }

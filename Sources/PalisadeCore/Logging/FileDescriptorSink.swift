@@ -26,14 +26,19 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
 
     private let fd: Int32
     private let maxQueuedBytes: Int
-    /// 1 while batches wait; the writer thread sleeps on 0.
+    /// 1 once enough waits that the writer should not sleep out its interval.
     private let queue = ConditionLock(value: 0)
     /// Guarded by `queue`'s lock (hence `@unchecked Sendable`): ConditionLock holds only the
     /// wake-up value, not the queue itself.
     private var pending = Queue()
+    private var writing = false
     private let droppedLinesCount = Atomic<Int>(0)
-    private let writtenLinesCount = Atomic<Int>(0)
-    private let idle = ConditionLock(value: 1)
+
+    /// The writer wakes this often to write what came, or sooner once `wakeBytes` wait: loops
+    /// then hand over their batches without waking a thread each time (a futex wake and a context
+    /// switch per loop tick cost more than the write itself). Lines reach the reader within it.
+    static let flushInterval = 0.005
+    static let wakeBytes = 64 << 10
 
     /// `maxQueuedBytes`: how much may wait for the reader before batches are dropped (4 MiB by
     /// default: seconds of lines at tens of thousands of requests per second).
@@ -54,7 +59,7 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
         guard !bytes.isEmpty else { return }
         queue.lock()
         guard pending.bytes + bytes.count <= maxQueuedBytes, !pending.stopping else {
-            queue.unlock(withValue: pending.batches.isEmpty ? 0 : 1)
+            queue.unlock()
             var lines = 0
             for byte in bytes where byte == UInt8(ascii: "\n") { lines += 1 }
             droppedLinesCount.add(lines, ordering: .relaxed)
@@ -62,31 +67,38 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
         }
         pending.batches.append(Array(bytes))
         pending.bytes += bytes.count
-        queue.unlock(withValue: 1)
+        if pending.bytes >= Self.wakeBytes {
+            queue.unlock(withValue: 1)
+        } else {
+            queue.unlock()
+        }
     }
 
-    /// Waits up to `timeout` until every queued line is written (shutdown).
-    public func drain(timeout: TimeInterval = 2) {
-        if idle.lock(whenValue: 1, timeoutSeconds: timeout) { idle.unlock() }
+    /// Waits up to `timeout` seconds until every queued line is written (shutdown).
+    public func drain(timeout: Double = 2) {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while ContinuousClock.now < deadline {
+            queue.lock()
+            let done = pending.batches.isEmpty && !writing
+            queue.unlock()
+            if done { return }
+            usleep(2000)
+        }
     }
 
     private func run() {
         while true {
-            queue.lock(whenValue: 1)
+            if !queue.lock(whenValue: 1, timeoutSeconds: Self.flushInterval) { queue.lock() }
             let batches = pending.batches
             pending.batches.removeAll(keepingCapacity: true)
             pending.bytes = 0
-            idle.lock()
-            idle.unlock(withValue: 0)
+            writing = !batches.isEmpty
             queue.unlock(withValue: 0)
+            guard !batches.isEmpty else { continue }
             for batch in batches { writeWhole(batch) }
             queue.lock()
-            let empty = pending.batches.isEmpty
-            queue.unlock(withValue: empty ? 0 : 1)
-            if empty {
-                idle.lock()
-                idle.unlock(withValue: 1)
-            }
+            writing = false
+            queue.unlock()
         }
     }
 

@@ -8,33 +8,43 @@ func writeJSONString<S: StringProtocol>(_ value: S, into buffer: inout ByteBuffe
 /// The same for text held as bytes (a masked value).
 func writeJSONString<Bytes: Collection<UInt8>>(bytes value: Bytes, into buffer: inout ByteBuffer) {
     buffer.writeStaticString("\"")
-    var needsEscape = false
-    for b in value where b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f {
-        needsEscape = true
-        break
+    let contiguous = value.withContiguousStorageIfAvailable { bytes -> Bool in
+        writeEscaped(UnsafeRawBufferPointer(bytes), into: &buffer)
+        return true
     }
-    if !needsEscape {
-        // Straight from the string's own storage: a Substring is not copied into a String first.
-        buffer.writeBytes(value)
-    } else {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        for b in value {
-            switch b {
-            case 0x22: buffer.writeStaticString("\\\"")
-            case 0x5c: buffer.writeStaticString("\\\\")
-            case 0x0a: buffer.writeStaticString("\\n")
-            case 0x0d: buffer.writeStaticString("\\r")
-            case 0x09: buffer.writeStaticString("\\t")
-            case 0..<0x20, 0x7f:
-                buffer.writeStaticString("\\u00")
-                buffer.writeInteger(hex[Int(b >> 4)])
-                buffer.writeInteger(hex[Int(b & 0xf)])
-            default: buffer.writeInteger(b)
-            }
-        }
-    }
+    if contiguous == nil { writeEscaped(Array(value), into: &buffer) }
     buffer.writeStaticString("\"")
 }
+
+private func writeEscaped(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
+    bytes.withUnsafeBytes { writeEscaped($0, into: &buffer) }
+}
+
+/// Runs of bytes that need no escape are copied whole; only the bytes between them are escaped
+/// one by one (a JSON body is mostly such runs, its quotes the exceptions).
+private func writeEscaped(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+    var runStart = 0
+    for index in 0..<bytes.count {
+        let b = bytes[index]
+        guard b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f else { continue }
+        if index > runStart { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index])) }
+        switch b {
+        case 0x22: buffer.writeStaticString("\\\"")
+        case 0x5c: buffer.writeStaticString("\\\\")
+        case 0x0a: buffer.writeStaticString("\\n")
+        case 0x0d: buffer.writeStaticString("\\r")
+        case 0x09: buffer.writeStaticString("\\t")
+        default:
+            buffer.writeStaticString("\\u00")
+            buffer.writeInteger(hexDigits[Int(b >> 4)])
+            buffer.writeInteger(hexDigits[Int(b & 0xf)])
+        }
+        runStart = index + 1
+    }
+    if bytes.count > runStart { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart...])) }
+}
+
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
 /// A JSON string literal for small documents built as text (admin answers).
 enum JSONText {

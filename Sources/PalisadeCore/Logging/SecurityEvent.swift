@@ -73,6 +73,8 @@ public final class SecurityEventLog: Sendable {
     private let sink: any AccessLogSink
     private let counts: Mutex<[Int]>
     private let clock = Mutex(TimestampCache())
+    /// `alerts.webhook`, when the policy in force has one.
+    let alerts = Mutex<AlertSender?>(nil)
 
     public init(sink: any AccessLogSink) {
         self.sink = sink
@@ -83,6 +85,24 @@ public final class SecurityEventLog: Sendable {
         counts.withLock { $0[type.index] &+= 1 }
     }
 
+    /// A refusal written by a loop: counted, and a signature failure is told to the alerts.
+    func noteRefusal(_ event: SecurityEvent) {
+        count(event.type)
+        if event.guardKind == "hmac", let sender = alerts.withLock({ $0 }) { sender.noteSignatureFailure(event) }
+    }
+
+    /// Uses the alert settings of the plan in force: a changed `alerts:` (or its secret) makes a
+    /// new sender; alerts already queued on the old one still go out.
+    func configureAlerts(_ spec: AlertsSpec?, secret: Secret?) {
+        let retired = alerts.withLock { current -> AlertSender? in
+            if let current, current.spec == spec, let secret, current.hasSecret(secret) { return nil }
+            let old = current
+            current = spec.flatMap { spec in secret.flatMap { try? AlertSender(spec: spec, secret: $0) } }
+            return old
+        }
+        retired?.shutdownLater()
+    }
+
     var snapshot: [Int] { counts.withLock { $0 } }
 
     func record(_ event: SecurityEvent) {
@@ -91,5 +111,6 @@ public final class SecurityEventLog: Sendable {
         clock.withLock { event.encode(at: now, clock: &$0, into: &buffer) }
         buffer.withUnsafeReadableBytes { sink.write($0) }
         count(event.type)
+        if event.type == .ban, let sender = alerts.withLock({ $0 }) { sender.alert(event) }
     }
 }

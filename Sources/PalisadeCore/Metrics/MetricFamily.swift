@@ -38,6 +38,7 @@ enum MetricFamily: CaseIterable, Sendable {
     case bansActive
     case securityEvents
     case logDropped
+    case alerts
     case jwksKeys
     case jwksFetches
     case jwksAge
@@ -171,6 +172,10 @@ enum MetricFamily: CaseIterable, Sendable {
             Declaration(
                 name: "palisade_log_dropped_lines_total", kind: .counter, labels: ["stream"],
                 help: "Log lines dropped because their reader fell behind by more than the buffer.")
+        case .alerts:
+            Declaration(
+                name: "palisade_alerts_total", kind: .counter, labels: ["result"],
+                help: "Alert webhook deliveries: sent, failed (after every retry), dropped (queue full).")
         case .upstreamPoolIdle:
             Declaration(
                 name: "palisade_upstream_pool_idle_connections", kind: .gauge, labels: [],

@@ -19,6 +19,8 @@ enum PrometheusRenderer {
         /// Security events written, by `SecurityEventType.index`.
         var securityEvents = [Int](repeating: 0, count: SecurityEventType.allCases.count)
         var accessLogDroppedLines = 0
+        /// Alert webhook deliveries; nil without `alerts:`.
+        var alerts: AlertSender.Counts?
     }
 
     static func render(_ s: StatsSnapshot, process: ProcessValues) -> String {
@@ -80,6 +82,11 @@ enum PrometheusRenderer {
             return process.store.banRecords.map { [MetricSample([], $0)] } ?? []
         case .securityEvents:
             return SecurityEventType.allCases.map { MetricSample([$0.rawValue], process.securityEvents[$0.index]) }
+        case .alerts:
+            guard let counts = process.alerts else { return [] }
+            return [
+                MetricSample(["sent"], counts.sent), MetricSample(["failed"], counts.failed), MetricSample(["dropped"], counts.dropped),
+            ]
         case .logDropped:
             return [MetricSample(["access"], process.accessLogDroppedLines)]
         case .guardDecisions:

@@ -77,6 +77,7 @@ public enum PlanCompiler {
             usedRemoteKeys: usedRemoteKeys,
             policyAdmitGuards: policy.abuse.map { [AbuseGuard(spec: $0, routes: policy.routes, store: store)] } ?? [],
             adminTokens: policy.admin?.tokenSecret.flatMap { secrets[$0] } ?? [],
+            alertSecret: policy.alerts.flatMap { secrets[$0.secret]?.first },
             extensions: extensions
         )
     }

@@ -25,6 +25,8 @@ public final class RuntimePlan: Sendable {
     public let localStore: MemoryStore
     /// `admin.token`'s values (several during a rotation); empty when the admin API is off.
     let adminTokens: [Secret]
+    /// The first value of `alerts.secret`, when `alerts:` is set.
+    let alertSecret: Secret?
     /// Key sets fetched from JWKS URLs; like the store, the registry survives reloads.
     public let remoteKeys: RemoteJWKSRegistry
     /// The URLs this plan's guards use: started when the plan is put in force (not by `check`).
@@ -66,9 +68,11 @@ public final class RuntimePlan: Sendable {
     init(
         generation: Int, sourceFile: String, policy: PolicySpec, routes: RouteTable, store: any StateStore,
         localStore: MemoryStore? = nil, remoteKeys: RemoteJWKSRegistry, usedRemoteKeys: Set<RemoteJWKSSpec>,
-        policyAdmitGuards: [any Guard] = [], adminTokens: [Secret] = [], extensions: PlanExtensions = .none
+        policyAdmitGuards: [any Guard] = [], adminTokens: [Secret] = [], alertSecret: Secret? = nil,
+        extensions: PlanExtensions = .none
     ) {
         self.adminTokens = adminTokens
+        self.alertSecret = alertSecret
         self.extensions = extensions
         // The policy's own (abuse) first: a banned client is refused before an extension's work.
         let admitGuards = policyAdmitGuards + extensions.admitGuards

@@ -6,7 +6,7 @@ import Yams
 public enum PolicyDecoder {
     public static let topLevelKeys = [
         "version", "listen", "upstream", "admin", "client_ip", "limits", "drain_timeout", "log", "secrets", "store",
-        "response_headers", "abuse", "routes", "routing", "default",
+        "response_headers", "abuse", "routes", "routing", "default", "alerts",
     ]
 
     public struct Result: Sendable {
@@ -82,6 +82,7 @@ public enum PolicyDecoder {
         if let node = map["log"], let value = decodeLog(node) { spec.log = value }
         if let node = map["response_headers"] { spec.responseHeaders = decodeHeaders(node) }
         if let node = map["abuse"] { spec.abuse = AbuseSpec.decode(node) }
+        if let node = map["alerts"] { spec.alerts = AlertsSpec.decode(node) }
         if let node = map["secrets"] { spec.secrets = SecretSpec.decodeAll(node) }
         if let node = map["store"],
             let storeMap = node.mapping(allowedKeys: ["kind", "max_bytes", "max_entries_per_client", "redis"])
@@ -136,6 +137,9 @@ public enum PolicyDecoder {
                     )
                 }
             }
+        }
+        if let alerts = spec.alerts, spec.secrets[alerts.secret] == nil {
+            root.diagnostics.error("secret '\(alerts.secret)' is not declared under secrets:", at: alerts.secretPosition)
         }
         if let admin = spec.admin, let name = admin.tokenSecret, spec.secrets[name] == nil {
             root.diagnostics.error(

@@ -11,6 +11,8 @@ public struct PolicySpec: Sendable {
     public var limits = LimitsSpec()
     public var drainTimeout = PolicyDuration.seconds(20)
     public var log = LogSpec()
+    /// `alerts:`: a signed webhook told of bans and bursts of signature failures.
+    public var alerts: AlertsSpec?
     public var secrets: [String: SecretSpec] = [:]
     public var storeKind: StoreKind = .memory
     public var storeLimits = StoreLimitsSpec()
@@ -168,6 +170,9 @@ public struct RouteSpec: Sendable {
     public var abuse: RouteAbuseSpec? = nil
     /// The route's `log: { body: ... }`.
     public var logBody = RouteBodyLogging.inherit
+    /// The route's `log: { access: true|false }`: its own say over access lines (a health check
+    /// nobody wants logged, or the one route that is); nil follows `log.access`.
+    public var logAccess: Bool?
 }
 
 public struct MatchSpec: Sendable {

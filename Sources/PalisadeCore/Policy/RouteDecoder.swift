@@ -35,8 +35,9 @@ enum RouteDecoder {
         guard let name, let match else { return nil }
         var route = RouteSpec(name: name, match: match, guards: guards, mode: mode, position: node.position)
         if let abuseNode = map["abuse"] { route.abuse = RouteAbuseSpec.decode(abuseNode) }
-        if let logNode = map["log"], let logMap = logNode.mapping(allowedKeys: ["body"]), let bodyNode = logMap["body"] {
-            route.logBody = PolicyDecoder.decodeLogBody(bodyNode) ?? .inherit
+        if let logNode = map["log"], let logMap = logNode.mapping(allowedKeys: ["access", "body"]) {
+            if let bodyNode = logMap["body"] { route.logBody = PolicyDecoder.decodeLogBody(bodyNode) ?? .inherit }
+            if let accessNode = logMap["access"] { route.logAccess = accessNode.bool() }
         }
         return route
     }

@@ -20,6 +20,8 @@ public final class CompiledRoute: Sendable {
     let observesCompletion: Bool
     /// `log.body` for this route (its own `log: { body }` or the policy's), or nil: no body logged.
     let bodyLogging: BodyLogging?
+    /// The route's own `log: { access }`, or nil: as `log.access` says.
+    let logAccess: Bool?
 
     /// `guards` are the policy's guards of the route, in file order, then any `extraGuards`
     /// (PlanExtensions), which always enforce.
@@ -28,6 +30,7 @@ public final class CompiledRoute: Sendable {
         bodyLogging: BodyLogging? = nil
     ) {
         self.bodyLogging = bodyLogging
+        self.logAccess = spec.logAccess
         self.name = spec.name
         self.index = index
         self.caseInsensitive = caseInsensitive

@@ -48,6 +48,7 @@ public final class ProxyRuntime: Sendable {
         let securityEvents = SecurityEventLog(sink: accessLogSink)
         plan.remoteKeys.securityEvents.withLock { $0 = securityEvents }
         (plan.store as? ResilientStore)?.securityEvents.withLock { $0 = securityEvents }
+        securityEvents.configureAlerts(plan.policy.alerts, secret: plan.alertSecret)
         let eventLoopGroup = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         plan.remoteKeys.activate(only: plan.usedRemoteKeys)
         var contexts: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
@@ -181,6 +182,7 @@ public final class ProxyRuntime: Sendable {
         }
         plan.remoteKeys.activate(only: plan.usedRemoteKeys)
         (plan.store as? ResilientStore)?.securityEvents.withLock { $0 = securityEvents }
+        securityEvents.configureAlerts(plan.policy.alerts, secret: plan.alertSecret)
         // The store outlives the plan that made it; its limits follow the policy in force.
         plan.store.apply(plan.policy.storeLimits)
         for bound in contexts.values {
@@ -275,6 +277,7 @@ public final class ProxyRuntime: Sendable {
         process.jwks = plan.remoteKeys.statuses.filter { usedURLs.contains($0.url) }
         process.store = plan.store.statistics
         process.securityEvents = securityEvents.snapshot
+        process.alerts = securityEvents.alerts.withLock { $0 }?.counts
         process.accessLogDroppedLines = accessLogSink.droppedLines
         return PrometheusRenderer.render(merged, process: process)
     }
@@ -308,6 +311,7 @@ public final class ProxyRuntime: Sendable {
         for bound in contexts.values {
             try? await bound.eventLoop.submit { bound.value.stop() }.get()
         }
+        securityEvents.alerts.withLock { $0 }?.shutdown()
         // The last lines are queued; give the log thread a moment to write them out.
         (accessLogSink as? FileDescriptorSink)?.drain()
         logger.info("stopped")

@@ -18,7 +18,7 @@ extension ExchangeHandler {
             stats.counters.record(upstreamNanos: (answered - sent).nanoseconds)
         }
         if !exchange.guardNotes.isEmpty { stats.record(guardNotes: exchange.guardNotes) }
-        if let plan = exchange.plan, plan.accessLogEnabled {
+        if let plan = exchange.plan, exchange.route?.logAccess ?? plan.accessLogEnabled {
             var logged: [(String, String)] = []
             if !exchange.unparsed {
                 for name in plan.loggedHeaders {
