@@ -159,16 +159,15 @@ struct JSONMaskingParser {
         decoded.removeAll(keepingCapacity: true)
         var closed = false
         while i < n {
-            let b = p[i]
-            if b == UInt8(ascii: "\"") {
+            // A run of plain bytes is copied whole: most of a string is such a run.
+            let runStart = i
+            while i < n && p[i] != UInt8(ascii: "\"") && p[i] != UInt8(ascii: "\\") { i += 1 }
+            if i > runStart { decoded.append(contentsOf: UnsafeBufferPointer(start: p + runStart, count: i - runStart)) }
+            guard i < n else { break }
+            if p[i] == UInt8(ascii: "\"") {
                 i += 1
                 closed = true
                 break
-            }
-            if b != UInt8(ascii: "\\") {
-                decoded.append(b)
-                i += 1
-                continue
             }
             guard i + 1 < n else {
                 i = n
