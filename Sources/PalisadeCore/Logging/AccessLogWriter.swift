@@ -6,6 +6,9 @@ final class AccessLogWriter {
     private let eventLoop: any EventLoop
     private let sink: any AccessLogSink
     let securityEvents: SecurityEventLog
+    /// Security events this loop wrote, by `SecurityEventType.index`: counted here, without a
+    /// lock, since a flood of refusals is counted on every loop at once; merged at scrape.
+    private(set) var securityCounts = [Int](repeating: 0, count: SecurityEventType.allCases.count)
     /// When each rotation's old secret was last reported from this loop: one event a minute per
     /// secret, not one per request that still uses it.
     private var rotationReported: [String: Int64] = [:]
@@ -32,7 +35,8 @@ final class AccessLogWriter {
     /// A security event from the request path (a refusal), batched with the access lines.
     func append(_ event: SecurityEvent, at time: WallClock.Instant) {
         encoder.encode(event, at: time, into: &buffer)
-        if event.type == .refusal { securityEvents.noteRefusal(event) } else { securityEvents.count(event.type) }
+        securityCounts[event.type.index] &+= 1
+        if event.type == .refusal { securityEvents.noteRefusal(event) }
         scheduleFlush()
     }
 

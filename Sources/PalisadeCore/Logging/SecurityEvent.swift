@@ -71,6 +71,7 @@ struct SecurityEvent {
 /// instead and are counted here too.
 public final class SecurityEventLog: Sendable {
     private let sink: any AccessLogSink
+    /// The events written here (off the loops); each loop's writer counts its own.
     private let counts: Mutex<[Int]>
     private let clock = Mutex(TimestampCache())
     /// `alerts.webhook`, when the policy in force has one.
@@ -81,13 +82,12 @@ public final class SecurityEventLog: Sendable {
         counts = Mutex([Int](repeating: 0, count: SecurityEventType.allCases.count))
     }
 
-    func count(_ type: SecurityEventType) {
+    private func count(_ type: SecurityEventType) {
         counts.withLock { $0[type.index] &+= 1 }
     }
 
-    /// A refusal written by a loop: counted, and a signature failure is told to the alerts.
+    /// A refusal written by a loop (which counts it): a signature failure is told to the alerts.
     func noteRefusal(_ event: SecurityEvent) {
-        count(event.type)
         if event.guardKind == "hmac", let sender = alerts.withLock({ $0 }) { sender.noteSignatureFailure(event) }
     }
 

@@ -138,6 +138,8 @@ struct StatsSnapshot: Sendable {
     var upstreamOpened = 0
     var upstreamReused = 0
     var upstreamIdle = 0
+    /// Security events written by the loops' access-log writers, by `SecurityEventType.index`.
+    var securityEvents = [Int](repeating: 0, count: SecurityEventType.allCases.count)
 
     mutating func merge(_ other: StatsSnapshot) {
         for (name, route) in other.routes {
@@ -160,6 +162,7 @@ struct StatsSnapshot: Sendable {
         upstreamOpened += other.upstreamOpened
         upstreamReused += other.upstreamReused
         upstreamIdle += other.upstreamIdle
+        for index in securityEvents.indices { securityEvents[index] += other.securityEvents[index] }
         rejections.merge(other.rejections, uniquingKeysWith: +)
     }
 }

@@ -256,6 +256,7 @@ public final class ProxyRuntime: Sendable {
             let snapshot = try? await bound.eventLoop.submit {
                 var snapshot = bound.value.stats.snapshot()
                 snapshot.upstreamIdle = bound.value.pool.idleCount
+                snapshot.securityEvents = bound.value.accessLog.securityCounts
                 return snapshot
             }.get()
             if let snapshot {
@@ -276,7 +277,7 @@ public final class ProxyRuntime: Sendable {
         let usedURLs = Set(plan.usedRemoteKeys.map(\.url))
         process.jwks = plan.remoteKeys.statuses.filter { usedURLs.contains($0.url) }
         process.store = plan.store.statistics
-        process.securityEvents = securityEvents.snapshot
+        process.securityEvents = zip(securityEvents.snapshot, merged.securityEvents).map { $0 + $1 }
         process.alerts = securityEvents.alerts.withLock { $0 }?.counts
         process.accessLogDroppedLines = accessLogSink.droppedLines
         return PrometheusRenderer.render(merged, process: process)
