@@ -41,10 +41,11 @@ final class AccessLogWriter {
     }
 
     /// `secret=<name>#<n>` with n > 1: a signature verified with an older secret of a rotation.
-    func noteSecretInUse(_ detail: String, route: String?, guardKind: String, at time: WallClock.Instant) {
+    func noteSecretInUse(_ detail: String, route: String?, guardKind: String) {
         guard let mark = detail.lastIndex(of: "#"), let position = Int(detail[detail.index(after: mark)...]), position > 1,
             detail.hasPrefix("secret=")
         else { return }
+        let time = WallClock.now()
         let second = time.seconds
         if let last = rotationReported[detail], second - last < 60 { return }
         rotationReported[detail] = second

@@ -77,11 +77,13 @@ struct CapturedBody {
 }
 
 extension UpstreamResponseHead {
+    private static let contentTypeName = Array("content-type:".utf8)
+
     /// The answer's `Content-Type` value, found in the header block as the app sent it (a scan
     /// of the bytes: no String of the whole block).
     var contentType: Substring? {
         headerBlock.withUnsafeReadableBytes { block -> Substring? in
-            let name = Array("content-type:".utf8)
+            let name = Self.contentTypeName
             var lineStart = 0
             while lineStart + name.count <= block.count {
                 var matches = true

@@ -104,34 +104,40 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
 
     private func writeWhole(_ batch: [UInt8]) {
         batch.withUnsafeBytes { bytes in
-            guard var base = bytes.baseAddress else { return }
-            var remaining = bytes.count
-            while remaining > 0 {
-                #if canImport(Glibc)
-                let written = Glibc.write(fd, base, remaining)
-                #elseif canImport(Musl)
-                let written = Musl.write(fd, base, remaining)
-                #else
-                let written = Darwin.write(fd, base, remaining)
-                #endif
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN {
-                        // A non-blocking descriptor (set so by whoever shares it): wait until
-                        // it takes bytes again rather than spin.
-                        var waiting = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                        _ = poll(&waiting, 1, 100)
-                        continue
-                    }
-                    // stdout gone (closed pipe): what is left of the batch is dropped, counted.
-                    var lines = 0
-                    for byte in UnsafeRawBufferPointer(start: base, count: remaining) where byte == UInt8(ascii: "\n") { lines += 1 }
-                    droppedLinesCount.add(lines, ordering: .relaxed)
-                    return
-                }
-                remaining -= written
-                base += written
+            // stdout gone (closed pipe): what is left of the batch is dropped, counted.
+            let unwritten = Self.writeAll(fd, bytes)
+            guard !unwritten.isEmpty else { return }
+            var lines = 0
+            for byte in unwritten where byte == UInt8(ascii: "\n") { lines += 1 }
+            droppedLinesCount.add(lines, ordering: .relaxed)
+        }
+    }
+
+    /// Writes all of `bytes` to `fd` (blocking), through EINTR, and through EAGAIN on a
+    /// descriptor someone made non-blocking (waiting until it takes bytes rather than spinning).
+    /// Answers what could not be written: empty, or the rest after a hard error (a closed pipe).
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var offset = 0
+        while offset < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            #if canImport(Glibc)
+            let written = Glibc.write(fd, rest.baseAddress, rest.count)
+            #elseif canImport(Musl)
+            let written = Musl.write(fd, rest.baseAddress, rest.count)
+            #else
+            let written = Darwin.write(fd, rest.baseAddress, rest.count)
+            #endif
+            if written >= 0 {
+                offset += written
+            } else if errno == EINTR {
+                continue
+            } else if errno == EAGAIN {
+                var waiting = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&waiting, 1, 100)
+            } else {
+                return rest
             }
         }
+        return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
     }
 }

@@ -2,14 +2,6 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Palisade's own diagnostics (start, reloads, key-set fetches, store trouble) as one JSON object
 /// per line on stderr, so the same shipper that reads the access stream can read these:
 /// `{"ts":…,"level":"info","logger":"palisade","message":"…", <metadata>}`. Metadata keys and
@@ -51,20 +43,9 @@ public struct JSONLogHandler: LogHandler {
             writeJSONString(merged[key]!.description, into: &buffer)
         }
         buffer.writeStaticString("}\n")
+        // One line at a time, whole: lines from several threads never interleave.
         Self.lock.withLock {
-            buffer.withUnsafeReadableBytes { bytes in
-                guard var base = bytes.baseAddress else { return }
-                var remaining = bytes.count
-                while remaining > 0 {
-                    let written = write(fileDescriptor, base, remaining)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return
-                    }
-                    remaining -= written
-                    base += written
-                }
-            }
+            buffer.withUnsafeReadableBytes { _ = FileDescriptorSink.writeAll(fileDescriptor, $0) }
         }
     }
 }

@@ -77,12 +77,8 @@ final class LoopStats {
             for status in 100..<600 where counters.requestsByStatus[status] > 0 {
                 route.requestsByStatus[status] = counters.requestsByStatus[status]
             }
-            route.durationBuckets = counters.durationBuckets
-            route.durationSumNanos = counters.durationSumNanos
-            route.durationCount = counters.durationCount
-            route.upstreamBuckets = counters.upstreamBuckets
-            route.upstreamSumNanos = counters.upstreamSumNanos
-            route.upstreamCount = counters.upstreamCount
+            route.duration = counters.duration
+            route.upstream = counters.upstream
             snapshot.routes[name] = route
         }
         for (slot, counters) in guards {
@@ -119,12 +115,8 @@ extension ProxyFailure {
 struct StatsSnapshot: Sendable {
     struct Route: Sendable {
         var requestsByStatus: [Int: Int] = [:]
-        var durationBuckets = [Int](repeating: 0, count: RouteCounters.durationBoundsSeconds.count + 1)
-        var durationSumNanos: Int64 = 0
-        var durationCount = 0
-        var upstreamBuckets = [Int](repeating: 0, count: RouteCounters.durationBoundsSeconds.count + 1)
-        var upstreamSumNanos: Int64 = 0
-        var upstreamCount = 0
+        var duration = DurationHistogram()
+        var upstream = DurationHistogram()
         var guardOutcomes: [GuardOutcomeKey: Int] = [:]
     }
 
@@ -145,12 +137,8 @@ struct StatsSnapshot: Sendable {
         for (name, route) in other.routes {
             var mine = routes[name] ?? Route()
             mine.requestsByStatus.merge(route.requestsByStatus, uniquingKeysWith: +)
-            for i in mine.durationBuckets.indices { mine.durationBuckets[i] += route.durationBuckets[i] }
-            for i in mine.upstreamBuckets.indices { mine.upstreamBuckets[i] += route.upstreamBuckets[i] }
-            mine.upstreamSumNanos += route.upstreamSumNanos
-            mine.upstreamCount += route.upstreamCount
-            mine.durationSumNanos += route.durationSumNanos
-            mine.durationCount += route.durationCount
+            mine.duration.merge(route.duration)
+            mine.upstream.merge(route.upstream)
             mine.guardOutcomes.merge(route.guardOutcomes, uniquingKeysWith: +)
             routes[name] = mine
         }

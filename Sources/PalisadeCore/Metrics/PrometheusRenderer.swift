@@ -46,23 +46,11 @@ enum PrometheusRenderer {
                 return counts.keys.sorted().map { MetricSample([name, String($0)], counts[$0]!) }
             }
         case .requestDuration:
-            return routeNames.map { name in
-                let route = s.routes[name]!
-                return MetricSample(
-                    [name],
-                    .histogram(
-                        bounds: RouteCounters.durationBoundsSeconds, buckets: route.durationBuckets,
-                        sum: Double(route.durationSumNanos) / 1e9, count: route.durationCount))
-            }
+            return routeNames.map { MetricSample([$0], s.routes[$0]!.duration.sample) }
         case .upstreamDuration:
             return routeNames.compactMap { name in
-                let route = s.routes[name]!
-                guard route.upstreamCount > 0 else { return nil }
-                return MetricSample(
-                    [name],
-                    .histogram(
-                        bounds: RouteCounters.durationBoundsSeconds, buckets: route.upstreamBuckets,
-                        sum: Double(route.upstreamSumNanos) / 1e9, count: route.upstreamCount))
+                let upstream = s.routes[name]!.upstream
+                return upstream.count > 0 ? MetricSample([name], upstream.sample) : nil
             }
         case .rateLimited:
             // Derived from the guard decisions: counting it again on the request path would cost

@@ -2,39 +2,49 @@
 /// loop: no atomics, no lock, no shared cache line on the request path. `/metrics` merges every
 /// loop's copy. Kept by name across reloads so counters never reset while the process lives.
 final class RouteCounters {
-    static let durationBoundsSeconds: [Double] = [
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-    ]
-    private static let durationBoundsNanos: [Int64] = durationBoundsSeconds.map { Int64($0 * 1e9) }
-
     /// Indexed by status code (100...599).
     var requestsByStatus = [Int](repeating: 0, count: 600)
-    /// Cumulative-free bucket counts; the last slot is +Inf.
-    var durationBuckets = [Int](repeating: 0, count: durationBoundsSeconds.count + 1)
-    var durationSumNanos: Int64 = 0
-    var durationCount = 0
+    /// From the request head to the end of the response.
+    var duration = DurationHistogram()
     /// The app's part: from the request sent to the answer's first byte.
-    var upstreamBuckets = [Int](repeating: 0, count: durationBoundsSeconds.count + 1)
-    var upstreamSumNanos: Int64 = 0
-    var upstreamCount = 0
-
-    func record(upstreamNanos: Int64) {
-        var bucket = 0
-        let bounds = Self.durationBoundsNanos
-        while bucket < bounds.count && upstreamNanos > bounds[bucket] { bucket += 1 }
-        upstreamBuckets[bucket] &+= 1
-        upstreamSumNanos &+= upstreamNanos
-        upstreamCount &+= 1
-    }
+    var upstream = DurationHistogram()
 
     func record(status: Int, durationNanos: Int64) {
         if status >= 100 && status < 600 { requestsByStatus[status] &+= 1 }
+        duration.record(nanoseconds: durationNanos)
+    }
+}
+
+/// A latency histogram in plain integers: per-bucket (not cumulative) counts for `boundsSeconds`
+/// then +Inf, their sum and count. One type for every route latency Palisade keeps, counted on a
+/// loop and merged at scrape.
+struct DurationHistogram: Sendable {
+    static let boundsSeconds: [Double] = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
+    private static let boundsNanos: [Int64] = boundsSeconds.map { Int64($0 * 1e9) }
+
+    var buckets = [Int](repeating: 0, count: boundsSeconds.count + 1)
+    var sumNanos: Int64 = 0
+    var count = 0
+
+    mutating func record(nanoseconds: Int64) {
         var bucket = 0
-        let bounds = Self.durationBoundsNanos
-        while bucket < bounds.count && durationNanos > bounds[bucket] { bucket += 1 }
-        durationBuckets[bucket] &+= 1
-        durationSumNanos &+= durationNanos
-        durationCount &+= 1
+        let bounds = Self.boundsNanos
+        while bucket < bounds.count && nanoseconds > bounds[bucket] { bucket += 1 }
+        buckets[bucket] &+= 1
+        sumNanos &+= nanoseconds
+        count &+= 1
+    }
+
+    mutating func merge(_ other: DurationHistogram) {
+        for index in buckets.indices { buckets[index] += other.buckets[index] }
+        sumNanos += other.sumNanos
+        count += other.count
+    }
+
+    var sample: MetricSample.Value {
+        .histogram(bounds: Self.boundsSeconds, buckets: buckets, sum: Double(sumNanos) / 1e9, count: count)
     }
 }
 

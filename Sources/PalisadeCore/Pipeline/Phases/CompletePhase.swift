@@ -15,7 +15,7 @@ extension ExchangeHandler {
         let stats = exchange.routeStats ?? loop.unroutedStats
         stats.record(status: status, durationNanos: duration)
         if let sent = exchange.upstreamStart, let answered = exchange.upstreamFirstByte {
-            stats.counters.record(upstreamNanos: (answered - sent).nanoseconds)
+            stats.counters.upstream.record(nanoseconds: (answered - sent).nanoseconds)
         }
         if !exchange.guardNotes.isEmpty { stats.record(guardNotes: exchange.guardNotes) }
         if let plan = exchange.plan, exchange.route?.logAccess ?? plan.accessLogEnabled {
@@ -50,17 +50,17 @@ extension ExchangeHandler {
     /// most once a minute per secret.
     private func noteSecurityEvents() {
         guard !exchange.unparsed else { return }
-        let time = WallClock.now()
+        // The clock is read only when there is an event to date: most exchanges have none.
         if let refusing = exchange.refusingGuard {
             let reason = exchange.error ?? "refused"
             let event = SecurityEvent(
                 type: .refusal, route: exchange.route?.name, guardKind: refusing,
                 reason: reason, client: SecurityEvent.maskedClient(request.clientIP), requestID: exchange.requestID)
-            loop.accessLog.append(event, at: time)
+            loop.accessLog.append(event, at: WallClock.now())
         }
         for note in exchange.guardNotes {
             if let detail = note.detail, note.outcome == GuardNote.allowed {
-                loop.accessLog.noteSecretInUse(detail, route: exchange.route?.name, guardKind: note.guardKind, at: time)
+                loop.accessLog.noteSecretInUse(detail, route: exchange.route?.name, guardKind: note.guardKind)
             }
         }
     }
