@@ -23,6 +23,7 @@ Environment (defaults in brackets):
   PALISADE_BIN      [.build/release/palisade]
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
   SCENARIO          get (GET /small), post1k (POST /post, 1 KiB body), ratelimit, ratelimit-shared,
+                    ratelimit-shared-keys, logmask-off, logplain, logbody-off,
                     logmask or logbody (see run.sh) [get]
   PROFILE_SECONDS   seconds of load while recording [5]
   WARMUP            seconds of unrecorded warm-up load [2]
@@ -104,8 +105,12 @@ case "$SCENARIO" in
   ratelimit) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited/small"); LOAD_DESC="GET /limited/small (local rate limit)" ;;
   ratelimit-shared) LOAD=("http://127.0.0.1:$PALISADE_PORT/limited-shared/small"); LOAD_DESC="GET /limited-shared/small (shared rate limit; REDIS_URL)" ;;
   logmask) LOAD=(-s "$BENCH_DIR/logmask.lua" "http://127.0.0.1:$PALISADE_PORT/logged/small"); LOAD_DESC="GET /logged/... (access line, every mask class)" ;;
+  ratelimit-shared-keys) LOAD=(-s "$BENCH_DIR/manykeys.lua" "http://127.0.0.1:$PALISADE_PORT/limited-keys/small"); LOAD_DESC="GET /limited-keys/small (shared rate limit, 100,000 client keys; REDIS_URL)" ;;
   logbody) LOAD=(-s "$BENCH_DIR/logbody.lua" "http://127.0.0.1:$PALISADE_PORT/logged-body"); LOAD_DESC="POST /logged-body (1 KiB JSON body masked into the line)" ;;
-  *) die "SCENARIO must be get, post1k, ratelimit, ratelimit-shared, logmask or logbody (got '$SCENARIO')" 64 ;;
+  logmask-off) LOAD=(-s "$BENCH_DIR/logmask.lua" "http://127.0.0.1:$PALISADE_PORT/plain/small"); LOAD_DESC="GET /plain/... (logmask's request, unlogged)" ;;
+  logplain) LOAD=(-s "$BENCH_DIR/logplain.lua" "http://127.0.0.1:$PALISADE_PORT/logged/small"); LOAD_DESC="GET /logged/... (access line, every mask class, nothing to mask)" ;;
+  logbody-off) LOAD=(-s "$BENCH_DIR/logbody.lua" "http://127.0.0.1:$PALISADE_PORT/plain-body"); LOAD_DESC="POST /plain-body (logbody's request, unlogged)" ;;
+  *) die "SCENARIO must be get, post1k, ratelimit, ratelimit-shared, ratelimit-shared-keys, logmask, logmask-off, logplain, logbody or logbody-off (got '$SCENARIO')" 64 ;;
 esac
 
 wrk_get() { # wrk_get SECONDS OUTFILE

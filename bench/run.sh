@@ -41,7 +41,8 @@ Environment (defaults in brackets):
   COOLDOWN          seconds of idle between runs [1]
   TARGETS           subset/order of "direct nginx haproxy palisade" [all]
   SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit ratelimit-shared
-                    logmask logmask-off logbody logbody-off" [all but ratelimit-shared; all but get and post1k run on
+                    ratelimit-shared-keys logmask logmask-off logplain logplain-off logbody logbody-off"
+                    [all but the two ratelimit-shared; all but get and post1k run on
                     Palisade only]
   REDIS_URL         when set (redis://127.0.0.1:PORT), Palisade's store is that Redis
   NGINX_WORKERS     worker_processes of the nginx proxy [1] (see README)
@@ -77,7 +78,7 @@ UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-1}"
 HAPROXY_THREADS="${HAPROXY_THREADS:-2}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 read -r -a TARGET_LIST <<<"${TARGETS:-direct nginx haproxy palisade}"
-read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256 ratelimit logmask logmask-off logbody logbody-off}"
+read -r -a SCENARIO_LIST <<<"${SCENARIOS:-get post1k webhook1k jwt-es256 jwt-rs256 ratelimit logmask logmask-off logplain logplain-off logbody logbody-off}"
 
 for v in DURATION WARMUP ROUNDS THREADS CONNECTIONS COOLDOWN; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')" 64
@@ -88,7 +89,7 @@ for t in "${TARGET_LIST[@]}"; do
   case "$t" in direct|nginx|haproxy|palisade) ;; *) die "unknown target '$t'" 64 ;; esac
 done
 for s in "${SCENARIO_LIST[@]}"; do
-  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit|ratelimit-shared|logmask|logmask-off|logbody|logbody-off) ;; *) die "unknown scenario '$s'" 64 ;; esac
+  case "$s" in get|post1k|webhook1k|jwt-es256|jwt-rs256|ratelimit|ratelimit-shared|ratelimit-shared-keys|logmask|logmask-off|logplain|logplain-off|logbody|logbody-off) ;; *) die "unknown scenario '$s'" 64 ;; esac
 done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 has_scenario() { local x; for x in "${SCENARIO_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
@@ -149,8 +150,13 @@ run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
     ratelimit) url="http://127.0.0.1:$port/limited/small" ;;
     # The same in the policy's store: with REDIS_URL set, one Redis round trip per request.
     ratelimit-shared) url="http://127.0.0.1:$port/limited-shared/small" ;;
+    # The same with 100,000 client keys: one script call per request (no coalescing).
+    ratelimit-shared-keys) url="http://127.0.0.1:$port/limited-keys/small"; script=(-s "$BENCH_DIR/manykeys.lua") ;;
     # An access line per request, every mask class over path, query and logged headers.
     logmask) url="http://127.0.0.1:$port/logged/small"; script=(-s "$BENCH_DIR/logmask.lua") ;;
+    # The same logged route with an ordinary request: nothing personal, every class still scanned.
+    logplain) url="http://127.0.0.1:$port/logged/small"; script=(-s "$BENCH_DIR/logplain.lua") ;;
+    logplain-off) url="http://127.0.0.1:$port/plain/small"; script=(-s "$BENCH_DIR/logplain.lua") ;;
     # The same with the 1 KiB JSON request body masked into the line.
     logbody) url="http://127.0.0.1:$port/logged-body"; script=(-s "$BENCH_DIR/logbody.lua") ;;
     # Their baselines: the same requests to a route that logs nothing.
@@ -337,9 +343,17 @@ pin_desc="none (scheduler decides)"
     echo
     echo "Shared rate limit (store: ${REDIS_URL:-memory}) against Palisade's own GET pass-through: $(ratio "$(col ratelimit-shared palisade 4 | median)" "$(col get palisade 4 | median)")"
   fi
+  if has_target palisade && has_scenario ratelimit-shared-keys && has_scenario get; then
+    echo
+    echo "Shared rate limit, 100,000 client keys (no two requests of a turn coalesce), against Palisade's own GET pass-through: $(ratio "$(col ratelimit-shared-keys palisade 4 | median)" "$(col get palisade 4 | median)")"
+  fi
   if has_target palisade && has_scenario logmask && has_scenario logmask-off; then
     echo
     echo "Access line per request, every mask class over path, query and two headers, against the same request unlogged: $(ratio "$(col logmask palisade 4 | median)" "$(col logmask-off palisade 4 | median)")"
+  fi
+  if has_target palisade && has_scenario logplain && has_scenario logplain-off; then
+    echo
+    echo "Access line per request, every mask class on, an ordinary request (nothing to mask), against the same request unlogged: $(ratio "$(col logplain palisade 4 | median)" "$(col logplain-off palisade 4 | median)")"
   fi
   if has_target palisade && has_scenario logbody && has_scenario logbody-off; then
     echo

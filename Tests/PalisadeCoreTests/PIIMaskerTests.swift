@@ -161,9 +161,16 @@ enum PIIMaskerCorpus {
         ("a=%zz&b=%4", "a=%zz&b=%4"),
         ("redirect=%2Fcb%3Ftoken%3Dabc&n=1", "redirect=/cb?token%3D[masked]&n=1"),
         ("u=%E2%82%AC%20alice%40example.com", "u=%E2%82%AC%20***@example.com"),
+        // A value the masker reads as it stands, and ones it must decode or re-encode.
+        ("to=alice@example.com&n=2", "to=***@example.com&n=2"),
+        ("note=a=alice@example.com", "note=a%3D***@example.com"),
+        ("q=call+%2B15551234567#x", "q=call%20[phone]%23x"),
     ]
 
     static let json: [(String, [String], String)] = [
+        // Strings without an escape are masked from the input as they stand; with one, decoded.
+        (#"{"to":"alice@example.com","n":1}"#, [], #"{"to":"***@example.com","n":1}"#),
+        (#"{"to":"\"alice@example.com\"","k\u0065y":"v"}"#, [], #"{"to":"\"***@example.com\"","k\u0065y":"[masked]"}"#),
         (
             #"{"name":"x","tax_id":"123456789","n":{"tax_id":42}}"#, ["tax_id"],
             #"{"name":"x","tax_id":"[masked]","n":{"tax_id":"[masked]"}}"#

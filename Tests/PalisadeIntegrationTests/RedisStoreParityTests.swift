@@ -224,4 +224,55 @@ struct RedisStoreParityTests {
         await store.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test(
+        "steps on one key read in one loop turn leave as one script call, and answer what the same steps one after another give on the memory store"
+    )
+    func coalescesOneTurnsSteps() async throws {
+        if let missing = RedisServer.missing {
+            print(missing)
+            return
+        }
+        let server = try RedisServer()
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let redis = try RedisStore(
+            configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeout: .seconds(2), poolSize: 1))
+        let memory = MemoryStore()
+        let loop = group.next()
+        let limits = [Self.limit(10, per: 60, burst: 7), Self.limit(100, per: 3600, burst: 20)]
+        func evalshaCalls() throws -> Int {
+            let stats = try server.cli(["INFO", "commandstats"])
+            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
+                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+            else { return 0 }
+            return Int(calls) ?? 0
+        }
+        // Warm the connection (and load the scripts) first, on another key.
+        _ = try await redis.rateLimit("rl:warm", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop).get()
+        let before = try evalshaCalls()
+        // Twelve steps on one key and three on another, all started in one turn of the loop.
+        let futures = try await loop.submit { () -> [EventLoopFuture<RateLimitOutcome>] in
+            (0..<15).map { index in
+                redis.rateLimit(index % 5 == 4 ? "rl:other" : "rl:hot", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop)
+            }
+        }.get()
+        var answers: [RateLimitOutcome] = []
+        for future in futures { answers.append(try await future.get()) }
+        #expect(try evalshaCalls() == before + 2)
+        var expected: [RateLimitOutcome] = []
+        for index in 0..<15 {
+            let key = index % 5 == 4 ? "rl:other" : "rl:hot"
+            expected.append(try await memory.rateLimit(key, limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop).get())
+        }
+        #expect(answers == expected)
+        let hot = answers.enumerated().filter { $0.offset % 5 != 4 }.map(\.element)
+        #expect(hot.prefix(7).allSatisfy { if case .allowed = $0 { true } else { false } })
+        #expect(hot.dropFirst(7).allSatisfy { if case .limited = $0 { true } else { false } })
+        // The state the call left is the state seven steps leave: the next turn's step is refused.
+        guard case .limited = try await redis.rateLimit("rl:hot", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop).get()
+        else { throw RedisServer.StartFailure(message: "an eighth step was allowed") }
+        await redis.shutdown()
+        try await group.shutdownGracefully()
+    }
 }

@@ -33,17 +33,17 @@ struct AccessLogEncoder {
         buffer.writeStaticString(",\"route\":")
         write(r.route, into: &buffer)
         buffer.writeStaticString(",\"status\":")
-        buffer.writeString(String(r.status))
+        writeDecimal(Int64(r.status), into: &buffer)
         buffer.writeStaticString(",\"upstream_status\":")
-        if let upstream = r.upstreamStatus { buffer.writeString(String(upstream)) } else { buffer.writeStaticString("null") }
+        if let upstream = r.upstreamStatus { writeDecimal(Int64(upstream), into: &buffer) } else { buffer.writeStaticString("null") }
         buffer.writeStaticString(",\"duration_ms\":")
         writeMillis(r.durationNanos, into: &buffer)
         buffer.writeStaticString(",\"upstream_ms\":")
         if let upstream = r.upstreamNanos { writeMillis(upstream, into: &buffer) } else { buffer.writeStaticString("null") }
         buffer.writeStaticString(",\"bytes_in\":")
-        buffer.writeString(String(r.bytesIn))
+        writeDecimal(Int64(r.bytesIn), into: &buffer)
         buffer.writeStaticString(",\"bytes_out\":")
-        buffer.writeString(String(r.bytesOut))
+        writeDecimal(Int64(r.bytesOut), into: &buffer)
         if let error = r.error {
             buffer.writeStaticString(",\"error\":")
             write(error, into: &buffer)
@@ -136,11 +136,41 @@ struct AccessLogEncoder {
 
     private func writeMillis(_ nanos: Int64, into buffer: inout ByteBuffer) {
         let micros = max(nanos, 0) / 1000
-        buffer.writeString(String(micros / 1000))
-        buffer.writeStaticString(".")
+        writeDecimal(micros / 1000, into: &buffer)
         let fraction = micros % 1000
-        if fraction < 100 { buffer.writeStaticString("0") }
-        if fraction < 10 { buffer.writeStaticString("0") }
-        buffer.writeString(String(fraction))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 4) { out in
+            out[0] = UInt8(ascii: ".")
+            out[1] = UInt8(ascii: "0") + UInt8(fraction / 100)
+            out[2] = UInt8(ascii: "0") + UInt8(fraction / 10 % 10)
+            out[3] = UInt8(ascii: "0") + UInt8(fraction % 10)
+            return 4
+        }
+    }
+
+    /// A number's digits written in place (no String made for it).
+    private func writeDecimal(_ value: Int64, into buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { out in
+            var magnitude = value.magnitude
+            var digits = 0
+            repeat {
+                out[digits] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                digits += 1
+            } while magnitude > 0
+            var written = digits
+            if value < 0 {
+                out[digits] = UInt8(ascii: "-")
+                written += 1
+            }
+            // Written lowest digit first: turned around in place.
+            var low = 0
+            var high = written - 1
+            while low < high {
+                out.swapAt(low, high)
+                low += 1
+                high -= 1
+            }
+            return written
+        }
     }
 }

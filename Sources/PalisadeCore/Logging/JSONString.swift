@@ -21,28 +21,64 @@ private func writeEscaped(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
 }
 
 /// Runs of bytes that need no escape are copied whole; only the bytes between them are escaped
-/// one by one (a JSON body is mostly such runs, its quotes the exceptions).
+/// one by one (a JSON body is mostly such runs, its quotes the exceptions). The worst case (every
+/// byte a control character, six bytes each) is reserved once, and the output is written through
+/// a pointer: no capacity or uniqueness check per run.
 private func writeEscaped(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-    var runStart = 0
-    for index in 0..<bytes.count {
-        let b = bytes[index]
-        guard b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f else { continue }
-        if index > runStart { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index])) }
-        switch b {
-        case 0x22: buffer.writeStaticString("\\\"")
-        case 0x5c: buffer.writeStaticString("\\\\")
-        case 0x0a: buffer.writeStaticString("\\n")
-        case 0x0d: buffer.writeStaticString("\\r")
-        case 0x09: buffer.writeStaticString("\\t")
-        default:
-            buffer.writeStaticString("\\u00")
-            buffer.writeInteger(hexDigits[Int(b >> 4)])
-            buffer.writeInteger(hexDigits[Int(b & 0xf)])
+    guard let source = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else { return }
+    let count = bytes.count
+    let table = jsonEscapeClass
+    let digits = hexDigits
+    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count * 6) { target in
+        let out = target.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var written = 0
+        var runStart = 0
+        var index = 0
+        while index < count {
+            let b = source[index]
+            guard table[Int(b)] != 0 else {
+                index += 1
+                continue
+            }
+            if index > runStart {
+                (out + written).update(from: source + runStart, count: index - runStart)
+                written += index - runStart
+            }
+            out[written] = 0x5c
+            switch b {
+            case 0x22, 0x5c:
+                out[written + 1] = b
+                written += 2
+            case 0x0a:
+                out[written + 1] = UInt8(ascii: "n")
+                written += 2
+            case 0x0d:
+                out[written + 1] = UInt8(ascii: "r")
+                written += 2
+            case 0x09:
+                out[written + 1] = UInt8(ascii: "t")
+                written += 2
+            default:
+                out[written + 1] = UInt8(ascii: "u")
+                out[written + 2] = UInt8(ascii: "0")
+                out[written + 3] = UInt8(ascii: "0")
+                out[written + 4] = digits[Int(b >> 4)]
+                out[written + 5] = digits[Int(b & 0xf)]
+                written += 6
+            }
+            index += 1
+            runStart = index
         }
-        runStart = index + 1
+        if count > runStart {
+            (out + written).update(from: source + runStart, count: count - runStart)
+            written += count - runStart
+        }
+        return written
     }
-    if bytes.count > runStart { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart...])) }
 }
+
+/// 1 for the bytes a JSON string cannot hold as they are: controls, `"`, `\` and DEL.
+private let jsonEscapeClass: [UInt8] = (0..<256).map { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c || $0 == 0x7f ? 1 : 0 }
 
 private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 

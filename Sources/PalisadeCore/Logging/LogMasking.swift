@@ -4,16 +4,26 @@
 final class LogMasking: Sendable {
     let masker: PIIMasker
     let query: URLEncodedMasking
+    /// `log.headers` decided once: the names a line may carry are the policy's.
+    private let hiddenHeaders: [String: Bool]
 
     init(_ spec: LogSpec) {
-        masker = PIIMasker(classes: spec.mask, secretNames: spec.secretNames)
+        let masker = PIIMasker(classes: spec.mask, secretNames: spec.secretNames)
+        self.masker = masker
         query = URLEncodedMasking(masker: masker, fields: nil)
+        var hidden: [String: Bool] = [:]
+        for name in spec.headers { hidden[name.lowercased()] = Self.hides(name.lowercased(), masker) }
+        hiddenHeaders = hidden
     }
 
     /// A logged header whose name says it holds a secret (`x-session-token`, `x-auth`) is
     /// replaced whole, as a query parameter of that name would be.
-    /// The `x-` of a custom header is no part of what it holds: `x-session-token` is a session_token.
     func hidesHeader(_ name: String) -> Bool {
+        hiddenHeaders[name] ?? Self.hides(name, masker)
+    }
+
+    /// The `x-` of a custom header is no part of what it holds: `x-session-token` is a session_token.
+    private static func hides(_ name: String, _ masker: PIIMasker) -> Bool {
         masker.isSecretName(name) || (name.hasPrefix("x-") && masker.isSecretName(name.dropFirst(2)))
     }
 

@@ -95,6 +95,14 @@ enum GCRA {
         return .allowed(charged, after)
     }
 
+    /// Each limit's figures as the cells stand at `now`, charging nothing.
+    static func standing(_ stored: [Cell], limits: [GCRALimit], now: Int64) -> [RateLimitFigures] {
+        limits.map { limit in
+            let kept = stored.first { $0.interval == limit.interval && $0.tolerance == limit.tolerance }
+            return figures(ahead: max(kept?.tat ?? now, now) - now, limit)
+        }
+    }
+
     /// The second at which every cell's TAT has passed, so the stored state equals no state.
     static func expiry(_ cells: [Cell]) -> Int64 {
         ceilingSeconds(cells.reduce(Int64.min) { max($0, $1.tat) })

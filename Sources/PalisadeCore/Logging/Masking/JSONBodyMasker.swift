@@ -155,6 +155,25 @@ struct JSONMaskingParser {
     /// through the masker; a key also becomes the top frame's current key. False on a bad escape.
     private mutating func readString(into out: inout [UInt8], isKey: Bool) -> Bool {
         let start = i
+        // The usual string has no escape and closes before the cut: its bytes are its text, so
+        // they are masked straight from the input into `out` (a replacement never needs an
+        // escape, and what the masker keeps is the input as it was). Only a key is copied, for
+        // the field rules.
+        var end = i + 1
+        while end < n && p[end] != UInt8(ascii: "\"") && p[end] != UInt8(ascii: "\\") { end += 1 }
+        if end < n && p[end] == UInt8(ascii: "\"") {
+            let text = UnsafeRawBufferPointer(start: p + start + 1, count: end - start - 1)
+            i = end + 1
+            if isKey {
+                decoded.removeAll(keepingCapacity: true)
+                decoded.append(contentsOf: text)
+                noteKey()
+            }
+            out.append(UInt8(ascii: "\""))
+            masker.maskBytes(text, into: &out)
+            out.append(UInt8(ascii: "\""))
+            return true
+        }
         i += 1
         decoded.removeAll(keepingCapacity: true)
         var closed = false
@@ -203,12 +222,7 @@ struct JSONMaskingParser {
                 return false
             }
         }
-        if isKey, !frames.isEmpty {
-            let top = frames.count - 1
-            keys.removeLast(keys.count - frames[top].keyStart)
-            JSONFieldSelector.normalize(decoded, into: &keys)
-            frames[top].keyEnd = keys.count
-        }
+        if isKey { noteKey() }
         masked.removeAll(keepingCapacity: true)
         let changed = decoded.withUnsafeBytes { masker.maskBytes($0, into: &masked) }
         if !closed {
@@ -225,6 +239,15 @@ struct JSONMaskingParser {
             out.append(contentsOf: UnsafeBufferPointer(start: p + start, count: i - start))
         }
         return true
+    }
+
+    /// The key just read (in `decoded`) becomes the top frame's current key.
+    private mutating func noteKey() {
+        guard !frames.isEmpty else { return }
+        let top = frames.count - 1
+        keys.removeLast(keys.count - frames[top].keyStart)
+        JSONFieldSelector.normalize(decoded, into: &keys)
+        frames[top].keyEnd = keys.count
     }
 
     private func hex4(at k: Int) -> UInt16? {

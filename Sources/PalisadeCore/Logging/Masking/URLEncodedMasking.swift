@@ -25,10 +25,13 @@ struct URLEncodedMasking {
             while eq < e && p[eq] != UInt8(ascii: "=") { eq += 1 }
             if eq < e {
                 out.append(contentsOf: UnsafeBufferPointer(start: p + s, count: eq + 1 - s))
-                Self.percentDecode(UnsafeBufferPointer(start: p + s, count: eq - s), into: &decoded)
-                let whole = decoded.withUnsafeBufferPointer { name in
-                    (masker.enabled.has(.secretQuery) && masker.secretNames.contains(name))
-                        || (fields?.contains(name) ?? false)
+                let rawName = UnsafeBufferPointer(start: p + s, count: eq - s)
+                let whole: Bool
+                if Self.isPlain(rawName) {
+                    whole = isWhollyMasked(rawName)
+                } else {
+                    Self.percentDecode(rawName, into: &decoded)
+                    whole = decoded.withUnsafeBufferPointer { isWhollyMasked($0) }
                 }
                 if whole && e > eq + 1 {
                     out.append("[masked]")
@@ -47,6 +50,11 @@ struct URLEncodedMasking {
         _ value: UnsafeBufferPointer<UInt8>, _ decoded: inout [UInt8], _ masked: inout [UInt8], into out: inout [UInt8]
     ) {
         guard !value.isEmpty else { return }
+        if Self.isPlain(value) {
+            // Nothing to decode and nothing the masker keeps would need encoding: masked in place.
+            masker.maskBytes(UnsafeRawBufferPointer(value), into: &out)
+            return
+        }
         Self.percentDecode(value, into: &decoded)
         masked.removeAll(keepingCapacity: true)
         let changed = decoded.withUnsafeBytes { masker.maskBytes($0, into: &masked) }
@@ -55,6 +63,21 @@ struct URLEncodedMasking {
         } else {
             out.append(contentsOf: value)
         }
+    }
+
+    private func isWhollyMasked(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        (masker.enabled.has(.secretQuery) && masker.secretNames.contains(name)) || (fields?.contains(name) ?? false)
+    }
+
+    /// True when `s` decodes to itself and holds no byte `percentEncode` would change: the
+    /// masker can then read it, and write into the output, as it is.
+    static func isPlain(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
+        for b in s where b < 0x21 || b >= 0x7F || b == UInt8(ascii: "%") || b == UInt8(ascii: "+") || b == UInt8(ascii: "=")
+            || b == UInt8(ascii: "#") || b == UInt8(ascii: "&")
+        {
+            return false
+        }
+        return true
     }
 
     /// `%XX` → byte (malformed escapes kept literally); `+` → space, except a `+` that starts a

@@ -29,6 +29,8 @@ final class RedisLoopClient {
     static let refreshInterval = TimeAmount.seconds(30)
     /// A loop's one command builder: guard operations are formatted one at a time on the loop.
     var builder = RedisCommandBuilder()
+    /// This loop's rate-limit steps waiting for the turn's end, one script call per key.
+    let rateLimits = RedisRateLimitCoalescer()
     /// How long an operation may wait for its answer (`store.redis.timeout`).
     let timeout: TimeAmount
 

@@ -37,42 +37,55 @@ enum RedisScripts {
         """)
 
     /// GCRA over several limits, all or nothing, on the server's clock (TIME), so every replica
-    /// shares one timeline. ARGV: cost, n, then n pairs of interval and tolerance (nanoseconds).
-    /// Each field `<interval>:<tolerance>` holds a theoretical arrival time in microseconds since
-    /// the epoch. Arithmetic is done relative to now in nanoseconds (exact in a double below
-    /// 2^53 ns, 104 days), which is what `GCRA.step` computes, so Swift turns the answer into the
-    /// same figures as the memory store. Answers {seconds, microseconds, ahead_1 ... ahead_n}:
-    /// now, and how far (ns) each limit's stored TAT was ahead of it before this step.
+    /// shares one timeline, for `requests` steps of `cost` taken in order (the steps of one loop
+    /// turn on this key; see `RedisRateLimitCoalescer`). ARGV: cost, requests, n, then n pairs of
+    /// interval and tolerance (nanoseconds). Each field `<interval>:<tolerance>` holds a
+    /// theoretical arrival time in microseconds since the epoch. Arithmetic is done relative to
+    /// now in nanoseconds (exact in a double below 2^53 ns, 104 days), which is what `GCRA.step`
+    /// computes, so Swift replays the answer into the same figures as the memory store. Steps are
+    /// admitted while every limit has room; a refused step charges nothing, so at one instant
+    /// every later one is refused too. Answers {seconds, microseconds, ahead_1 ... ahead_n,
+    /// admitted}: now, how far (ns) each limit's stored TAT was ahead of it before the first step,
+    /// and how many steps were admitted and charged.
     static let rateLimit = RedisScript(
         """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         local cost = tonumber(ARGV[1])
-        local n = tonumber(ARGV[2])
+        local requests = tonumber(ARGV[2])
+        local n = tonumber(ARGV[3])
         local fields = {}
-        for i = 1, n do fields[i] = ARGV[1 + 2 * i] .. ':' .. ARGV[2 + 2 * i] end
+        for i = 1, n do fields[i] = ARGV[2 + 2 * i] .. ':' .. ARGV[3 + 2 * i] end
         local stored = redis.call('HMGET', KEYS[1], unpack(fields))
         local result = {tonumber(t[1]), tonumber(t[2])}
-        local allowed = true
-        local tats = {}
-        local latest = now
+        local ahead = {}
+        local admitted = requests
         for i = 1, n do
-          local interval = tonumber(ARGV[1 + 2 * i])
-          local tolerance = tonumber(ARGV[2 + 2 * i])
-          local ahead = 0
-          if stored[i] then ahead = math.max(tonumber(stored[i]) - now, 0) * 1000 end
-          result[2 + i] = ahead
-          local after = ahead + interval * cost
-          if after > tolerance then allowed = false end
-          tats[i] = now + math.ceil(after / 1000)
-          if tats[i] > latest then latest = tats[i] end
+          local step = tonumber(ARGV[2 + 2 * i]) * cost
+          local tolerance = tonumber(ARGV[3 + 2 * i])
+          local a = 0
+          if stored[i] then a = math.max(tonumber(stored[i]) - now, 0) * 1000 end
+          result[2 + i] = a
+          ahead[i] = a
+          if step > 0 then
+            local room = math.max(math.floor((tolerance - a) / step), 0)
+            while room > 0 and a + room * step > tolerance do room = room - 1 end
+            while a + (room + 1) * step <= tolerance and room < admitted do room = room + 1 end
+            if room < admitted then admitted = room end
+          elseif a > tolerance then
+            admitted = 0
+          end
         end
-        if allowed then
+        result[3 + n] = admitted
+        if admitted > 0 then
           redis.call('DEL', KEYS[1])
           local args = {}
+          local latest = now
           for i = 1, n do
+            local tat = now + math.ceil((ahead[i] + tonumber(ARGV[2 + 2 * i]) * cost * admitted) / 1000)
+            if tat > latest then latest = tat end
             args[2 * i - 1] = fields[i]
-            args[2 * i] = string.format('%.0f', tats[i])
+            args[2 * i] = string.format('%.0f', tat)
           end
           redis.call('HSET', KEYS[1], unpack(args))
           redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.ceil(latest / 1000)))

@@ -2,41 +2,17 @@ import NIOCore
 
 /// Rate limits, counters and bans in Redis: each one script (or one HMGET) on one key.
 extension RedisStore {
+    /// Coalesced per loop turn and key (`RedisRateLimitCoalescer`): one script call answers every
+    /// step on one key that the turn read.
     public func rateLimit(
         _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
     ) -> EventLoopFuture<RateLimitOutcome> {
         guard !limits.isEmpty else { return loop.makeSucceededFuture(.allowed([])) }
-        let cost = max(cost, 0)
-        return evaluate(
-            RedisScripts.rateLimit, key: RedisKey(.rateLimit, key), on: loop,
-            arguments: {
-                $0.append(Int64(cost))
-                $0.append(Int64(limits.count))
-                for limit in limits {
-                    $0.append(limit.interval)
-                    $0.append(limit.tolerance)
-                }
-            },
-            decode: { reply -> RateLimitOutcome in
-                if Self.isOutOfMemory(reply) { return .refused(.full) }
-                guard case .array(let values) = reply, values.count == limits.count + 2,
-                    let seconds = values[0].integer, let micros = values[1].integer
-                else { throw Self.unusable(reply) }
-                // The same pure step the memory store takes, on the server's clock and the
-                // stored times as the script read them: the figures match the memory store's
-                // and the verdict matches the script's (same integers, same comparisons).
-                let serverNow = seconds * 1_000_000_000 + micros * 1000
-                var cells: [GCRA.Cell] = []
-                cells.reserveCapacity(limits.count)
-                for (index, limit) in limits.enumerated() {
-                    guard let ahead = values[index + 2].integer else { throw Self.unusable(reply) }
-                    cells.append(GCRA.Cell(interval: limit.interval, tolerance: limit.tolerance, tat: serverNow + ahead))
-                }
-                switch GCRA.step(stored: cells, limits: limits, cost: cost, now: serverNow) {
-                case .allowed(_, let figures): return .allowed(figures)
-                case .limited(let figures, let retryAfter): return .limited(figures, retryAfterSeconds: retryAfter)
-                }
-            })
+        guard loop.inEventLoop else {
+            return loop.flatSubmit { self.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop) }
+        }
+        let redis = self.client(on: loop)
+        return redis.rateLimits.enqueue(key: RedisKey(.rateLimit, key), limits: limits, cost: max(cost, 0), on: redis)
     }
 
     public func increment(
