@@ -254,7 +254,8 @@ struct RedisStoreParityTests {
         // Twelve steps on one key and three on another, all started in one turn of the loop.
         let futures = try await loop.submit { () -> [EventLoopFuture<RateLimitOutcome>] in
             (0..<15).map { index in
-                redis.rateLimit(index % 5 == 4 ? "rl:other" : "rl:hot", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop)
+                redis.rateLimit(
+                    index % 5 == 4 ? "rl:other" : "rl:hot", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop)
             }
         }.get()
         var answers: [RateLimitOutcome] = []
@@ -270,7 +271,8 @@ struct RedisStoreParityTests {
         #expect(hot.prefix(7).allSatisfy { if case .allowed = $0 { true } else { false } })
         #expect(hot.dropFirst(7).allSatisfy { if case .limited = $0 { true } else { false } })
         // The state the call left is the state seven steps leave: the next turn's step is refused.
-        guard case .limited = try await redis.rateLimit("rl:hot", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop).get()
+        guard
+            case .limited = try await redis.rateLimit("rl:hot", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop).get()
         else { throw RedisServer.StartFailure(message: "an eighth step was allowed") }
         await redis.shutdown()
         try await group.shutdownGracefully()

@@ -72,7 +72,8 @@ struct URLEncodedMasking {
     /// True when `s` decodes to itself and holds no byte `percentEncode` would change: the
     /// masker can then read it, and write into the output, as it is.
     static func isPlain(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
-        for b in s where b < 0x21 || b >= 0x7F || b == UInt8(ascii: "%") || b == UInt8(ascii: "+") || b == UInt8(ascii: "=")
+        for b in s
+        where b < 0x21 || b >= 0x7F || b == UInt8(ascii: "%") || b == UInt8(ascii: "+") || b == UInt8(ascii: "=")
             || b == UInt8(ascii: "#") || b == UInt8(ascii: "&")
         {
             return false
