@@ -33,7 +33,7 @@ struct ExchangeStateMachineTests {
     ]
 
     @Test(
-        "reads are held while connecting, waiting on a guard, the app is not writable, or input backs up",
+        "reads are held while connecting or waiting on a guard with a body to come, the app is not writable, or input backs up",
         arguments: [
             (Machine.State.idle, false, true, Machine.ReadAction.read),
             (.idle, true, true, .hold),
@@ -55,6 +55,17 @@ struct ExchangeStateMachineTests {
         #expect(result2 == (expected == .hold))
         let result3 = machine.takePendingRead()
         #expect(result3 == false)
+    }
+
+    @Test(
+        "a request read in full is not held while its guard or app connection is awaited (unless input backs up)",
+        arguments: [(Machine.State.awaitingGuard, false), (.connecting, false), (.awaitingGuard, true), (.connecting, true)]
+    )
+    func completeRequestKeepsReading(state: Machine.State, backlog: Bool) {
+        var machine = Self.machine(in: state, bodyless: true)
+        #expect(machine.requestEnded() == .hold)
+        let result = machine.readRequested(inputBacklogFull: backlog, appWritable: true)
+        #expect(result == (backlog ? .hold : .read))
     }
 
     @Test(

@@ -78,7 +78,11 @@ struct ExchangeStateMachine {
             hold = true
         } else {
             switch state {
-            case .connecting, .awaitingGuard: hold = true
+            // While a guard's store or the app connection is awaited, a request still sending
+            // its body is held (its parts would wait in memory). Once it has all arrived, what
+            // comes next is the next request (bounded by the backlog) or the client's close,
+            // which a read notices at once; holding would cost two epoll changes per request.
+            case .connecting, .awaitingGuard: hold = !requestComplete
             case .forwarding: hold = !appWritable
             case .idle, .bufferingBody, .replied, .tunnelling: hold = false
             }
