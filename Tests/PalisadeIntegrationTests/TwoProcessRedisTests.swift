@@ -5,8 +5,8 @@ import PalisadeTesting
 import Testing
 
 /// Two `palisade run` processes (the real binary, as two pods' sidecars run it) on one real
-/// redis-server: one combined rate limit, and a ban made through one replica's admin API refused
-/// by the other's. The in-process suites prove the same with two stores; this one crosses
+/// redis-server: one combined rate limit, a webhook id delivered to one replica refused as a
+/// replay by the other, and a ban made through one replica's admin API refused by the other's. The in-process suites prove the same with two stores; this one crosses
 /// process boundaries, so nothing can be shared except through Redis.
 @Suite("Two Palisade processes on one Redis", .serialized)
 struct TwoProcessRedisTests {
@@ -34,6 +34,10 @@ struct TwoProcessRedisTests {
             match: { prefix: /limited/ }
             guards:
               - rate_limit: { key: ip, limit: 6/min, burst: 6, scope: shared }
+          - name: hooks
+            match: { prefix: /hooks/ }
+            guards:
+              - replay: { id: "header:webhook-id", ttl: 1h }
           - name: open
             match: { prefix: / }
         default: deny
@@ -41,7 +45,7 @@ struct TwoProcessRedisTests {
     }
 
     @Test(
-        "one limit across two processes: of 12 requests alternating between them, exactly 6 pass; a ban made by one is refused by the other",
+        "one limit across two processes: of 12 requests alternating between them, exactly 6 pass; an id one accepted is a replay to the other; a ban made by one is refused by the other",
         .enabled(if: CLITests.binaryExists && RedisServer.missing == nil, "needs .build/debug/palisade and redis-server")
     )
     func sharedAcrossProcesses() async throws {
@@ -69,6 +73,21 @@ struct TwoProcessRedisTests {
             if response.status == 429 { limited += 1 }
         }
         #expect(passed == 6 && limited == 6, "passed \(passed), limited \(limited)")
+
+        func deliver(_ id: String, to port: Int) async throws -> WireResponse {
+            try await RawClient.get(
+                "/hooks/order", port: port, headers: [("webhook-id", id), ("Content-Type", "application/json")], method: "POST",
+                body: #"{"type":"order.paid"}"#)
+        }
+        let delivered = try await deliver("evt_two_process_1", to: a.proxy)
+        #expect(delivered.status == 200)
+        let replayed = try await deliver("evt_two_process_1", to: b.proxy)
+        #expect(replayed.status == 409)
+        #expect(replayed.json?["error"] as? String == "replay_detected")
+        let fresh = try await deliver("evt_two_process_2", to: b.proxy)
+        #expect(fresh.status == 200)
+        let replayedBack = try await deliver("evt_two_process_2", to: a.proxy)
+        #expect(replayedBack.status == 409)
 
         let ban = try await RawClient.get(
             "/admin/bans", port: try #require(a.admin),
