@@ -189,24 +189,36 @@ public final class RedisServer: @unchecked Sendable {
     }
 }
 
-/// Three `redis-server --cluster-enabled yes` nodes joined by `redis-cli --cluster create`
-/// (masters only, slots split in three).
+/// Three `redis-server --cluster-enabled yes` masters joined by `redis-cli --cluster create`
+/// (slots split in three), each with `replicasPerMaster` replicas that take over when it fails
+/// (after `nodeTimeoutMilliseconds` of silence, Redis's `cluster-node-timeout`).
 public final class RedisClusterServers: @unchecked Sendable {
     public let nodes: [RedisServer]
 
-    public init() throws {
-        nodes = try (0..<3).map { _ in try RedisServer(clusterEnabled: true) }
+    public init(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int? = nil) throws {
+        let options = RedisServer.Options(arguments: nodeTimeoutMilliseconds.map { ["--cluster-node-timeout", String($0)] } ?? [])
+        nodes = try (0..<3 * (1 + replicasPerMaster)).map { _ in try RedisServer(clusterEnabled: true, options: options) }
         let addresses = nodes.map { "127.0.0.1:\($0.port)" }
-        let created = try RedisServer.run("redis-cli", ["--cluster", "create"] + addresses + ["--cluster-yes"])
+        let replicas = replicasPerMaster > 0 ? ["--cluster-replicas", String(replicasPerMaster)] : []
+        let created = try RedisServer.run("redis-cli", ["--cluster", "create"] + addresses + replicas + ["--cluster-yes"])
         guard created.contains("All 16384 slots covered") else {
             throw RedisServer.StartFailure(message: "redis-cli --cluster create failed: \(created)")
         }
-        // Every node must agree before a test relies on the slot map.
-        for _ in 0..<100 {
-            if try nodes.allSatisfy({ try $0.cli(["CLUSTER", "INFO"]).contains("cluster_state:ok") }) { return }
+        // Every node must agree, and every replica have its master's data, before a test relies
+        // on the slot map or on a failover.
+        for _ in 0..<200 {
+            let agreed = try nodes.allSatisfy { try $0.cli(["CLUSTER", "INFO"]).contains("cluster_state:ok") }
+            let synced =
+                try replicasPerMaster == 0
+                || nodes.allSatisfy {
+                    let role = try $0.cli(["INFO", "replication"])
+                    return role.contains("role:master")
+                        ? role.contains("connected_slaves:\(replicasPerMaster)") : role.contains("master_link_status:up")
+                }
+            if agreed && synced { return }
             usleep(100_000)
         }
-        throw RedisServer.StartFailure(message: "the cluster did not reach cluster_state:ok")
+        throw RedisServer.StartFailure(message: "the cluster did not reach cluster_state:ok with its replicas in sync")
     }
 
     public func stop() { for node in nodes { node.stop() } }

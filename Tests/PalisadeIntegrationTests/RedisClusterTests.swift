@@ -8,7 +8,8 @@ import Testing
 
 /// A real three-node Redis Cluster: keys spread over the nodes by their hash tags, and a slot moved
 /// by hand (CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) while operations run, so the
-/// store meets ASK and then MOVED and loses nothing.
+/// store meets ASK and then MOVED and loses nothing. And a Cluster with a replica per master whose
+/// master is killed: the replica is promoted and the store finds it.
 @Suite("Redis Cluster store", .serialized)
 struct RedisClusterTests {
     static func nodeID(_ node: RedisServer) throws -> String {
@@ -16,9 +17,10 @@ struct RedisClusterTests {
     }
 
     /// The node that serves `slot` now, from `CLUSTER NODES` (each line ends with its slot ranges).
-    static func owner(of slot: Int, in cluster: RedisClusterServers) throws -> RedisServer {
+    static func owner(of slot: Int, in cluster: RedisClusterServers, askingNot down: Int? = nil) throws -> RedisServer {
         // `CLUSTER NODES` lists each node's slot ranges: find the one holding `slot`.
-        let nodes = try cluster.nodes[0].cli(["CLUSTER", "NODES"]).split(separator: "\n")
+        let asked = try #require(cluster.nodes.first { $0.port != down })
+        let nodes = try asked.cli(["CLUSTER", "NODES"]).split(separator: "\n")
         for line in nodes {
             let fields = line.split(separator: " ")
             guard fields.count > 8 else { continue }
@@ -126,6 +128,57 @@ struct RedisClusterTests {
                 .get()
         }
         #expect(try await store.activeBans(now: now, limit: 100, on: loop).get().count == 20)
+        await store.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test(
+        "a master killed: keys on other masters answer throughout, its replica is promoted, and the store finds it with what was written before"
+    )
+    func failover() async throws {
+        if let missing = RedisServer.missing {
+            print(missing)
+            return
+        }
+        let cluster = try RedisClusterServers(replicasPerMaster: 1, nodeTimeoutMilliseconds: 1000)
+        defer { cluster.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let seeds = cluster.nodes.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) }
+        let store = try RedisStore(configuration: .init(cluster: seeds, timeout: .milliseconds(500)))
+
+        let slot = RedisKey(.record, "failing:0").slot
+        let master = try Self.owner(of: slot, in: cluster)
+        let doomed = Self.keys(inSlot: slot, count: 3, prefix: "failing")
+        for key in doomed { #expect(try await Self.reserve(store, key, on: loop) == .reserved) }
+        // A key another master serves.
+        let elsewhere = try #require(
+            (0..<200).map { "steady:\($0)" }.first { try Self.owner(of: RedisKey(.record, $0).slot, in: cluster).port != master.port })
+        #expect(try await Self.reserve(store, elsewhere, on: loop) == .reserved)
+        // The replica has the writes before its master goes (replication is asynchronous).
+        _ = try master.cli(["WAIT", "1", "2000"])
+
+        master.stop()
+        // The other masters go on answering at once.
+        #expect(try await Self.reserve(store, elsewhere, on: loop) == .inFlight(fingerprint: Array(elsewhere.utf8)))
+        // The failed master's slots answer again once the replica is promoted (about two node
+        // timeouts); meanwhile the store fails fast and keeps asking for the map.
+        let started = ContinuousClock.now
+        var recovered: ReservationOutcome?
+        var failures = 0
+        while recovered == nil && ContinuousClock.now - started < .seconds(30) {
+            do {
+                recovered = try await Self.reserve(store, doomed[0], on: loop)
+            } catch {
+                failures += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(recovered == .inFlight(fingerprint: Array(doomed[0].utf8)), "after \(failures) failures: \(String(describing: recovered))")
+        let promoted = try Self.owner(of: slot, in: cluster, askingNot: master.port)
+        #expect(promoted.port != master.port)
+        for key in doomed.dropFirst() { #expect(try await Self.reserve(store, key, on: loop) == .inFlight(fingerprint: Array(key.utf8))) }
+        #expect(try await Self.reserve(store, "failing:new", on: loop) == .reserved)
         await store.shutdown()
         try await group.shutdownGracefully()
     }
