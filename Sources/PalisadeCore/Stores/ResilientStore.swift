@@ -33,15 +33,21 @@ public final class ResilientStore: StateStore {
         _ attempt: EventLoopFuture<Answer>, open: @autoclosure @escaping @Sendable () -> Answer,
         local: @escaping @Sendable () -> EventLoopFuture<Answer>
     ) -> EventLoopFuture<Answer> {
-        let mode = self.mode
-        return attempt.flatMapError { error in
-            self.degraded.add(1, ordering: .relaxed)
-            self.report((error as? StoreUnavailable) ?? StoreUnavailable(.connection))
-            switch mode {
-            case .failOpen: return attempt.eventLoop.makeSucceededFuture(open())
-            case .failClosed: return attempt.eventLoop.makeFailedFuture((error as? StoreUnavailable) ?? StoreUnavailable(.connection))
-            case .local: return local()
-            }
+        attempt.flatMapError { error in
+            self.recovered((error as? StoreUnavailable) ?? StoreUnavailable(.connection), on: attempt.eventLoop, open: open, local: local)
+        }
+    }
+
+    /// What a failed operation answers under `on_error`, counted and reported.
+    private func recovered<Answer: Sendable>(
+        _ failure: StoreUnavailable, on loop: any EventLoop, open: () -> Answer, local: () -> EventLoopFuture<Answer>
+    ) -> EventLoopFuture<Answer> {
+        degraded.add(1, ordering: .relaxed)
+        report(failure)
+        switch mode {
+        case .failOpen: return loop.makeSucceededFuture(open())
+        case .failClosed: return loop.makeFailedFuture(failure)
+        case .local: return local()
         }
     }
 
@@ -86,11 +92,13 @@ public final class ResilientStore: StateStore {
     ) -> EventLoopFuture<RateLimitOutcome> {
         // Open: as if the key were fresh, each limit with its whole burst less this cost (made only
         // when Redis fails, not per request).
-        guarded(
-            primary.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop),
-            open: .allowed(limits.map { RateLimitFigures(remaining: max($0.burst - max(cost, 0), 0), resetSeconds: 0) })
-        ) {
-            self.fallback.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop)
+        // The recovery rides with the step (one closure, its answers made only on a failure), so a
+        // limit Redis answers makes no future here.
+        primary.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop) { failure in
+            self.recovered(
+                failure, on: loop,
+                open: { .allowed(limits.map { RateLimitFigures(remaining: max($0.burst - max(cost, 0), 0), resetSeconds: 0) }) },
+                local: { self.fallback.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop) })
         }
     }
 

@@ -7,7 +7,13 @@ import Crypto
 /// of key names (and out of `redis-cli --bigkeys`, MONITOR and slow logs).
 struct RedisKey: Sendable, Equatable {
     let bytes: [UInt8]
-    let slot: Int
+
+    /// The Cluster slot of the hash tag (CRC16 of the 32 hex digits), computed only when asked:
+    /// a single server has no slots (`RedisLoopClient.slot(of:)`).
+    var slot: Int {
+        let tagStart = bytes.count - 33
+        return Int(RedisClusterSlots.crc16(bytes[tagStart..<bytes.count - 1]) & 0x3FFF)
+    }
 
     enum Kind: String {
         /// Replay ids and idempotency keys (a string: held or committed).
@@ -39,12 +45,10 @@ struct RedisKey: Sendable, Equatable {
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
         var bytes = kind.keyPrefix
         bytes.reserveCapacity(bytes.count + 33)
-        let tagStart = bytes.count
         for byte in digest.prefix(16) {
             bytes.append(Self.hexDigits[Int(byte >> 4)])
             bytes.append(Self.hexDigits[Int(byte & 0x0f)])
         }
-        slot = Int(RedisClusterSlots.crc16(bytes[tagStart...]) & 0x3FFF)
         bytes.append(UInt8(ascii: "}"))
         self.bytes = bytes
     }

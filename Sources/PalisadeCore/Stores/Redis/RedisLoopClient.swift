@@ -62,6 +62,9 @@ final class RedisLoopClient {
         return false
     }
 
+    /// The slot an operation on `key` is routed by; a single server needs none (no CRC per operation).
+    func slot(of key: RedisKey) -> Int { isCluster ? key.slot : 0 }
+
     /// The node that serves `slot`; nil only for a Cluster whose map this loop has not read.
     func endpoint(forSlot slot: Int) -> RedisEndpoint? {
         switch topology {

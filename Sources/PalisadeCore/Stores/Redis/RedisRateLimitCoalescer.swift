@@ -17,13 +17,30 @@ final class RedisRateLimitCoalescer {
         let key: [UInt8]
         let limits: [GCRALimit]
         let cost: Int
+
+        /// The key's bytes end in 32 hex digits of a SHA-256 and a `}`: eight of those digits
+        /// already spread keys evenly, where hashing every byte and limit costs a `Hasher` round per
+        /// byte. Equality still compares everything.
+        func hash(into hasher: inout Hasher) {
+            key.withUnsafeBytes { bytes in
+                hasher.combine(bytes.count >= 9 ? bytes.loadUnaligned(fromByteOffset: bytes.count - 9, as: UInt64.self) : 0)
+            }
+            hasher.combine(cost)
+        }
+    }
+
+    /// A step waiting for the call: its promise, and what answers instead if the call fails
+    /// (`store.redis.on_error`, from `ResilientStore`).
+    private struct Waiter {
+        let promise: EventLoopPromise<RateLimitOutcome>
+        let recover: RedisStore.Recovery<RateLimitOutcome>?
     }
 
     private final class Batch {
         let key: RedisKey
         let limits: [GCRALimit]
         let cost: Int
-        var waiters: [EventLoopPromise<RateLimitOutcome>] = []
+        var waiters: [Waiter] = []
 
         init(key: RedisKey, limits: [GCRALimit], cost: Int) {
             self.key = key
@@ -42,7 +59,7 @@ final class RedisRateLimitCoalescer {
 
     /// Queues one step; it is sent when the loop has dispatched this turn's events.
     func enqueue(
-        key: RedisKey, limits: [GCRALimit], cost: Int, on client: RedisLoopClient
+        key: RedisKey, limits: [GCRALimit], cost: Int, on client: RedisLoopClient, recover: RedisStore.Recovery<RateLimitOutcome>?
     ) -> EventLoopFuture<RateLimitOutcome> {
         let promise = client.loop.makePromise(of: RateLimitOutcome.self)
         let batchKey = BatchKey(key: key.bytes, limits: limits, cost: cost)
@@ -54,7 +71,7 @@ final class RedisRateLimitCoalescer {
             open[batchKey] = batch
             ready.append(batch)
         }
-        batch.waiters.append(promise)
+        batch.waiters.append(Waiter(promise: promise, recover: recover))
         if !scheduled {
             scheduled = true
             client.loop.assumeIsolated().execute { self.send(on: client) }
@@ -84,14 +101,21 @@ final class RedisRateLimitCoalescer {
         }
         let command = client.builder.encode(allocator: ByteBufferAllocator())
         let waiters = batch.waiters
-        client.run(command, slot: batch.key.slot, script: RedisScripts.rateLimit, timeout: client.timeout) { reply in
+        client.run(command, slot: client.slot(of: batch.key), script: RedisScripts.rateLimit, timeout: client.timeout) { reply in
             try Self.outcomes(reply, limits: limits, cost: cost, count: count)
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let outcomes):
-                for (waiter, outcome) in zip(waiters, outcomes) { waiter.succeed(outcome) }
+                for (waiter, outcome) in zip(waiters, outcomes) { waiter.promise.succeed(outcome) }
             case .failure(let error):
-                for waiter in waiters { waiter.fail(error) }
+                let failure = (error as? StoreUnavailable) ?? StoreUnavailable(.connection)
+                for waiter in waiters {
+                    if let recover = waiter.recover {
+                        recover(failure).cascade(to: waiter.promise)
+                    } else {
+                        waiter.promise.fail(failure)
+                    }
+                }
             }
         }
     }

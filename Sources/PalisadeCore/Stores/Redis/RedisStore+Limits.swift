@@ -7,12 +7,23 @@ extension RedisStore {
     public func rateLimit(
         _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
     ) -> EventLoopFuture<RateLimitOutcome> {
+        rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop, recover: nil)
+    }
+
+    /// The same, with what answers instead when Redis fails (`ResilientStore`): handed down to
+    /// the waiting step, so the answer needs no future of its own on the way back.
+    func rateLimit(
+        _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop,
+        recover: Recovery<RateLimitOutcome>?
+    ) -> EventLoopFuture<RateLimitOutcome> {
         guard !limits.isEmpty else { return loop.makeSucceededFuture(.allowed([])) }
         guard loop.inEventLoop else {
-            return loop.flatSubmit { self.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop) }
+            return loop.flatSubmit {
+                self.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop, recover: recover)
+            }
         }
         let redis = self.client(on: loop)
-        return redis.rateLimits.enqueue(key: RedisKey(.rateLimit, key), limits: limits, cost: max(cost, 0), on: redis)
+        return redis.rateLimits.enqueue(key: RedisKey(.rateLimit, key), limits: limits, cost: max(cost, 0), on: redis, recover: recover)
     }
 
     public func increment(

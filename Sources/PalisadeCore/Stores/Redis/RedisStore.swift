@@ -98,6 +98,9 @@ public final class RedisStore: StateStore {
     /// True unless this store's last attempts on some loop found Redis down.
     public var isUp: Bool { registry.withLockedValue { $0.allSatisfy { $0.1.isUp.load(ordering: .relaxed) } } }
 
+    /// What an operation answers instead of failing, given why it failed.
+    typealias Recovery<Answer: Sendable> = @Sendable (StoreUnavailable) -> EventLoopFuture<Answer>
+
     func client(on loop: any EventLoop) -> RedisLoopClient {
         if let box = clients.currentValue, box.value.loop === loop { return box.value }
         let counters = RedisStoreCounters()
@@ -145,13 +148,14 @@ public final class RedisStore: StateStore {
             build(&builder)
             let command = builder.encode(allocator: ByteBufferAllocator())
             return loop.flatSubmit {
-                self.client(on: loop).run(command, slot: key.slot, script: script, timeout: timeout, decode: decode)
+                let client = self.client(on: loop)
+                return client.run(command, slot: client.slot(of: key), script: script, timeout: timeout, decode: decode)
             }
         }
         let client = client(on: loop)
         build(&client.builder)
         let command = client.builder.encode(allocator: ByteBufferAllocator())
-        return client.run(command, slot: key.slot, script: script, timeout: timeout, decode: decode)
+        return client.run(command, slot: client.slot(of: key), script: script, timeout: timeout, decode: decode)
     }
 
     /// A reply the operation cannot use: an error (OOM aside, which callers map to a refusal) or
