@@ -137,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PalisadeIntegrationTests",
-            dependencies: ["PalisadeCore", "PalisadeTesting"],
+            dependencies: ["PalisadeCore", "PalisadeTesting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
     ]

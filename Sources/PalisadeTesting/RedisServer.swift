@@ -196,7 +196,11 @@ public final class RedisClusterServers: @unchecked Sendable {
     public let nodes: [RedisServer]
 
     public init(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int? = nil) throws {
-        let options = RedisServer.Options(arguments: nodeTimeoutMilliseconds.map { ["--cluster-node-timeout", String($0)] } ?? [])
+        // A replica's first sync starts at once (diskless sync would wait five seconds for more
+        // replicas to join it).
+        let options = RedisServer.Options(
+            arguments: (nodeTimeoutMilliseconds.map { ["--cluster-node-timeout", String($0)] } ?? [])
+                + (replicasPerMaster > 0 ? ["--repl-diskless-sync-delay", "0"] : []))
         nodes = try (0..<3 * (1 + replicasPerMaster)).map { _ in try RedisServer(clusterEnabled: true, options: options) }
         let addresses = nodes.map { "127.0.0.1:\($0.port)" }
         let replicas = replicasPerMaster > 0 ? ["--cluster-replicas", String(replicasPerMaster)] : []
@@ -206,19 +210,36 @@ public final class RedisClusterServers: @unchecked Sendable {
         }
         // Every node must agree, and every replica have its master's data, before a test relies
         // on the slot map or on a failover.
-        for _ in 0..<200 {
+        // Each check runs redis-cli once per node, so it is asked every 200 ms, not in a tight loop.
+        for _ in 0..<100 {
             let agreed = try nodes.allSatisfy { try $0.cli(["CLUSTER", "INFO"]).contains("cluster_state:ok") }
             let synced =
-                try replicasPerMaster == 0
-                || nodes.allSatisfy {
-                    let role = try $0.cli(["INFO", "replication"])
-                    return role.contains("role:master")
-                        ? role.contains("connected_slaves:\(replicasPerMaster)") : role.contains("master_link_status:up")
-                }
-            if agreed && synced { return }
-            usleep(100_000)
+                try agreed
+                && (replicasPerMaster == 0
+                    || nodes.allSatisfy {
+                        let role = try $0.cli(["INFO", "replication"])
+                        return role.contains("role:master")
+                            ? role.contains("connected_slaves:\(replicasPerMaster)") : role.contains("master_link_status:up")
+                    })
+            if synced { return }
+            usleep(200_000)
         }
         throw RedisServer.StartFailure(message: "the cluster did not reach cluster_state:ok with its replicas in sync")
+    }
+
+    /// The same, made on a thread of its own: starting six servers and waiting for the cluster to
+    /// agree blocks for seconds, which on Swift's cooperative pool (one thread per core) would
+    /// stall every other test's timers meanwhile.
+    public static func start(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int? = nil) async throws -> RedisClusterServers {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result {
+                        try RedisClusterServers(replicasPerMaster: replicasPerMaster, nodeTimeoutMilliseconds: nodeTimeoutMilliseconds)
+                    }
+                )
+            }
+        }
     }
 
     public func stop() { for node in nodes { node.stop() } }

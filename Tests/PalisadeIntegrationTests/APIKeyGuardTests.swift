@@ -121,12 +121,16 @@ struct APIKeyGuardTests {
             let service = PolicyReloadService(runtime: harness.runtime, path: harness.policyPath, pollInterval: .milliseconds(100))
             let task = Task { try await service.run() }
             defer { task.cancel() }
-            // The service fingerprinted the keys file as it was made: the rewrite below is a change.
+            // The service fingerprints the keys file when its task first runs, which a loaded
+            // machine may delay past a single rewrite; so the file is rewritten (a new comment each
+            // time) until a reload carries the new key. Nothing but the watcher reloads here.
             let newKey = "pk_live_watched_key"
-            try "keys:\n  - id: watched\n    sha256: \(try Self.sha256(newKey))\n".write(
-                toFile: keysPath, atomically: true, encoding: .utf8)
-            let picked = try await TestSupport.eventually(timeout: .seconds(3)) {
-                try await Self.get(newKey, port: harness.proxyPort).status == 200
+            var rewrites = 0
+            let picked = try await TestSupport.eventually(timeout: .seconds(6), interval: .milliseconds(300)) {
+                rewrites += 1
+                try "# rewrite \(rewrites)\nkeys:\n  - id: watched\n    sha256: \(try Self.sha256(newKey))\n".write(
+                    toFile: keysPath, atomically: true, encoding: .utf8)
+                return try await Self.get(newKey, port: harness.proxyPort).status == 200
             }
             #expect(picked)
         }
