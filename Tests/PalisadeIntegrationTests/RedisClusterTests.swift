@@ -112,14 +112,14 @@ struct RedisClusterTests {
         for key in early { #expect(try await Self.reserve(store, key, on: loop) == .reserved) }
 
         // Traffic on the moving slot all along: every new key must be reserved, whatever the step.
-        let trafficKeys = Self.keys(inSlot: slot, count: 40, prefix: "traffic")
+        let trafficKeys = Self.keys(inSlot: slot, count: 24, prefix: "traffic")
         let traffic = Task { () -> (reserved: Int, other: Int) in
             var (reserved, other) = (0, 0)
             for key in trafficKeys {
                 if Task.isCancelled { break }
                 let outcome = try? await Self.reserve(store, key, on: loop)
                 if outcome == .reserved { reserved += 1 } else { other += 1 }
-                try? await Task.sleep(for: .milliseconds(10))
+                try? await Task.sleep(for: .milliseconds(20))
             }
             return (reserved, other)
         }

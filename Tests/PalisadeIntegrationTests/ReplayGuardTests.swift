@@ -12,7 +12,7 @@ struct ReplayGuardTests {
         listen: 127.0.0.1:0
         upstream:
           url: {{UPSTREAM}}
-          response_timeout: 3s
+          response_timeout: 10s
         store: { kind: memory }
         routes:
           - name: hooks-reject
@@ -76,8 +76,9 @@ struct ReplayGuardTests {
     func concurrentDuplicate() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
             let body = #"{"data":{"id":"evt_concurrent"}}"#
-            async let slow = RawClient.send(Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
-            // The first is in flight once the app has it (it answers 1.5 s later).
+            async let slow = RawClient.send(
+                Self.post("/slow?ms=5000", body: body, port: harness.proxyPort), port: harness.proxyPort, timeoutMilliseconds: 10000)
+            // The first is in flight once the app has it (it answers 5 s later: room for a loaded machine).
             #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
             let duplicate = try await RawClient.send(
                 Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
