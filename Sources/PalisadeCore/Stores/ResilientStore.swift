@@ -90,10 +90,9 @@ public final class ResilientStore: StateStore {
     public func rateLimit(
         _ key: String, limits: [GCRALimit], cost: Int, client: IPAddressBytes?, now: WallClock.Instant, on loop: any EventLoop
     ) -> EventLoopFuture<RateLimitOutcome> {
-        // Open: as if the key were fresh, each limit with its whole burst less this cost (made only
-        // when Redis fails, not per request).
-        // The recovery rides with the step (one closure, its answers made only on a failure), so a
-        // limit Redis answers makes no future here.
+        // The recovery rides with the step (one closure; its answers are made only on a failure),
+        // so a limit Redis answers makes no future here. Open: as if the key were fresh, each limit
+        // with its whole burst less this cost.
         primary.rateLimit(key, limits: limits, cost: cost, client: client, now: now, on: loop) { failure in
             self.recovered(
                 failure, on: loop,
