@@ -72,13 +72,22 @@ struct URLEncodedMasking {
     /// True when `s` decodes to itself and holds no byte `percentEncode` would change: the
     /// masker can then read it, and write into the output, as it is.
     static func isPlain(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
-        for b in s
-        where b < 0x21 || b >= 0x7F || b == UInt8(ascii: "%") || b == UInt8(ascii: "+") || b == UInt8(ascii: "=")
-            || b == UInt8(ascii: "#") || b == UInt8(ascii: "&")
-        {
+        // `%` and `+` are among the encoded bytes, so a plain value also decodes to itself.
+        for b in s where isEncoded(b) { return false }
+        return true
+    }
+
+    /// The bytes `percentEncode` writes as `%XX`: anything that would change how a parameter
+    /// parses, plus space, controls and non-ASCII.
+    @inline(__always)
+    static func isEncoded(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "&"), UInt8(ascii: "="), UInt8(ascii: "%"), UInt8(ascii: "#"), UInt8(ascii: "+"),
+            UInt8(ascii: " "), 0..<0x20, 0x7F...0xFF:
+            return true
+        default:
             return false
         }
-        return true
     }
 
     /// `%XX` → byte (malformed escapes kept literally); `+` → space, except a `+` that starts a
@@ -103,18 +112,15 @@ struct URLEncodedMasking {
         }
     }
 
-    /// Re-encodes masked output: anything that would change how the parameter parses, plus
-    /// controls and non-MaskASCII, as `%XX`.
+    /// Re-encodes masked output: the `isEncoded` bytes as `%XX`, the rest as they are.
     static func percentEncode(_ s: [UInt8], into out: inout [UInt8]) {
         let hex: StaticString = "0123456789ABCDEF"
         for b in s {
-            switch b {
-            case UInt8(ascii: "&"), UInt8(ascii: "="), UInt8(ascii: "%"), UInt8(ascii: "#"), UInt8(ascii: "+"),
-                UInt8(ascii: " "), 0..<0x20, 0x7F...0xFF:
+            if isEncoded(b) {
                 out.append(UInt8(ascii: "%"))
                 out.append(hex.utf8Start[Int(b >> 4)])
                 out.append(hex.utf8Start[Int(b & 0xF)])
-            default:
+            } else {
                 out.append(b)
             }
         }
