@@ -119,6 +119,16 @@ public final class RedisServer: @unchecked Sendable {
         try Self.run("redis-cli", ["-p", String(port)] + options.cli + arguments)
     }
 
+    /// How many times the server has run `command` (`evalsha`, `script|load`), from
+    /// `INFO commandstats`; 0 before the first.
+    public func calls(of command: String) throws -> Int {
+        let stats = try cli(["INFO", "commandstats"])
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+            let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+        else { return 0 }
+        return Int(calls) ?? 0
+    }
+
     /// Runs a command-line tool and answers what it printed (stdout and stderr).
     public static func run(_ tool: String, _ arguments: [String]) throws -> String {
         let process = Process()

@@ -207,13 +207,7 @@ struct RedisStoreParityTests {
             try await store.rateLimit("rl:flushed", limits: [limit], cost: 1, client: nil, now: WallClock.now(), on: loop).get()
         }
         guard case .allowed = try await take() else { throw RedisServer.StartFailure(message: "first take refused") }
-        func loads() throws -> Int {
-            let stats = try server.cli(["INFO", "commandstats"])
-            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_script|load:") }),
-                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
-            else { return 0 }
-            return Int(calls) ?? 0
-        }
+        func loads() throws -> Int { try server.calls(of: "script|load") }
         let before = try loads()
         _ = try server.cli(["SCRIPT", "FLUSH"])
         // The second take still counts against the same key: the state survived, only the script went.
@@ -241,13 +235,7 @@ struct RedisStoreParityTests {
         let memory = MemoryStore()
         let loop = group.next()
         let limits = [Self.limit(10, per: 60, burst: 7), Self.limit(100, per: 3600, burst: 20)]
-        func evalshaCalls() throws -> Int {
-            let stats = try server.cli(["INFO", "commandstats"])
-            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
-                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
-            else { return 0 }
-            return Int(calls) ?? 0
-        }
+        func evalshaCalls() throws -> Int { try server.calls(of: "evalsha") }
         // Warm the connection (and load the scripts) first, on another key.
         _ = try await redis.rateLimit("rl:warm", limits: limits, cost: 1, client: nil, now: WallClock.now(), on: loop).get()
         let before = try evalshaCalls()
