@@ -19,18 +19,13 @@ import Darwin
 /// and writes it with one write(2) when the reader keeps up: lines are never cut or interleaved,
 /// however many loops log at once, and a tick's few hundred bytes cost no syscall of their own. `palisade_log_dropped_lines_total{stream="access"}` shows the drops.
 public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
-    private struct Queue {
-        var bytes: [UInt8] = []
-        var stopping = false
-    }
-
     private let fd: Int32
     private let maxQueuedBytes: Int
     /// 1 once enough waits that the writer should not sleep out its interval.
     private let queue = ConditionLock(value: 0)
     /// Guarded by `queue`'s lock (hence `@unchecked Sendable`): ConditionLock holds only the
     /// wake-up value, not the queue itself.
-    private var pending = Queue()
+    private var pending: [UInt8] = []
     /// The writer's side of the double buffer; only the writer thread touches it.
     private var spare: [UInt8] = []
     private var writing = false
@@ -61,15 +56,13 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
     public func write(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         queue.lock()
-        guard pending.bytes.count + bytes.count <= maxQueuedBytes, !pending.stopping else {
+        guard pending.count + bytes.count <= maxQueuedBytes else {
             queue.unlock()
-            var lines = 0
-            for byte in bytes where byte == UInt8(ascii: "\n") { lines += 1 }
-            droppedLinesCount.add(lines, ordering: .relaxed)
+            droppedLinesCount.add(Self.lineCount(bytes), ordering: .relaxed)
             return
         }
-        pending.bytes.append(contentsOf: bytes)
-        if pending.bytes.count >= Self.wakeBytes {
+        pending.append(contentsOf: bytes)
+        if pending.count >= Self.wakeBytes {
             queue.unlock(withValue: 1)
         } else {
             queue.unlock()
@@ -81,7 +74,7 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         while ContinuousClock.now < deadline {
             queue.lock()
-            let done = pending.bytes.isEmpty && !writing
+            let done = pending.isEmpty && !writing
             queue.unlock()
             if done { return }
             usleep(2000)
@@ -91,7 +84,7 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
     private func run() {
         while true {
             if !queue.lock(whenValue: 1, timeoutSeconds: Self.flushInterval) { queue.lock() }
-            swap(&pending.bytes, &spare)
+            swap(&pending, &spare)
             writing = !spare.isEmpty
             queue.unlock(withValue: 0)
             guard !spare.isEmpty else { continue }
@@ -109,10 +102,14 @@ public final class FileDescriptorSink: AccessLogSink, @unchecked Sendable {
             // stdout gone (closed pipe): what is left of the batch is dropped, counted.
             let unwritten = Self.writeAll(fd, bytes)
             guard !unwritten.isEmpty else { return }
-            var lines = 0
-            for byte in unwritten where byte == UInt8(ascii: "\n") { lines += 1 }
-            droppedLinesCount.add(lines, ordering: .relaxed)
+            droppedLinesCount.add(Self.lineCount(unwritten), ordering: .relaxed)
         }
+    }
+
+    private static func lineCount(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var lines = 0
+        for byte in bytes where byte == UInt8(ascii: "\n") { lines += 1 }
+        return lines
     }
 
     /// Writes all of `bytes` to `fd` (blocking), through EINTR, and through EAGAIN on a
