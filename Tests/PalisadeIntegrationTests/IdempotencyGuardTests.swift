@@ -11,7 +11,7 @@ struct IdempotencyGuardTests {
         listen: 127.0.0.1:0
         upstream:
           url: {{UPSTREAM}}
-          response_timeout: 3s
+          response_timeout: 10s
         routes:
           - name: payments
             match: { prefix: / }
@@ -82,12 +82,15 @@ struct IdempotencyGuardTests {
     @Test("a concurrent request with the same key gets 409 idempotency_in_flight")
     func concurrent() async throws {
         try await ProxyHarness.with(yaml: Self.policy) { harness in
+            // The app answers 6 s later: long enough that a loaded machine still sends the second
+            // request while the first is in flight.
             async let slow = RawClient.send(
-                Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
-            // The first is in flight once the app has it (it answers 1.5 s later).
-            #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
+                Self.post("/slow?ms=6000", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort,
+                timeoutMilliseconds: 15000)
+            // The first is in flight once the app has it.
+            #expect(await TestSupport.eventually(timeout: .seconds(5)) { harness.upstream.requests.count == 1 })
             let second = try await RawClient.send(
-                Self.post("/slow?ms=1500", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
+                Self.post("/slow?ms=6000", key: "k-4", body: "{}", port: harness.proxyPort), port: harness.proxyPort)
             #expect(second.first?.status == 409)
             #expect(second.first?.json?["error"] as? String == "idempotency_in_flight")
             #expect(try await slow.first?.status == 200)

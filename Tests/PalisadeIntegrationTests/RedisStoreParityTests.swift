@@ -29,7 +29,8 @@ struct RedisStoreParityTests {
         let terms = BanTerms(first: 60, longest: 600, memory: 3600)
         // Minutes and hours, not seconds: a step's figures must not move while a busy machine
         // runs the two stores' calls a few milliseconds apart.
-        let tenPerMinute = limit(10, per: 60, burst: 5)
+        // (10/h: one unit comes back every 6 minutes, far longer than the slowest table run.)
+        let tenPerHour = limit(10, per: 3600, burst: 5)
         let threePerHour = limit(3, per: 3600, burst: 3)
         var answers: [[String]] = stores.map { _ in [] }
         func step(_ label: String, _ operation: (any StateStore) async throws -> Any) async throws {
@@ -66,11 +67,11 @@ struct RedisStoreParityTests {
         try await step("commit unheld") { try await $0.commit("idem:c", record: record, client: alice, ttl: 60, now: now, on: loop).get() }
         try await step("commit without reserve") { try await reserve($0, "idem:c", [2]) }
 
-        for index in 0..<6 { try await step("burst \(index)") { try await rate($0, "rl:alice", [tenPerMinute]) } }
-        for index in 0..<4 { try await step("two limits \(index)") { try await rate($0, "rl:bob", [tenPerMinute, threePerHour]) } }
-        try await step("first limit not charged by a refusal") { try await rate($0, "rl:bob", [tenPerMinute]) }
-        try await step("cost above burst") { try await rate($0, "rl:carol", [tenPerMinute], cost: 6) }
-        try await step("cost within burst") { try await rate($0, "rl:carol", [tenPerMinute], cost: 5) }
+        for index in 0..<6 { try await step("burst \(index)") { try await rate($0, "rl:alice", [tenPerHour]) } }
+        for index in 0..<4 { try await step("two limits \(index)") { try await rate($0, "rl:bob", [tenPerHour, threePerHour]) } }
+        try await step("first limit not charged by a refusal") { try await rate($0, "rl:bob", [tenPerHour]) }
+        try await step("cost above burst") { try await rate($0, "rl:carol", [tenPerHour], cost: 6) }
+        try await step("cost within burst") { try await rate($0, "rl:carol", [tenPerHour], cost: 5) }
         try await step("no limits") { try await rate($0, "rl:dave", []) }
 
         try await step("count") { try await $0.increment("strikes:a", by: 1, window: 60, client: alice, now: now, on: loop).get() }
@@ -97,8 +98,9 @@ struct RedisStoreParityTests {
     /// figures (`resetSeconds`, `retryAfterSeconds`), because the two stores are asked a moment
     /// apart on a real clock; and in a counter's `windowEnds`, which Redis answers as the caller's
     /// `now` plus the key's TTL (Redis's clock runs on while the table's `now` stands still).
-    /// Units left, counts and everything else must be equal.
-    static func same(_ a: String, _ b: String) -> Bool {
+    /// Units left, counts and everything else must be equal. `slack` is how many seconds the
+    /// time figures may differ by: two, or more when the machine took longer over the table.
+    static func same(_ a: String, _ b: String, slack: Int = 2) -> Bool {
         if a == b { return true }
         func numbers(_ text: String, after label: String) -> [Int] {
             text.components(separatedBy: label).dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
@@ -110,7 +112,7 @@ struct RedisStoreParityTests {
         }
         guard skeleton(a) == skeleton(b) else { return false }
         return timeLabels.allSatisfy { label in
-            zip(numbers(a, after: label), numbers(b, after: label)).allSatisfy { abs($0 - $1) <= 2 }
+            zip(numbers(a, after: label), numbers(b, after: label)).allSatisfy { abs($0 - $1) <= slack }
         }
     }
 
@@ -135,10 +137,13 @@ struct RedisStoreParityTests {
             configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeout: .seconds(2)))
         let loop = group.next()
         let now = WallClock.now().seconds
+        let started = ContinuousClock.now
         let answers = try await Self.table([MemoryStore(), redis], on: loop, now: now)
+        // A loaded machine can take seconds over the table: the time figures may drift that much.
+        let slack = max(2, Int((ContinuousClock.now - started).components.seconds) + 1)
         let (expected, answered) = (answers[0], answers[1])
         #expect(answered.count == expected.count)
-        for (memory, fromRedis) in zip(expected, answered) { #expect(Self.same(fromRedis, memory)) }
+        for (memory, fromRedis) in zip(expected, answered) { #expect(Self.same(fromRedis, memory, slack: slack), "slack \(slack) s") }
         // The reference itself says what the table is about (so both cannot be wrong alike).
         #expect(expected[0] == "reserve free: reserved")
         // (The figures themselves move with the time a busy machine takes between steps.)

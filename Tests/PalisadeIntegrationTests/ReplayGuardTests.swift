@@ -79,7 +79,7 @@ struct ReplayGuardTests {
             async let slow = RawClient.send(
                 Self.post("/slow?ms=5000", body: body, port: harness.proxyPort), port: harness.proxyPort, timeoutMilliseconds: 10000)
             // The first is in flight once the app has it (it answers 5 s later: room for a loaded machine).
-            #expect(await TestSupport.eventually(timeout: .seconds(3)) { harness.upstream.requests.count == 1 })
+            #expect(await TestSupport.eventually(timeout: .seconds(5)) { harness.upstream.requests.count == 1 })
             let duplicate = try await RawClient.send(
                 Self.post("/slow?ms=1500", body: body, port: harness.proxyPort), port: harness.proxyPort)
             #expect(duplicate.first?.status == 409)

@@ -33,7 +33,7 @@ struct TwoProcessRedisTests {
           - name: limited
             match: { prefix: /limited/ }
             guards:
-              - rate_limit: { key: ip, limit: 6/min, burst: 6, scope: shared }
+              - rate_limit: { key: ip, limit: 6/h, burst: 6, scope: shared }
           - name: hooks
             match: { prefix: /hooks/ }
             guards:
