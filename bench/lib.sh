@@ -118,7 +118,11 @@ make_tmpdir() {
 # group can be killed), optionally pinned, logs to $TMPD/NAME.log.
 start_server() {
   local name="$1"; shift
-  setsid "${SERVER_PIN[@]}" "$@" >"$TMPD/$name.log" 2>&1 </dev/null &
+  if [[ -n "${SERVER_STDOUT:-}" ]]; then
+    setsid "${SERVER_PIN[@]}" "$@" >"$SERVER_STDOUT" 2>"$TMPD/$name.log" </dev/null &
+  else
+    setsid "${SERVER_PIN[@]}" "$@" >"$TMPD/$name.log" 2>&1 </dev/null &
+  fi
   PIDS+=("$!")
   PNAMES+=("$name")
   log "started $name (pid $!): ${SERVER_PIN[*]+${SERVER_PIN[*]} }$*"
@@ -348,7 +352,22 @@ start_palisade() {
   # the choice to Palisade (one loop per core).
   local threads=()
   [[ "${PALISADE_THREADS:-1}" != 0 ]] && threads=(--threads "${PALISADE_THREADS:-1}")
-  start_server palisade "$PALISADE_BIN" run --config "$cfg" ${threads[@]+"${threads[@]}"}
+  # Where the access lines go (PALISADE_STDOUT): `file` (default) appends them to the run's log
+  # file, so the kernel's page cache and writeback are part of the cost; `pipe` hands them to a
+  # reader process through a FIFO, as a container runtime reads a sidecar's stdout (the reader's
+  # own CPU is not Palisade's and is not counted); `null` is /dev/null, the encoding cost alone.
+  local out=""
+  case "${PALISADE_STDOUT:-file}" in
+    file) ;;
+    null) out=/dev/null ;;
+    pipe)
+      mkfifo "$TMPD/palisade.stdout"
+      SERVER_STDOUT=/dev/null start_server log-reader cat "$TMPD/palisade.stdout"
+      out="$TMPD/palisade.stdout"
+      ;;
+    *) die "PALISADE_STDOUT must be file, pipe or null (got '${PALISADE_STDOUT}')" 64 ;;
+  esac
+  SERVER_STDOUT="$out" start_server palisade "$PALISADE_BIN" run --config "$cfg" ${threads[@]+"${threads[@]}"}
   wait_http palisade "http://127.0.0.1:$PALISADE_PORT/small" "${PALISADE_START_TIMEOUT:-30}"
   wait_http palisade "http://127.0.0.1:$PALISADE_ADMIN_PORT/" 10
 }

@@ -23,7 +23,7 @@ Environment (defaults in brackets):
   PALISADE_BIN      [.build/release/palisade]
   PALISADE_CONFIG   [bench/palisade-bench.yaml]
   SCENARIO          get (GET /small), post1k (POST /post, 1 KiB body), ratelimit, ratelimit-shared,
-                    ratelimit-shared-keys, logmask-off, logplain, logbody-off,
+                    ratelimit-shared-keys, logmask-off, logplain, logplain-off, logbody-off,
                     logmask or logbody (see run.sh) [get]
   PROFILE_SECONDS   seconds of load while recording [5]
   WARMUP            seconds of unrecorded warm-up load [2]
@@ -109,8 +109,9 @@ case "$SCENARIO" in
   logbody) LOAD=(-s "$BENCH_DIR/logbody.lua" "http://127.0.0.1:$PALISADE_PORT/logged-body"); LOAD_DESC="POST /logged-body (1 KiB JSON body masked into the line)" ;;
   logmask-off) LOAD=(-s "$BENCH_DIR/logmask.lua" "http://127.0.0.1:$PALISADE_PORT/plain/small"); LOAD_DESC="GET /plain/... (logmask's request, unlogged)" ;;
   logplain) LOAD=(-s "$BENCH_DIR/logplain.lua" "http://127.0.0.1:$PALISADE_PORT/logged/small"); LOAD_DESC="GET /logged/... (access line, every mask class, nothing to mask)" ;;
+  logplain-off) LOAD=(-s "$BENCH_DIR/logplain.lua" "http://127.0.0.1:$PALISADE_PORT/plain/small"); LOAD_DESC="GET /plain/... (logplain's request, unlogged)" ;;
   logbody-off) LOAD=(-s "$BENCH_DIR/logbody.lua" "http://127.0.0.1:$PALISADE_PORT/plain-body"); LOAD_DESC="POST /plain-body (logbody's request, unlogged)" ;;
-  *) die "SCENARIO must be get, post1k, ratelimit, ratelimit-shared, ratelimit-shared-keys, logmask, logmask-off, logplain, logbody or logbody-off (got '$SCENARIO')" 64 ;;
+  *) die "SCENARIO must be get, post1k, ratelimit, ratelimit-shared, ratelimit-shared-keys, logmask, logmask-off, logplain, logplain-off, logbody or logbody-off (got '$SCENARIO')" 64 ;;
 esac
 
 wrk_get() { # wrk_get SECONDS OUTFILE

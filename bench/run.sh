@@ -252,6 +252,16 @@ minv() { sort -g | awk 'NR == 1'; }
 maxv() { sort -g | awk '{ x = $0 } END { print x }'; }
 sumv() { awk '{ s += $1 } END { print s + 0 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f×", a / b; else printf "n/a" }'; }
+# paired A B FIELD forward|inverse: per round, A/B (forward) or B/A (inverse) of Palisade's FIELD;
+# the median over rounds, then the min–max.
+paired() {
+  awk -F'\t' -v a="$1" -v b="$2" -v f="$3" -v dir="$4" '
+    $3 == "palisade" && ($2 == a || $2 == b) { v = (f == 12 ? $10 + $11 : $f); if ($2 == a) x[$1] = v; else y[$1] = v }
+    END { for (r in x) if ((r in y) && x[r] > 0 && y[r] > 0) print (dir == "forward" ? x[r] / y[r] : y[r] / x[r]) }' "$RESULTS_TSV" \
+    | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { printf "n/a"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.2f× (%.2f–%.2f)", m, v[1], v[NR] }'
+}
 fmt_rps() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 fmt_ms() { awk -v x="$1" 'BEGIN { printf "%.3f", x }'; }
 fmt_us() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
@@ -331,40 +341,41 @@ pin_desc="none (scheduler decides)"
         "$(ratio "$p99" "$p99_nginx")" "$non" "$se"
     done
   done
-  if has_target palisade && has_scenario webhook1k && has_scenario post1k; then
-    echo
-    echo "Signed webhook route (HMAC-SHA256 over the 1 KiB body, verified per request) against Palisade's own 1 KiB pass-through: $(ratio "$(col webhook1k palisade 4 | median)" "$(col post1k palisade 4 | median)")"
-  fi
-  if has_target palisade && has_scenario ratelimit && has_scenario get; then
-    echo
-    echo "Rate-limited route (local GCRA per client address, never refusing) against Palisade's own GET pass-through: $(ratio "$(col ratelimit palisade 4 | median)" "$(col get palisade 4 | median)")"
-  fi
-  if has_target palisade && has_scenario ratelimit-shared && has_scenario get; then
-    echo
-    echo "Shared rate limit (store: ${REDIS_URL:-memory}) against Palisade's own GET pass-through: $(ratio "$(col ratelimit-shared palisade 4 | median)" "$(col get palisade 4 | median)")"
-  fi
-  if has_target palisade && has_scenario ratelimit-shared-keys && has_scenario get; then
-    echo
-    echo "Shared rate limit, 100,000 client keys (no two requests of a turn coalesce), against Palisade's own GET pass-through: $(ratio "$(col ratelimit-shared-keys palisade 4 | median)" "$(col get palisade 4 | median)")"
-  fi
-  if has_target palisade && has_scenario logmask && has_scenario logmask-off; then
-    echo
-    echo "Access line per request, every mask class over path, query and two headers, against the same request unlogged: $(ratio "$(col logmask palisade 4 | median)" "$(col logmask-off palisade 4 | median)")"
-  fi
-  if has_target palisade && has_scenario logplain && has_scenario logplain-off; then
-    echo
-    echo "Access line per request, every mask class on, an ordinary request (nothing to mask), against the same request unlogged: $(ratio "$(col logplain palisade 4 | median)" "$(col logplain-off palisade 4 | median)")"
-  fi
-  if has_target palisade && has_scenario logbody && has_scenario logbody-off; then
-    echo
-    echo "Access line with the 1 KiB JSON body masked into it, against the same POST unlogged: $(ratio "$(col logbody palisade 4 | median)" "$(col logbody-off palisade 4 | median)")"
-  fi
-  for s in jwt-es256 jwt-rs256; do
-    if has_target palisade && has_scenario "$s" && has_scenario get; then
+  # Palisade against itself: each guard or log setting against the same request without it.
+  # Besides the ratio of medians, the paired figures take the ratio within each round (the two
+  # runs were minutes apart at most, so the machine's drift falls on both) and report the median
+  # of those; the CPU figure is baseline CPU per request over this row's (1.00 = free).
+  self_rows=(
+    "webhook1k post1k Signed webhook route (HMAC-SHA256 over the 1 KiB body)"
+    "ratelimit get Local rate limit (GCRA per client address, never refusing)"
+    "ratelimit-shared get Shared rate limit (store: ${REDIS_URL:-memory}; one client, coalesced)"
+    "ratelimit-shared-keys get Shared rate limit, 100,000 client keys (nothing coalesces)"
+    "logmask logmask-off Access line, every mask class firing (path, query, two headers)"
+    "logplain logplain-off Access line, every mask class on, nothing to mask"
+    "logbody logbody-off Access line with the 1 KiB JSON body masked into it"
+    "jwt-es256 get JWT route (ES256, JWKS file)"
+    "jwt-rs256 get JWT route (RS256, JWKS file)"
+  )
+  self_header=0
+  for row in "${self_rows[@]}"; do
+    read -r a b label <<<"$row"
+    if ! { has_target palisade && has_scenario "$a" && has_scenario "$b"; }; then continue; fi
+    if ((self_header == 0)); then
       echo
-      echo "JWT route ($s, JWKS file, token reused per connection) against Palisade's own GET pass-through: $(ratio "$(col "$s" palisade 4 | median)" "$(col get palisade 4 | median)")"
+      echo "## Palisade against its own baseline"
+      echo
+      echo "| route | against | req/s ratio of medians | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) |"
+      echo "|---|---|---:|---:|---:|"
+      self_header=1
     fi
+    printf '| %s | %s | %s | %s | %s |\n' "$label" "$b" \
+      "$(ratio "$(col "$a" palisade 4 | median)" "$(col "$b" palisade 4 | median)")" \
+      "$(paired "$a" "$b" 4 forward)" "$(paired "$a" "$b" 12 inverse)"
   done
+  if ((self_header == 1)); then
+    echo
+    echo "Paired ratios are taken round by round (this row's run against its baseline's run of the same round), then the median over rounds. The CPU ratio is the baseline's CPU per request over this row's: the share of the baseline's throughput the extra work leaves on a CPU-bound machine (1.00 = free)."
+  fi
   echo
   echo "Ratios are the target's median req/s divided by the median req/s of nginx proxy_pass / HAProxy in the same scenario (higher is better; the direct row shows the upstream's own ceiling). p50/p99 are medians over rounds of wrk's per-run latency percentiles. non-2xx and socket errors are summed over all measured runs and should be 0."
   echo

@@ -59,4 +59,42 @@ struct UpstreamResponseParserTests {
             }
         }
     }
+
+    /// The head the client gets for `response` when Palisade adds `extra` fields.
+    static func forwardedHead(_ response: String, adding extra: [(String, String)]) throws -> String {
+        var parser = UpstreamResponseParser()
+        parser.expectResponse(toHEAD: false)
+        var buffer = ByteBuffer(string: response)
+        guard case .head(let head) = try parser.next(&buffer) else { throw ParseFailure() }
+        var writer = ResponseWriter()
+        _ = writer.proxiedHead(
+            head,
+            .init(
+                requestID: "req-1", clientVersion: .http1_1, closeAfter: false, isWebSocketUpgrade: false, extraHeaders: extra,
+                bodyless: false),
+            allocator: ByteBufferAllocator())
+        return String(buffer: try #require(writer.pending))
+    }
+
+    struct ParseFailure: Error {}
+
+    @Test("fields Palisade adds replace the app's own of the same name, in any case; the app's other fields pass as sent")
+    func addedFieldsReplace() throws {
+        let extra = [("referrer-policy", "no-referrer"), ("ratelimit", "\"10/s\";r=9;t=1")]
+        let sentBoth = try Self.forwardedHead(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nReferrer-Policy: unsafe-url\r\nX-App: a\r\nRATELIMIT: app\r\n\r\nok", adding: extra)
+        #expect(!sentBoth.contains("unsafe-url") && !sentBoth.contains("RATELIMIT: app"), "\(sentBoth)")
+        #expect(sentBoth.components(separatedBy: "referrer-policy: no-referrer\r\n").count == 2, "\(sentBoth)")
+        #expect(sentBoth.contains("X-App: a\r\n") && sentBoth.contains("Content-Length: 2\r\n"))
+        // None of the added names sent: the app's block is copied whole (the filter says so
+        // without walking it), and the added fields still come once each.
+        let sentNone = try Self.forwardedHead("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-App: a\r\n\r\nok", adding: extra)
+        #expect(sentNone.hasPrefix("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-App: a\r\n"), "\(sentNone)")
+        #expect(sentNone.contains("referrer-policy: no-referrer\r\n") && sentNone.contains("ratelimit: \"10/s\";r=9;t=1\r\n"))
+        // The filter compares names case-blind, as the walk does.
+        var filter = FieldNameFilter()
+        let name = Array("ratelimiT".utf8)
+        name.withUnsafeBytes { filter.insert($0[...]) }
+        #expect(filter.mayContain("ratelimit") && !filter.mayContain("referrer-policy"))
+    }
 }

@@ -10,7 +10,7 @@ struct ResponseWriter {
     fileprivate(set) var chunked = false
     fileprivate(set) var suppressBody = false
     /// Head (and small body parts) not yet handed to the channel.
-    fileprivate var pending: ByteBuffer?
+    fileprivate(set) var pending: ByteBuffer?
     private static let coalesceLimit = 8 * 1024
 
     /// Starts a response. `bodyless` responses (HEAD, 1xx, 204, 304) carry no body bytes at all.
@@ -136,7 +136,8 @@ extension ResponseWriter {
             w.append(" ")
             head.reason.withUnsafeReadableBytes { w.append($0) }
             w.append("\r\n")
-            if head.connectionListed.isEmpty && c.extraHeaders.isEmpty && !head.droppedLines.overflowed {
+            let replacesNone = c.extraHeaders.allSatisfy { !head.fieldNames.mayContain($0.0) }
+            if head.connectionListed.isEmpty && replacesNone && !head.droppedLines.overflowed {
                 // The common case: the parser already knows the lines to leave out.
                 head.headerBlock.withUnsafeReadableBytes { block in
                     var from = block.startIndex

@@ -72,35 +72,34 @@ enum GCRA {
         let cost = Int64(max(cost, 0))
         var charged: [Cell] = []
         charged.reserveCapacity(limits.count)
-        var before: [RateLimitFigures] = []
         var after: [RateLimitFigures] = []
-        before.reserveCapacity(limits.count)
         after.reserveCapacity(limits.count)
         var wait: Int64 = 0
         for limit in limits {
-            let kept = stored.first { $0.interval == limit.interval && $0.tolerance == limit.tolerance }
-            let tat = max(kept?.tat ?? now, now)
+            let tat = max(storedTAT(stored, limit) ?? now, now)
             let next = saturatingAdd(tat, saturatingMultiply(limit.interval, cost))
-            let aheadBefore = tat - now
             let aheadAfter = saturatingAdd(next, -now)
-            before.append(figures(ahead: aheadBefore, limit))
             if aheadAfter > limit.tolerance {
                 wait = max(wait, aheadAfter - limit.tolerance)
-            } else {
+            } else if wait == 0 {
                 after.append(figures(ahead: aheadAfter, limit))
             }
             charged.append(Cell(interval: limit.interval, tolerance: limit.tolerance, tat: next))
         }
-        if wait > 0 { return .limited(before, retryAfterSeconds: ceilingSeconds(wait)) }
+        // A refusal answers the figures as they stand, uncharged: worked out only then, so the
+        // common step (allowed) fills two lists, not three.
+        if wait > 0 { return .limited(standing(stored, limits: limits, now: now), retryAfterSeconds: ceilingSeconds(wait)) }
         return .allowed(charged, after)
+    }
+
+    private static func storedTAT(_ stored: [Cell], _ limit: GCRALimit) -> Int64? {
+        for cell in stored where cell.interval == limit.interval && cell.tolerance == limit.tolerance { return cell.tat }
+        return nil
     }
 
     /// Each limit's figures as the cells stand at `now`, charging nothing.
     static func standing(_ stored: [Cell], limits: [GCRALimit], now: Int64) -> [RateLimitFigures] {
-        limits.map { limit in
-            let kept = stored.first { $0.interval == limit.interval && $0.tolerance == limit.tolerance }
-            return figures(ahead: max(kept?.tat ?? now, now) - now, limit)
-        }
+        limits.map { limit in figures(ahead: max(storedTAT(stored, limit) ?? now, now) - now, limit) }
     }
 
     /// The second at which every cell's TAT has passed, so the stored state equals no state.

@@ -22,6 +22,32 @@ struct UpstreamResponseHead {
     /// app's X-Request-ID, Content-Length on a 1xx/204), found while parsing so the response
     /// writer need not walk the block a second time.
     var droppedLines = LineRanges()
+    /// Which field names the app may have sent, so that fields Palisade adds (the policy's
+    /// `response_headers`, a rate limit's `RateLimit`) replace the app's own without a second
+    /// walk over the block when the app sent none of them, the common case.
+    var fieldNames = FieldNameFilter()
+}
+
+/// A one-word Bloom filter over header field names, case-insensitive: `mayContain` is false only
+/// for a name that is certainly absent; true means "walk the lines to be sure".
+struct FieldNameFilter {
+    private var bits: UInt64 = 0
+
+    mutating func insert(_ name: HeaderLines.Bytes) {
+        guard let first = name.first, let last = name.last else { return }
+        bits |= Self.bit(first: first, last: last, count: name.count)
+    }
+
+    func mayContain(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        guard let first = utf8.first, let last = utf8.last else { return false }
+        return bits & Self.bit(first: first, last: last, count: utf8.count) != 0
+    }
+
+    private static func bit(first: UInt8, last: UInt8, count: Int) -> UInt64 {
+        let hash = UInt(first | 0x20) &* 31 &+ UInt(last | 0x20) &* 7 &+ UInt(bitPattern: count)
+        return 1 << UInt64(hash & 63)
+    }
 }
 
 /// Up to four byte ranges kept inline (no allocation); more than that is only flagged, and the
@@ -213,6 +239,7 @@ struct UpstreamResponseParser {
         var sawTransferEncoding = false
         let dropLength = status == 204 || (status >= 100 && status < 200)
         try HeaderLines.forEach(in: head) { name, value in
+            info.fieldNames.insert(name)
             if HeaderLines.isHopByHop(name) || (name.count == 12 && HeaderLines.equals(name, "x-request-id"))
                 || (dropLength && name.count == 14 && HeaderLines.equals(name, "content-length"))
             {
