@@ -416,3 +416,38 @@ sanity_check() {
     log "WARNING: $t: connection NOT reused after a 1 KiB POST (num_connects: $reuse)"
   fi
 }
+
+# scenario_request SCENARIO PORT: sets SCENARIO_URL and SCENARIO_ARGS (wrk's -s script or -H
+# header) for one bench scenario against the proxy on PORT: run.sh's table of what each scenario sends.
+# shellcheck disable=SC2034  # both are read by the scripts that source this file
+scenario_request() {
+  local port="$2"
+  SCENARIO_URL=""
+  SCENARIO_ARGS=()
+  case "$1" in
+    get) SCENARIO_URL="http://127.0.0.1:$port/small" ;;
+    post1k) SCENARIO_URL="http://127.0.0.1:$port/post"; SCENARIO_ARGS=(-s "$BENCH_DIR/post1k.lua") ;;
+    webhook1k) SCENARIO_URL="http://127.0.0.1:$port/hook"; SCENARIO_ARGS=(-s "$BENCH_DIR/webhook1k.lua") ;;
+    # One token per connection, verified once and then served from the per-loop cache, as a
+    # client that reuses its access token is.
+    jwt-es256) SCENARIO_URL="http://127.0.0.1:$port/jwt/es256"; SCENARIO_ARGS=(-H "Authorization: Bearer $(cat "$TMPD/jwt/es256.token")") ;;
+    jwt-rs256) SCENARIO_URL="http://127.0.0.1:$port/jwt/rs256"; SCENARIO_ARGS=(-H "Authorization: Bearer $(cat "$TMPD/jwt/rs256.token")") ;;
+    # A local GCRA limit per client address, set high enough never to refuse: the guard's cost only.
+    ratelimit) SCENARIO_URL="http://127.0.0.1:$port/limited/small" ;;
+    # The same in the policy's store: with REDIS_URL set, one Redis round trip per request.
+    ratelimit-shared) SCENARIO_URL="http://127.0.0.1:$port/limited-shared/small" ;;
+    # The same with 100,000 client keys: one script call per request (no coalescing).
+    ratelimit-shared-keys) SCENARIO_URL="http://127.0.0.1:$port/limited-keys/small"; SCENARIO_ARGS=(-s "$BENCH_DIR/manykeys.lua") ;;
+    # An access line per request, every mask class over path, query and logged headers.
+    logmask) SCENARIO_URL="http://127.0.0.1:$port/logged/small"; SCENARIO_ARGS=(-s "$BENCH_DIR/logmask.lua") ;;
+    # The same logged route with an ordinary request: nothing personal, every class still scanned.
+    logplain) SCENARIO_URL="http://127.0.0.1:$port/logged/small"; SCENARIO_ARGS=(-s "$BENCH_DIR/logplain.lua") ;;
+    logplain-off) SCENARIO_URL="http://127.0.0.1:$port/plain/small"; SCENARIO_ARGS=(-s "$BENCH_DIR/logplain.lua") ;;
+    # The same with the 1 KiB JSON request body masked into the line.
+    logbody) SCENARIO_URL="http://127.0.0.1:$port/logged-body"; SCENARIO_ARGS=(-s "$BENCH_DIR/logbody.lua") ;;
+    # Their baselines: the same requests to a route that logs nothing.
+    logmask-off) SCENARIO_URL="http://127.0.0.1:$port/plain/small"; SCENARIO_ARGS=(-s "$BENCH_DIR/logmask.lua") ;;
+    logbody-off) SCENARIO_URL="http://127.0.0.1:$port/plain-body"; SCENARIO_ARGS=(-s "$BENCH_DIR/logbody.lua") ;;
+    *) die "unknown scenario '$1'" 64 ;;
+  esac
+}

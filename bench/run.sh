@@ -135,34 +135,10 @@ for t in "${TARGET_LIST[@]}"; do sanity_check "$t"; done
 
 # ---- measurement -----------------------------------------------------------
 run_wrk() { # run_wrk TARGET SCENARIO SECONDS OUTFILE
-  local t="$1" s="$2" d="$3" out="$4" port url
-  local -a script=()
-  port="$(target_port "$t")"
-  case "$s" in
-    get) url="http://127.0.0.1:$port/small" ;;
-    post1k) url="http://127.0.0.1:$port/post"; script=(-s "$BENCH_DIR/post1k.lua") ;;
-    webhook1k) url="http://127.0.0.1:$port/hook"; script=(-s "$BENCH_DIR/webhook1k.lua") ;;
-    # One token per connection, verified once and then served from the per-loop cache, as a
-    # client that reuses its access token is.
-    jwt-es256) url="http://127.0.0.1:$port/jwt/es256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/es256.token")") ;;
-    jwt-rs256) url="http://127.0.0.1:$port/jwt/rs256"; script=(-H "Authorization: Bearer $(cat "$TMPD/jwt/rs256.token")") ;;
-    # A local GCRA limit per client address, set high enough never to refuse: the guard's cost only.
-    ratelimit) url="http://127.0.0.1:$port/limited/small" ;;
-    # The same in the policy's store: with REDIS_URL set, one Redis round trip per request.
-    ratelimit-shared) url="http://127.0.0.1:$port/limited-shared/small" ;;
-    # The same with 100,000 client keys: one script call per request (no coalescing).
-    ratelimit-shared-keys) url="http://127.0.0.1:$port/limited-keys/small"; script=(-s "$BENCH_DIR/manykeys.lua") ;;
-    # An access line per request, every mask class over path, query and logged headers.
-    logmask) url="http://127.0.0.1:$port/logged/small"; script=(-s "$BENCH_DIR/logmask.lua") ;;
-    # The same logged route with an ordinary request: nothing personal, every class still scanned.
-    logplain) url="http://127.0.0.1:$port/logged/small"; script=(-s "$BENCH_DIR/logplain.lua") ;;
-    logplain-off) url="http://127.0.0.1:$port/plain/small"; script=(-s "$BENCH_DIR/logplain.lua") ;;
-    # The same with the 1 KiB JSON request body masked into the line.
-    logbody) url="http://127.0.0.1:$port/logged-body"; script=(-s "$BENCH_DIR/logbody.lua") ;;
-    # Their baselines: the same requests to a route that logs nothing.
-    logmask-off) url="http://127.0.0.1:$port/plain/small"; script=(-s "$BENCH_DIR/logmask.lua") ;;
-    logbody-off) url="http://127.0.0.1:$port/plain-body"; script=(-s "$BENCH_DIR/logbody.lua") ;;
-  esac
+  local t="$1" s="$2" d="$3" out="$4"
+  scenario_request "$s" "$(target_port "$t")"
+  local url="$SCENARIO_URL"
+  local -a script=(${SCENARIO_ARGS[@]+"${SCENARIO_ARGS[@]}"})
   # Background + wait so that INT/TERM traps fire at once (cleanup kills wrk).
   ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency \
     ${script[@]+"${script[@]}"} "$url" >"$out" 2>&1 </dev/null &
