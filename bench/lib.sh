@@ -260,9 +260,22 @@ $(nginx_common_paths "$p")
         keepalive_requests 100000000;
         keepalive_timeout 60s;
     }
+    # The log scenarios' reference: /logged/ writes a JSON access line with the fields Palisade
+    # logs (no masking: nginx has none), buffered as nginx is usually run; /plain/ logs nothing.
+    log_format bench_json escape=json '{"ts":"\$time_iso8601","type":"access","request_id":"\$request_id",'
+        '"client_ip":"\$remote_addr","method":"\$request_method","path":"\$uri","query":"\$args",'
+        '"status":\$status,"upstream_status":"\$upstream_status","duration_ms":\$request_time,'
+        '"upstream_ms":"\$upstream_response_time","bytes_in":\$request_length,"bytes_out":\$bytes_sent,'
+        '"headers":{"user-agent":"\$http_user_agent","referer":"\$http_referer"}}';
     server {
         listen 127.0.0.1:$NGINX_PORT backlog=4096;
         location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /logged {
+            access_log $p/access.log bench_json buffer=64k flush=1s;
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";

@@ -42,8 +42,8 @@ Environment (defaults in brackets):
   TARGETS           subset/order of "direct nginx haproxy palisade" [all]
   SCENARIOS         subset of "get post1k webhook1k jwt-es256 jwt-rs256 ratelimit ratelimit-shared
                     ratelimit-shared-keys logmask logmask-off logplain logplain-off logbody logbody-off"
-                    [all but the two ratelimit-shared; all but get and post1k run on
-                    Palisade only]
+                    [all but the two ratelimit-shared; webhook1k, jwt-* and ratelimit* run on
+                    Palisade only, the log scenarios on Palisade and nginx (access_log)]
   REDIS_URL         when set (redis://127.0.0.1:PORT), Palisade's store is that Redis
   NGINX_WORKERS     worker_processes of the nginx proxy [1] (see README)
   UPSTREAM_WORKERS  worker_processes of the upstream nginx [1]
@@ -94,7 +94,15 @@ done
 has_target() { local x; for x in "${TARGET_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 has_scenario() { local x; for x in "${SCENARIO_LIST[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 # Scenarios only Palisade runs: the other targets verify nothing.
-palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit* || "$1" == log* ]]; }
+palisade_only() { [[ "$1" == webhook1k || "$1" == jwt-* || "$1" == ratelimit* ]]; }
+# Whether scenario $1 runs on target $2: the log scenarios also on nginx (its buffered JSON
+# access_log on /logged, the reference for what an access line costs a C proxy here).
+runs_on() {
+  case "$1" in
+    log*) [[ "$2" == palisade || "$2" == nginx ]] ;;
+    *) ! palisade_only "$1" || [[ "$2" == palisade ]] ;;
+  esac
+}
 
 # The webhook1k route's secret, and the signature of the fixed body made with Python's hmac.
 export BENCH_WEBHOOK_SECRET="bench-webhook-secret-0123456789"
@@ -176,9 +184,11 @@ CLK_TCK="$(getconf CLK_TCK)"
 RESULTS_TSV="$TMPD/results.tsv"   # round scenario target rps p50 p99 non2xx sockerr bg_busy% cpu_user_us cpu_kernel_us
 : >"$RESULTS_TSV"
 n_t=${#TARGET_LIST[@]}
-total=$((ROUNDS * ${#SCENARIO_LIST[@]} * n_t))
+total=0
 for s in "${SCENARIO_LIST[@]}"; do
-  if palisade_only "$s"; then total=$((total - ROUNDS * (n_t - 1))); fi
+  for t in "${TARGET_LIST[@]}"; do
+    if runs_on "$s" "$t"; then total=$((total + ROUNDS)); fi
+  done
 done
 est=$((total * (DURATION + WARMUP + COOLDOWN)))
 log "running $total measurements (~${est}s): rounds=$ROUNDS targets=${TARGET_LIST[*]} scenarios=${SCENARIO_LIST[*]}"
@@ -189,7 +199,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for s in "${SCENARIO_LIST[@]}"; do
     for t in "${order[@]}"; do
       # Only Palisade verifies signatures; the other targets have nothing to compare here.
-      palisade_only "$s" && [[ "$t" != palisade ]] && continue
+      runs_on "$s" "$t" || continue
       i=$((i + 1))
       if ((WARMUP > 0)); then run_wrk "$t" "$s" "$WARMUP" "$TMPD/raw/warmup.txt"; fi
       out="$TMPD/raw/r$r-$s-$t.txt"
@@ -228,11 +238,12 @@ minv() { sort -g | awk 'NR == 1'; }
 maxv() { sort -g | awk '{ x = $0 } END { print x }'; }
 sumv() { awk '{ s += $1 } END { print s + 0 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f×", a / b; else printf "n/a" }'; }
-# paired A B FIELD forward|inverse: per round, A/B (forward) or B/A (inverse) of Palisade's FIELD;
+# paired A B FIELD forward|inverse [TARGET]: per round, A/B (forward) or B/A (inverse) of the
+# target's FIELD (Palisade's by default);
 # the median over rounds, then the min–max.
 paired() {
-  awk -F'\t' -v a="$1" -v b="$2" -v f="$3" -v dir="$4" '
-    $3 == "palisade" && ($2 == a || $2 == b) { v = (f == 12 ? $10 + $11 : $f); if ($2 == a) x[$1] = v; else y[$1] = v }
+  awk -F'\t' -v a="$1" -v b="$2" -v f="$3" -v dir="$4" -v target="${5:-palisade}" '
+    $3 == target && ($2 == a || $2 == b) { v = (f == 12 ? $10 + $11 : $f); if ($2 == a) x[$1] = v; else y[$1] = v }
     END { for (r in x) if ((r in y) && x[r] > 0 && y[r] > 0) print (dir == "forward" ? x[r] / y[r] : y[r] / x[r]) }' "$RESULTS_TSV" \
     | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { printf "n/a"; exit }
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -340,13 +351,19 @@ pin_desc="none (scheduler decides)"
       echo
       echo "## Palisade against its own baseline"
       echo
-      echo "| route | against | req/s ratio of medians | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) |"
-      echo "|---|---|---:|---:|---:|"
+      echo "| route | against | req/s ratio of medians | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) | nginx, same requests: paired req/s ratio | nginx: paired CPU ratio |"
+      echo "|---|---|---:|---:|---:|---:|---:|"
       self_header=1
     fi
-    printf '| %s | %s | %s | %s | %s |\n' "$label" "$b" \
+    # nginx logs the log scenarios' /logged requests with a buffered JSON access_log (no
+    # masking): what an access line costs a C proxy on this machine. Its other rows have no guard.
+    nginx_rps="—"; nginx_cpu="—"
+    if has_target nginx && [[ "$a" == log* ]]; then
+      nginx_rps="$(paired "$a" "$b" 4 forward nginx)"; nginx_cpu="$(paired "$a" "$b" 12 inverse nginx)"
+    fi
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$b" \
       "$(ratio "$(col "$a" palisade 4 | median)" "$(col "$b" palisade 4 | median)")" \
-      "$(paired "$a" "$b" 4 forward)" "$(paired "$a" "$b" 12 inverse)"
+      "$(paired "$a" "$b" 4 forward)" "$(paired "$a" "$b" 12 inverse)" "$nginx_rps" "$nginx_cpu"
   done
   if ((self_header == 1)); then
     echo
