@@ -52,6 +52,8 @@ Environment (defaults in brackets):
                     with taskset (default: no pinning, the scheduler decides)
   RESULTS_DIR       [bench/results]
   KEEP_TMP=1        keep the temp dir with generated configs and server logs
+  PALISADE_STDOUT   where Palisade's access lines go: file (the run's log), pipe (a FIFO read by cat)
+                    or null [file]
 
 Exit codes: 0 ok, 2 missing tools/binary, 3 port busy, 1 other failure.
 Tools needed: apt-get install -y wrk nginx-light haproxy
