@@ -1,5 +1,6 @@
-import PalisadeCore
 import Testing
+
+@testable import PalisadeCore
 
 @Suite("Policy value types")
 struct SupportTests {
@@ -266,5 +267,17 @@ struct SupportTests {
         for bad in ["https://app", "app:80", "http://app/api", "http://user@app", "http://app?x=1", "http://", "http://app:x"] {
             #expect(UpstreamURL(parsing: bad) == nil, "'\(bad)' must not parse")
         }
+    }
+
+    @Test(
+        "decimal digits written in place read as Swift's own, at any offset, for every width and both signs",
+        arguments: [0, 7, -1, 10, -10, 1_234_567_890, Int64.max, Int64.min]
+    )
+    func decimalDigits(value: Int64) {
+        var bytes = [UInt8](repeating: UInt8(ascii: "#"), count: 3 + ASCII.maxDecimalBytes + 1)
+        let end = bytes.withUnsafeMutableBytes { ASCII.writeDecimal(value, into: $0, at: 3) }
+        #expect(String(decoding: bytes[3..<end], as: UTF8.self) == String(value))
+        // Nothing before the start or after the end is touched.
+        #expect(bytes[..<3].allSatisfy { $0 == UInt8(ascii: "#") } && bytes[end...].allSatisfy { $0 == UInt8(ascii: "#") })
     }
 }

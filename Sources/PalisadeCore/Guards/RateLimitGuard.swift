@@ -127,7 +127,8 @@ enum RateLimitFields {
         // interpolation and no intermediate strings for the two numbers.
         var name = names[tightest]
         return name.withUTF8 { nameBytes in
-            String(unsafeUninitializedCapacity: nameBytes.count + 6 + 2 * 20) { out in
+            String(unsafeUninitializedCapacity: nameBytes.count + 6 + 2 * ASCII.maxDecimalBytes) { out in
+                let raw = UnsafeMutableRawBufferPointer(out)
                 var at = 0
                 for byte in nameBytes {
                     out[at] = byte
@@ -137,31 +138,13 @@ enum RateLimitFields {
                     out[at] = byte
                     at += 1
                 }
-                at = writeDecimal(Int64(figure.remaining), into: out, at: at)
+                at = ASCII.writeDecimal(Int64(figure.remaining), into: raw, at: at)
                 for byte in ";t=".utf8 {
                     out[at] = byte
                     at += 1
                 }
-                return writeDecimal(figure.resetSeconds, into: out, at: at)
+                return ASCII.writeDecimal(figure.resetSeconds, into: raw, at: at)
             }
         }
-    }
-
-    /// A number's digits at `at` (a leading '-' when negative); answers the index after them.
-    private static func writeDecimal(_ value: Int64, into out: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
-        var at = start
-        if value < 0 {
-            out[at] = UInt8(ascii: "-")
-            at += 1
-        }
-        var magnitude = value.magnitude
-        var digits = 0
-        repeat {
-            out[at + digits] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-            digits += 1
-        } while magnitude > 0
-        out[at..<at + digits].reverse()
-        return at + digits
     }
 }

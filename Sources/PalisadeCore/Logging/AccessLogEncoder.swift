@@ -149,28 +149,8 @@ struct AccessLogEncoder {
 
     /// A number's digits written in place (no String made for it).
     private func writeDecimal(_ value: Int64, into buffer: inout ByteBuffer) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { out in
-            var magnitude = value.magnitude
-            var digits = 0
-            repeat {
-                out[digits] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                digits += 1
-            } while magnitude > 0
-            var written = digits
-            if value < 0 {
-                out[digits] = UInt8(ascii: "-")
-                written += 1
-            }
-            // Written lowest digit first: turned around in place.
-            var low = 0
-            var high = written - 1
-            while low < high {
-                out.swapAt(low, high)
-                low += 1
-                high -= 1
-            }
-            return written
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: ASCII.maxDecimalBytes) { out in
+            ASCII.writeDecimal(value, into: out, at: 0)
         }
     }
 }

@@ -16,3 +16,36 @@ enum ASCII {
         }
     }
 }
+
+extension ASCII {
+    /// At most this many bytes: `-9223372036854775808`.
+    static let maxDecimalBytes = 20
+
+    /// `value`'s decimal digits (a leading '-' when negative) written at `out[start...]`, which
+    /// must have `maxDecimalBytes` of room; answers the index after the last digit. The one
+    /// number writer of the access line, the `RateLimit` field and Redis arguments: no String.
+    @inline(__always)
+    static func writeDecimal(_ value: Int64, into out: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        var at = start
+        if value < 0 {
+            out[at] = UInt8(ascii: "-")
+            at += 1
+        }
+        var magnitude = value.magnitude
+        var end = at
+        repeat {
+            out[end] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+            end += 1
+        } while magnitude > 0
+        // Written lowest digit first: turned around in place.
+        var low = at
+        var high = end - 1
+        while low < high {
+            out.swapAt(low, high)
+            low += 1
+            high -= 1
+        }
+        return end
+    }
+}

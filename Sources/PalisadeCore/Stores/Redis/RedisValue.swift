@@ -71,16 +71,9 @@ struct RedisCommandBuilder {
 
     /// A decimal integer, as Redis reads numbers from arguments.
     mutating func append(_ number: Int64) {
-        let start = joined.count
-        if number < 0 { joined.append(UInt8(ascii: "-")) }
-        var magnitude = number.magnitude
-        let digitsStart = joined.count
-        repeat {
-            joined.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        joined[digitsStart...].reverse()
-        lengths.append(joined.count - start)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for ASCII.maxDecimalBytes
+        let count = withUnsafeMutableBytes(of: &digits) { ASCII.writeDecimal(number, into: $0, at: 0) }
+        withUnsafeBytes(of: &digits) { append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
     }
 
     /// `EVALSHA <sha> 1 <key>`: the head of every script call; the script's own arguments follow.
