@@ -130,19 +130,16 @@ enum RateLimitFields {
             String(unsafeUninitializedCapacity: nameBytes.count + 6 + 2 * ASCII.maxDecimalBytes) { out in
                 let raw = UnsafeMutableRawBufferPointer(out)
                 var at = 0
-                for byte in nameBytes {
-                    out[at] = byte
-                    at += 1
+                func put(_ bytes: some Sequence<UInt8>) {
+                    for byte in bytes {
+                        out[at] = byte
+                        at += 1
+                    }
                 }
-                for byte in ";r=".utf8 {
-                    out[at] = byte
-                    at += 1
-                }
+                put(nameBytes)
+                put(";r=".utf8)
                 at = ASCII.writeDecimal(Int64(figure.remaining), into: raw, at: at)
-                for byte in ";t=".utf8 {
-                    out[at] = byte
-                    at += 1
-                }
+                put(";t=".utf8)
                 return ASCII.writeDecimal(figure.resetSeconds, into: raw, at: at)
             }
         }

@@ -23,7 +23,7 @@ extension ASCII {
 
     /// `value`'s decimal digits (a leading '-' when negative) written at `out[start...]`, which
     /// must have `maxDecimalBytes` of room; answers the index after the last digit. The one
-    /// number writer of the access line, the `RateLimit` field and Redis arguments: no String.
+    /// number writer of the access line, message heads, the `RateLimit` field and Redis arguments.
     @inline(__always)
     static func writeDecimal(_ value: Int64, into out: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
         var at = start
@@ -47,5 +47,13 @@ extension ASCII {
             high -= 1
         }
         return end
+    }
+
+    /// `value`'s decimal digits, written on the stack, handed to `body` (valid only inside it).
+    @inline(__always)
+    static func withDecimal<R>(_ value: Int64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for maxDecimalBytes
+        let end = withUnsafeMutableBytes(of: &digits) { writeDecimal(value, into: $0, at: 0) }
+        return try withUnsafeBytes(of: &digits) { try body(UnsafeRawBufferPointer(rebasing: $0[..<end])) }
     }
 }

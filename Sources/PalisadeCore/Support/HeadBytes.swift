@@ -49,22 +49,7 @@ struct HeadBytes {
 
     /// A non-negative decimal number (status codes, lengths).
     mutating func append(decimal value: Int) {
-        var digits:
-            (
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
-            ) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var v = max(value, 0)
-            var i = scratch.count
-            repeat {
-                i -= 1
-                scratch[i] = UInt8(truncatingIfNeeded: 0x30 + v % 10)
-                v /= 10
-            } while v > 0
-            append(UnsafeRawBufferPointer(rebasing: scratch[i...]))
-        }
+        ASCII.withDecimal(Int64(max(value, 0))) { append($0) }
     }
 
     /// `name: value CRLF`.

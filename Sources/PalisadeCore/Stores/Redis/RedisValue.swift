@@ -71,9 +71,7 @@ struct RedisCommandBuilder {
 
     /// A decimal integer, as Redis reads numbers from arguments.
     mutating func append(_ number: Int64) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for ASCII.maxDecimalBytes
-        let count = withUnsafeMutableBytes(of: &digits) { ASCII.writeDecimal(number, into: $0, at: 0) }
-        withUnsafeBytes(of: &digits) { append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+        ASCII.withDecimal(number) { append($0) }
     }
 
     /// `EVALSHA <sha> 1 <key>`: the head of every script call; the script's own arguments follow.
