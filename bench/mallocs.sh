@@ -12,6 +12,9 @@ export BENCH_WEBHOOK_SECRET="${BENCH_WEBHOOK_SECRET:-bench-webhook-secret-012345
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PALISADE_BIN="${PALISADE_BIN:-.build/release/palisade}"
 REQUESTS="${REQUESTS:-4000}"
+# Which route of bench/palisade-bench.yaml: /small (pass-through), /limited/small (local rate
+# limit), /logged/small (access line), ...
+REQUEST_PATH="${REQUEST_PATH:-/small}"
 PERF="$(command -v perf || find /usr/lib/linux-tools* -name perf -type f 2>/dev/null | head -n1 || true)"
 [[ -x "$PALISADE_BIN" ]] || { echo "build first: swift build -c release --product palisade" >&2; exit 2; }
 [[ -n "$PERF" ]] || { echo "perf missing: apt-get install -y linux-perf" >&2; exit 2; }
@@ -35,10 +38,10 @@ sed "s|__BENCH_TMP__|$tmp|g" bench/palisade-bench.yaml >"$tmp/palisade.yaml"
 for _ in $(seq 1 50); do curl -fs -o /dev/null http://127.0.0.1:18083/small && break; sleep 0.1; done
 
 drive() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "$REQUEST_PATH" <<'PY'
 import socket, sys
-n = int(sys.argv[1]); s = socket.create_connection(("127.0.0.1", 18083)); buf = b""
-req = b"GET /small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+n = int(sys.argv[1]); path = sys.argv[2].encode(); s = socket.create_connection(("127.0.0.1", 18083)); buf = b""
+req = b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 for _ in range(n):
     s.sendall(req)
     while True:
@@ -51,6 +54,6 @@ for _ in range(n):
 PY
 }
 drive 500   # warm up: pools filled, caches built
-"$PERF" stat -e probe_libc:malloc -p "$pal" -o "$tmp/stat.txt" -- bash -c "$(declare -f drive); drive $REQUESTS"
+"$PERF" stat -e probe_libc:malloc -p "$pal" -o "$tmp/stat.txt" -- bash -c "$(declare -f drive); REQUEST_PATH='$REQUEST_PATH'; drive $REQUESTS"
 count="$(awk '/probe_libc:malloc/ {gsub(",","",$1); print $1}' "$tmp/stat.txt")"
-python3 -c "print(f'mallocs per proxied GET: {$count / $REQUESTS:.1f}  ({$count} over $REQUESTS requests, one keep-alive connection)')"
+python3 -c "print(f'mallocs per proxied GET $REQUEST_PATH: {$count / $REQUESTS:.1f}  ({$count} over $REQUESTS requests, one keep-alive connection)')"

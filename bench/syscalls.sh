@@ -39,11 +39,9 @@ events="$("$PERF" list 2>/dev/null | awk '/syscalls:sys_enter_/ { print $1 }' | 
 for s in "${SCENARIO_LIST[@]}"; do
   for t in "${TARGET_LIST[@]}"; do
     port="$(target_port "$t")"
-    case "$s" in
-      get) args=("http://127.0.0.1:$port/small") ;;
-      post1k) args=(-s "$BENCH_DIR/post1k.lua" "http://127.0.0.1:$port/post") ;;
-      *) die "unknown scenario $s" 64 ;;
-    esac
+    # The same requests as bench/run.sh sends (its scenario table, in lib.sh).
+    scenario_request "$s" "$port"
+    args=(${SCENARIO_ARGS[@]+"${SCENARIO_ARGS[@]}"} "$SCENARIO_URL")
     # Warm the connection pools first; then count exactly the measured run.
     wrk -t1 -c"$CONNECTIONS" -d1s "${args[@]}" >/dev/null 2>&1
     pids="$(awk -v sid="$(pid_of "$t")" '{ p = $1; sub(/^.*\) /, ""); if ($4 == sid) print p }' /proc/[0-9]*/stat 2>/dev/null | paste -sd, -)"

@@ -21,6 +21,22 @@ public final class GuardRequest {
     }
     private var textAddress: IPAddressBytes?
     private var textOfAddress = ""
+
+    /// `prefix` followed by the client address as text: a store key a guard makes from the
+    /// address on every request (a limit per address), built once per connection while the
+    /// prefix and the address stay the same, so it costs no new string per request.
+    public func addressKey(prefix: String) -> String {
+        let text = clientIPText
+        if keyAddress != principal.clientIP || keyPrefix != prefix {
+            keyAddress = principal.clientIP
+            keyPrefix = prefix
+            keyOfAddress = prefix + text
+        }
+        return keyOfAddress
+    }
+    private var keyAddress: IPAddressBytes?
+    private var keyPrefix = ""
+    private var keyOfAddress = ""
     /// Who is calling, as far as the guards that ran have established it.
     public var principal: Principal
     public internal(set) var requestID: String

@@ -83,7 +83,7 @@ final class RateLimitGuard: Guard {
     func storeKey(_ request: GuardRequest) -> String {
         // A key of the address and the route only holds nothing a client chose: the address's
         // text is bounded, so it is stored as it is, with no hash to compute.
-        if let plainPrefix { return keyUsesAddress ? plainPrefix + request.clientIPText : plainPrefix }
+        if let plainPrefix { return keyUsesAddress ? request.addressKey(prefix: plainPrefix) : plainPrefix }
         var input: [UInt8] = []
         input.reserveCapacity(128)
         input.append(contentsOf: keySeed.utf8)

@@ -49,6 +49,19 @@ struct Exchange {
 }
 
 extension Exchange {
+    /// A fresh record for the next request on the connection. The guard-note lists keep their
+    /// storage: a guarded route notes the same guards on every request, so its list is then
+    /// allocated once per connection, not once per request.
+    mutating func renew() {
+        var guardNotes = self.guardNotes
+        var admitNotes = self.admitNotes
+        self = Exchange()
+        guardNotes.removeAll(keepingCapacity: true)
+        admitNotes.removeAll(keepingCapacity: true)
+        self.guardNotes = guardNotes
+        self.admitNotes = admitNotes
+    }
+
     /// The access-log record of this exchange; `headers` are the `log.headers` the request carried.
     func accessLine(status: Int, durationNanos: Int64, headers: [(String, String)]) -> AccessLogLine {
         AccessLogLine(

@@ -98,6 +98,17 @@ struct ResponseWriter {
     }
 }
 
+/// The fields Palisade sets on an answer: the policy's `response_headers`, then what the
+/// route's guards added for this request (a `RateLimit`), later ones replacing earlier ones.
+enum ResponseFieldEdits {
+    /// Either list as it is when the other is empty (the usual case: no list is built per request).
+    static func combined(_ policy: [(String, String)], _ guards: [(String, String)]) -> [(String, String)] {
+        if guards.isEmpty { return policy }
+        if policy.isEmpty { return guards }
+        return policy + guards
+    }
+}
+
 extension ResponseWriter {
     struct ProxiedContext {
         var requestID: String

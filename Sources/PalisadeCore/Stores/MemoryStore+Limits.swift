@@ -18,6 +18,11 @@ extension MemoryStore {
         let client = Self.clientKey(client)
         let seconds = now.seconds
         let step = withRoom(key, now: seconds) { shard -> Step<RateLimitOutcome> in
+            if let index = shard.entries.index(forKey: key),
+                let answer = Self.chargeInPlace(&shard.entries.values[index], limits: limits, cost: cost, now: now)
+            {
+                return .done(answer)
+            }
             var stored: [GCRA.Cell] = []
             if let entry = live(key, now: seconds, in: &shard), case .rateLimit(let cells) = entry.state { stored = cells }
             switch GCRA.step(stored: stored, limits: limits, cost: cost, now: now.nanosecondsSinceEpoch) {
@@ -35,6 +40,23 @@ extension MemoryStore {
             }
         }
         return settle(step, refused: RateLimitOutcome.refused)
+    }
+
+    /// A live rate-limit entry of the same limits, stepped where it lies in the table: one hash
+    /// lookup instead of three, and no new state list. Its size is unchanged (same number of
+    /// cells), so nothing is charged. Nil for anything else (absent limits, another kind, expired,
+    /// another shape): the general step handles those.
+    private static func chargeInPlace(
+        _ entry: inout Entry, limits: [GCRALimit], cost: Int, now: WallClock.Instant
+    ) -> RateLimitOutcome? {
+        guard entry.expires > now.seconds, case .rateLimit(var cells) = entry.state else { return nil }
+        // The entry lets go of its list while it is charged, so `cells` is its only owner and
+        // changes in place rather than as a copy.
+        entry.state = .counter(0)
+        let outcome = GCRA.chargeInPlace(&cells, limits: limits, cost: cost, now: now.nanosecondsSinceEpoch)
+        if case .allowed? = outcome { entry.expires = GCRA.expiry(cells) }
+        entry.state = .rateLimit(cells)
+        return outcome
     }
 
     public func increment(

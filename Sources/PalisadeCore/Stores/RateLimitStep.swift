@@ -92,6 +92,31 @@ enum GCRA {
         return .allowed(charged, after)
     }
 
+    /// `step` for cells that already match `limits` one for one, in order (the usual case: the
+    /// same guard on its own key again), charged where they are: no list is made for the new
+    /// state. Nil when the shapes differ, and `step` answers. On a refusal nothing changes.
+    static func chargeInPlace(_ cells: inout [Cell], limits: [GCRALimit], cost: Int, now: Int64) -> RateLimitOutcome? {
+        guard cells.count == limits.count else { return nil }
+        let cost = Int64(max(cost, 0))
+        var wait: Int64 = 0
+        for (cell, limit) in zip(cells, limits) {
+            guard cell.interval == limit.interval && cell.tolerance == limit.tolerance else { return nil }
+            let next = saturatingAdd(max(cell.tat, now), saturatingMultiply(limit.interval, cost))
+            let aheadAfter = saturatingAdd(next, -now)
+            if aheadAfter > limit.tolerance { wait = max(wait, aheadAfter - limit.tolerance) }
+        }
+        if wait > 0 { return .limited(standing(cells, limits: limits, now: now), retryAfterSeconds: ceilingSeconds(wait)) }
+        var after: [RateLimitFigures] = []
+        after.reserveCapacity(limits.count)
+        for index in cells.indices {
+            let limit = limits[index]
+            let next = saturatingAdd(max(cells[index].tat, now), saturatingMultiply(limit.interval, cost))
+            cells[index].tat = next
+            after.append(figures(ahead: saturatingAdd(next, -now), limit))
+        }
+        return .allowed(after)
+    }
+
     private static func storedTAT(_ stored: [Cell], _ limit: GCRALimit) -> Int64? {
         for cell in stored where cell.interval == limit.interval && cell.tolerance == limit.tolerance { return cell.tat }
         return nil

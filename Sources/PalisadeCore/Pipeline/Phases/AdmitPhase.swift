@@ -9,7 +9,7 @@ extension ExchangeHandler {
         let plan = loop.plan
         headSeenThisRead = true
         clocks.headStartedAt = nil
-        exchange = Exchange()
+        exchange.renew()
         exchange.plan = plan
         exchange.start = clocks.lastActivity
         exchange.startWall = loop.wallTime(at: clocks.lastActivity)
@@ -55,7 +55,7 @@ extension ExchangeHandler {
     /// Bookkeeping for an answer with no parsed request behind it (a parse error, a head that
     /// never finished): the exchange still gets a request id, an access line and its completion.
     func beginUnparsedExchange() {
-        exchange = Exchange()
+        exchange.renew()
         exchange.plan = loop.plan
         exchange.start = clocks.lastActivity
         exchange.startWall = loop.wallTime(at: clocks.lastActivity)

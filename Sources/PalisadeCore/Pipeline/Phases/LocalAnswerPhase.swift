@@ -22,7 +22,7 @@ extension ExchangeHandler {
             version: exchange.version,
             close: close,
             bodyLength: body.readableBytes,
-            extraHeaders: guardHeaders.isEmpty ? planHeaders : planHeaders + guardHeaders
+            extraHeaders: ResponseFieldEdits.combined(planHeaders, guardHeaders)
         )
         writeAnswer(head, body: body, close: close)
     }

@@ -38,7 +38,7 @@ extension ExchangeHandler {
                 clientVersion: exchange.version,
                 closeAfter: closeAfter,
                 isWebSocketUpgrade: upgrading,
-                extraHeaders: guardHeaders.isEmpty ? plan.responseHeaders : plan.responseHeaders + guardHeaders,
+                extraHeaders: ResponseFieldEdits.combined(plan.responseHeaders, guardHeaders),
                 bodyless: bodyless
             ),
             allocator: loop.allocator
