@@ -22,6 +22,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var machine = ExchangeStateMachine()
     let request: GuardRequest
     var exchange = Exchange()
+    /// The `log.headers` one request carried, gathered for its access line: kept between
+    /// requests (the line is written before the next one starts), so gathering allocates nothing.
+    var loggedHeaders: [(String, String)] = []
     var upstream: UpstreamHandler?
     /// Request parts that arrived while no upstream connection was ready.
     var pendingParts = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)

@@ -19,14 +19,14 @@ extension ExchangeHandler {
         }
         if !exchange.guardNotes.isEmpty { stats.record(guardNotes: exchange.guardNotes) }
         if let plan = exchange.plan, exchange.route?.logAccess ?? plan.accessLogEnabled {
-            var logged: [(String, String)] = []
+            loggedHeaders.removeAll(keepingCapacity: true)
             if !exchange.unparsed {
                 for name in plan.loggedHeaders {
-                    if let value = request.head.headers.first(name: name) { logged.append((name, value)) }
+                    if let value = request.head.headers.first(name: name) { loggedHeaders.append((name, value)) }
                 }
             }
             loop.accessLog.append(
-                exchange.accessLine(status: status, durationNanos: duration, headers: logged), masking: plan.logMasking)
+                exchange.accessLine(status: status, durationNanos: duration, headers: loggedHeaders), masking: plan.logMasking)
         }
         noteSecurityEvents()
         clocks.idleSince = now
