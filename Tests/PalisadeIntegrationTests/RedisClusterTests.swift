@@ -44,6 +44,17 @@ struct RedisClusterTests {
     /// hex, CRC16 as `RedisKey` computes them), because in a debug build the general code took
     /// ten seconds of CPU and starved the suites running beside it. Each key found is checked
     /// against `RedisKey` itself.
+    /// Whether at least one replica of `master` acknowledges every write so far (`WAIT 1`),
+    /// asking once a second until `within` has passed.
+    static func replicaAcknowledges(_ master: RedisServer, within: Duration) throws -> Bool {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            let replicas = try master.cli(["WAIT", "1", "1000"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            if (Int(replicas) ?? 0) >= 1 { return true }
+        }
+        return false
+    }
+
     static func keys(inSlot slot: Int, count: Int, prefix: String) -> [String] {
         let crcTable: [UInt16] = (0..<256).map { index in
             var crc = UInt16(index) << 8
@@ -186,8 +197,11 @@ struct RedisClusterTests {
         let elsewhere = try #require(
             (0..<200).map { "steady:\($0)" }.first { try Self.owner(of: RedisKey(.record, $0).slot, in: cluster).port != master.port })
         #expect(try await Self.reserve(store, elsewhere, on: loop) == .reserved)
-        // The replica has the writes before its master goes (replication is asynchronous).
-        _ = try master.cli(["WAIT", "1", "2000"])
+        // The replica has the writes before its master goes. Replication is asynchronous, and a
+        // replica that joined moments ago may still be in its first full sync, when one WAIT of a
+        // fixed time can end with no acknowledgement (seen on a loaded machine): asked again until
+        // one replica has them.
+        #expect(try Self.replicaAcknowledges(master, within: .seconds(30)), "no replica took the writes within 30 s")
 
         master.stop()
         // The other masters go on answering at once.
