@@ -84,11 +84,15 @@ public enum RawClient {
         return Array(text.utf8)
     }
 
+    /// The server closes after its answer (`Connection: close`), so the read ends then; the
+    /// 15 s bound only matters when no answer comes at all. It is that long because the whole
+    /// suite runs its tests in parallel beside Redis clusters and app servers, and on a loaded
+    /// 2-core machine an answer has been seen to take more than 3 s.
     public static func get(
         _ path: String, port: Int, headers: [(String, String)] = [], method: String = "GET", body: String? = nil
     ) async throws -> WireResponse {
         let bytes = request(method, path, host: "127.0.0.1:\(port)", headers: headers, body: body)
-        let outcome = try await send(bytes, port: port, requestMethods: [method])
+        let outcome = try await send(bytes, port: port, timeoutMilliseconds: 15_000, requestMethods: [method])
         guard let response = outcome.first else { throw ParseFailure.noResponse(String(decoding: outcome.raw, as: UTF8.self)) }
         return response
     }

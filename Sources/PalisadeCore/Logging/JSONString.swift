@@ -20,19 +20,28 @@ private func writeEscaped(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
     bytes.withUnsafeBytes { writeEscaped($0, into: &buffer) }
 }
 
-/// Byte by byte through a pointer: the worst case (every byte a control character, six bytes
-/// each) is reserved once, so no byte pays a capacity or uniqueness check. Copying runs with
-/// memcpy was slower on the text logged here: a JSON body's runs between quotes are a few bytes
-/// long, and a call per run cost more than the loop.
 private func writeEscaped(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-    guard let source = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else { return }
-    let count = bytes.count
-    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count * 6) { target in
-        let out = target.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        return jsonEscapeClass.withUnsafeBufferPointer { table in
+    guard bytes.count > 0 else { return }
+    let source = bytes.assumingMemoryBound(to: UInt8.self)
+    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count * JSONEscaping.maxGrowth) { target in
+        JSONEscaping.escape(source, to: target.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    }
+}
+
+/// JSON string escaping, the one implementation behind every JSON text Palisade writes (access
+/// lines, security events, masked bodies): `"`, `\`, controls and DEL escaped, the rest as is.
+enum JSONEscaping {
+    /// The most one input byte becomes (`\u00XX`).
+    static let maxGrowth = 6
+
+    /// Writes `source` escaped to `out`, which has room for `maxGrowth` bytes per input byte;
+    /// answers how many it wrote. Byte by byte through a pointer, so no byte pays a capacity or
+    /// uniqueness check; copying runs with memcpy was slower on the text logged here, as a JSON
+    /// body's runs between quotes are a few bytes long and a call per run cost more than the loop.
+    static func escape(_ source: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        jsonEscapeClass.withUnsafeBufferPointer { table in
             var written = 0
-            for index in 0..<count {
-                let b = source[index]
+            for b in source {
                 if table[Int(b)] == 0 {
                     out[written] = b
                     written += 1
@@ -64,10 +73,21 @@ private func writeEscaped(_ bytes: UnsafeRawBufferPointer, into buffer: inout By
             return written
         }
     }
-}
 
-@inline(__always)
-private func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 0x30 + nibble : 0x57 + nibble }
+    /// `source` escaped, appended to `out`.
+    static func append(_ source: [UInt8], to out: inout [UInt8]) {
+        source.withUnsafeBufferPointer { s in
+            guard s.count > 0 else { return }
+            let escaped = [UInt8](unsafeUninitializedCapacity: s.count * maxGrowth) { buffer, count in
+                count = escape(s, to: buffer.baseAddress!)
+            }
+            out.append(contentsOf: escaped)
+        }
+    }
+
+    @inline(__always)
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 0x30 + nibble : 0x57 + nibble }
+}
 
 /// 1 for the bytes a JSON string cannot hold as they are: controls, `"`, `\` and DEL.
 private let jsonEscapeClass: [UInt8] = (0..<256).map { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c || $0 == 0x7f ? 1 : 0 }

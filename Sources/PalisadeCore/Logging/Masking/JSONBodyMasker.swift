@@ -230,10 +230,10 @@ struct JSONMaskingParser {
             // number that no rule can recognise yet (`alice@exa`), so it is dropped.
             Self.dropCutWord(&masked)
             out.append(UInt8(ascii: "\""))
-            Self.escape(masked, into: &out)
+            JSONEscaping.append(masked, to: &out)
         } else if changed {
             out.append(UInt8(ascii: "\""))
-            Self.escape(masked, into: &out)
+            JSONEscaping.append(masked, to: &out)
             out.append(UInt8(ascii: "\""))
         } else {
             out.append(contentsOf: UnsafeBufferPointer(start: p + start, count: i - start))
@@ -285,7 +285,7 @@ struct JSONMaskingParser {
         let raw = UnsafeRawBufferPointer(start: p + start, count: i - start)
         if masker.maskBytes(raw, into: &masked) {
             out.append(UInt8(ascii: "\""))
-            Self.escape(masked, into: &out)
+            JSONEscaping.append(masked, to: &out)
             out.append(UInt8(ascii: "\""))
         } else {
             out.append(contentsOf: UnsafeBufferPointer(start: p + start, count: i - start))
@@ -376,25 +376,6 @@ struct JSONMaskingParser {
                 s.removeLast()
             default:
                 return
-            }
-        }
-    }
-
-    /// JSON string escaping for masked output: quote, backslash and controls.
-    static func escape(_ s: [UInt8], into out: inout [UInt8]) {
-        let hex: StaticString = "0123456789abcdef"
-        for b in s {
-            switch b {
-            case UInt8(ascii: "\""): out.append("\\\"")
-            case UInt8(ascii: "\\"): out.append("\\\\")
-            case 0x0A: out.append("\\n")
-            case 0x0D: out.append("\\r")
-            case 0x09: out.append("\\t")
-            case 0..<0x20:
-                out.append("\\u00")
-                out.append(hex.utf8Start[Int(b >> 4)])
-                out.append(hex.utf8Start[Int(b & 0xF)])
-            default: out.append(b)
             }
         }
     }
