@@ -47,6 +47,24 @@ struct AccessLogTests {
         #expect(guards.first?["mode"] == nil)
     }
 
+    @Test("the worst case for the line's size (long values of control characters, six bytes each when escaped) fits and reads back")
+    func worstCaseSize() throws {
+        let controls = String(repeating: "\u{01}\"\\", count: 3000)
+        let note = GuardNote(guardKind: "api_key", outcome: "ok", reportOnly: true, detail: controls)
+        let line = AccessLogLine(
+            startWall: WallClock.Instant(nanosecondsSinceEpoch: 0), requestID: controls, clientIP: controls, method: controls,
+            path: controls[...], query: controls[...], route: controls, status: Int.max, upstreamStatus: Int.min,
+            durationNanos: .max, upstreamNanos: .max, bytesIn: .max, bytesOut: .min, error: controls, guards: [note, note],
+            headers: [(controls, controls), ("x-session-token", controls)])
+        let fields = try Self.encoded(line)
+        #expect(fields["client_ip"] as? String == controls)
+        #expect(fields["route"] as? String == controls)
+        #expect(fields["error"] as? String == controls)
+        #expect((fields["guards"] as? [[String: Any]])?.first?["detail"] as? String == controls)
+        #expect((fields["headers"] as? [String: String])?["x-session-token"] == "[masked]")
+        #expect(fields["bytes_out"] as? Int == Int.min)
+    }
+
     @Test("a waiter is woken by a line that arrives after it started waiting, through a loop's writer")
     func waitsForALaterLine() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

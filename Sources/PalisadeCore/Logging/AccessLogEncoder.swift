@@ -4,153 +4,251 @@ import NIOCore
 /// no intermediate String per field. Every value a client chose (path, query, request id, logged
 /// header values) goes through the plan's masker on the way (`LogMasking`); credential headers
 /// are refused by the policy decoder and never reach a line.
+///
+/// A line is written in two steps. First every client-chosen value is masked into one arena and
+/// the line's worst-case size is added up (each text byte may become six when escaped). Then the
+/// whole line is written with one ByteBuffer call, through a pointer (`AccessLineCursor`): its two dozen
+/// pieces pay no capacity or uniqueness check each, which was most of a plain line's cost.
 struct AccessLogEncoder {
     private var clock = TimestampCache()
-    /// Masked bytes of one value, kept between values so masking allocates nothing per request.
-    private var scratch: [UInt8] = []
+    /// Masked bytes of the line's client-chosen values, kept between lines so masking allocates
+    /// nothing per request.
+    private var arena: [UInt8] = []
+    /// Where each masked value lies in `arena`, in the order the line writes them.
+    private var spans: [Range<Int>] = []
 
-    init() { scratch.reserveCapacity(512) }
+    init() {
+        arena.reserveCapacity(1024)
+        spans.reserveCapacity(8)
+    }
 
     mutating func encode(_ event: SecurityEvent, at time: WallClock.Instant, into buffer: inout ByteBuffer) {
         event.encode(at: time, clock: &clock, into: &buffer)
     }
 
     mutating func encode(_ r: borrowing AccessLogLine, masking: LogMasking, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("{\"ts\":\"")
-        clock.write(r.startWall, into: &buffer)
-        buffer.writeStaticString("\",\"type\":\"access\",\"request_id\":")
-        write(r.requestID, masking: masking, into: &buffer)
-        buffer.writeStaticString(",\"client_ip\":")
-        write(r.clientIP, into: &buffer)
-        buffer.writeStaticString(",\"method\":")
-        write(r.method, into: &buffer)
-        buffer.writeStaticString(",\"path\":")
-        write(r.path, masking: masking, into: &buffer)
-        if let query = r.query {
-            buffer.writeStaticString(",\"query\":")
-            write(query, masking: masking, into: &buffer)
+        // Step one: masked values into the arena, and the bound of what the line can take.
+        arena.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+        var plain = 0  // bytes of text written as it is (escaped, not masked)
+        mask(r.requestID, masking)
+        plain += Self.length(r.clientIP) + Self.length(r.method) + Self.length(r.route) + Self.length(r.error)
+        if let path = r.path { mask(path, masking) }
+        if let query = r.query { mask(query, masking) }
+        for note in r.guards {
+            plain += note.guardKind.utf8.count + note.outcome.utf8.count + (note.detail?.utf8.count ?? 0) + 48
         }
-        buffer.writeStaticString(",\"route\":")
-        write(r.route, into: &buffer)
-        buffer.writeStaticString(",\"status\":")
-        writeDecimal(Int64(r.status), into: &buffer)
-        buffer.writeStaticString(",\"upstream_status\":")
-        if let upstream = r.upstreamStatus { writeDecimal(Int64(upstream), into: &buffer) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"duration_ms\":")
-        writeMillis(r.durationNanos, into: &buffer)
-        buffer.writeStaticString(",\"upstream_ms\":")
-        if let upstream = r.upstreamNanos { writeMillis(upstream, into: &buffer) } else { buffer.writeStaticString("null") }
-        buffer.writeStaticString(",\"bytes_in\":")
-        writeDecimal(Int64(r.bytesIn), into: &buffer)
-        buffer.writeStaticString(",\"bytes_out\":")
-        writeDecimal(Int64(r.bytesOut), into: &buffer)
-        if let error = r.error {
-            buffer.writeStaticString(",\"error\":")
-            write(error, into: &buffer)
-        }
-        buffer.writeStaticString(",\"guards\":[")
-        for (index, note) in r.guards.enumerated() {
-            if index > 0 { buffer.writeStaticString(",") }
-            buffer.writeStaticString("{\"guard\":")
-            write(LoggedText(.guardKind, note.guardKind), into: &buffer)
-            buffer.writeStaticString(",\"outcome\":")
-            write(LoggedText(.guardOutcome, note.outcome), into: &buffer)
-            if note.reportOnly { buffer.writeStaticString(",\"mode\":\"report\"") }
-            if let detail = note.detail {
-                buffer.writeStaticString(",\"detail\":")
-                write(LoggedText(.identifier, detail), into: &buffer)
+        for (name, value) in r.headers {
+            plain += name.utf8.count + 6
+            if masking.hidesHeader(name) {
+                // Replaced whole, whatever it holds: the replacement takes the value's place.
+                let start = arena.count
+                arena.append(contentsOf: LogMasking.replacement.utf8)
+                spans.append(start..<arena.count)
+            } else {
+                mask(LoggedText(.headerValue, value), masking)
             }
-            buffer.writeStaticString("}")
         }
-        buffer.writeStaticString("]")
-        if !r.headers.isEmpty {
-            buffer.writeStaticString(",\"headers\":{")
-            for (index, (name, value)) in r.headers.enumerated() {
-                if index > 0 { buffer.writeStaticString(",") }
-                write(LoggedText(.headerName, name), into: &buffer)
-                buffer.writeStaticString(":")
-                if masking.hidesHeader(name) {
-                    writeJSONString(LogMasking.replacement, into: &buffer)
-                } else {
-                    write(LoggedText(.headerValue, value), masking: masking, into: &buffer)
-                }
-            }
-            buffer.writeStaticString("}")
-        }
+        var requestBody: [UInt8]?
+        var responseBody: [UInt8]?
         if let logging = r.bodyLogging {
-            write(body: r.requestBody, named: "request_body", logging: logging, into: &buffer)
-            write(body: r.responseBody, named: "response_body", logging: logging, into: &buffer)
+            requestBody = Self.masked(r.requestBody, logging)
+            responseBody = Self.masked(r.responseBody, logging)
+            plain += (requestBody?.count ?? 0) + (responseBody?.count ?? 0) + 96
         }
-        buffer.writeStaticString("}\n")
-    }
+        let bound = Self.fixedBytes + JSONEscaping.maxGrowth * (arena.count + plain) + 2 * spans.count
 
-    /// A body as a JSON string of its masked text, and `<name>_truncated` when it was longer.
-    private func write(body: CapturedBody?, named name: StaticString, logging: BodyLogging, into buffer: inout ByteBuffer) {
-        guard let body, body.bytes.readableBytes > 0 else { return }
-        buffer.writeStaticString(",\"")
-        buffer.writeStaticString(name)
-        buffer.writeStaticString("\":")
-        writeJSONString(bytes: logging.masked(body.bytes, as: body.kind), into: &buffer)
-        if body.truncated {
-            buffer.writeStaticString(",\"")
-            buffer.writeStaticString(name)
-            buffer.writeStaticString("_truncated\":true")
+        // Step two: the line, in one reservation.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { target in
+            var line = AccessLineCursor(target)
+            line.literal("{\"ts\":\"")
+            line.bytes(clock.prefix(for: r.startWall))
+            line.millisecondsAndZ(r.startWall)
+            line.literal("\",\"type\":\"access\",\"request_id\":")
+            var masked = 0
+            func nextMasked(_ line: inout AccessLineCursor) {
+                arena.withUnsafeBufferPointer { line.jsonString(UnsafeBufferPointer(rebasing: $0[spans[masked]])) }
+                masked += 1
+            }
+            nextMasked(&line)
+            line.literal(",\"client_ip\":")
+            line.jsonString(r.clientIP.text)
+            line.literal(",\"method\":")
+            line.jsonString(r.method?.text)
+            line.literal(",\"path\":")
+            if r.path != nil { nextMasked(&line) } else { line.literal("null") }
+            if r.query != nil {
+                line.literal(",\"query\":")
+                nextMasked(&line)
+            }
+            line.literal(",\"route\":")
+            line.jsonString(r.route?.text)
+            line.literal(",\"status\":")
+            line.decimal(Int64(r.status))
+            line.literal(",\"upstream_status\":")
+            if let upstream = r.upstreamStatus { line.decimal(Int64(upstream)) } else { line.literal("null") }
+            line.literal(",\"duration_ms\":")
+            line.milliseconds(r.durationNanos)
+            line.literal(",\"upstream_ms\":")
+            if let upstream = r.upstreamNanos { line.milliseconds(upstream) } else { line.literal("null") }
+            line.literal(",\"bytes_in\":")
+            line.decimal(Int64(r.bytesIn))
+            line.literal(",\"bytes_out\":")
+            line.decimal(Int64(r.bytesOut))
+            if let error = r.error {
+                line.literal(",\"error\":")
+                line.jsonString(error.text)
+            }
+            line.literal(",\"guards\":[")
+            for (index, note) in r.guards.enumerated() {
+                if index > 0 { line.literal(",") }
+                line.literal("{\"guard\":")
+                line.jsonString(note.guardKind[...])
+                line.literal(",\"outcome\":")
+                line.jsonString(note.outcome[...])
+                if note.reportOnly { line.literal(",\"mode\":\"report\"") }
+                if let detail = note.detail {
+                    line.literal(",\"detail\":")
+                    line.jsonString(detail[...])
+                }
+                line.literal("}")
+            }
+            line.literal("]")
+            if !r.headers.isEmpty {
+                line.literal(",\"headers\":{")
+                for (index, (name, _)) in r.headers.enumerated() {
+                    if index > 0 { line.literal(",") }
+                    line.jsonString(name[...])
+                    line.literal(":")
+                    nextMasked(&line)
+                }
+                line.literal("}")
+            }
+            if let requestBody { line.body(requestBody, named: "request_body", truncated: r.requestBody?.truncated == true) }
+            if let responseBody { line.body(responseBody, named: "response_body", truncated: r.responseBody?.truncated == true) }
+            line.literal("}\n")
+            return line.count
         }
     }
 
-    /// Every text value of a line is written here, by kind: what a client chose is masked, what
-    /// Palisade or the policy chose (method, route, codes, guard kinds, header names, key ids) is
-    /// written as is.
-    private mutating func write(_ value: LoggedText, masking: LogMasking, into buffer: inout ByteBuffer) {
-        switch value.kind {
-        case .clientAddress, .method, .route, .errorCode, .guardKind, .guardOutcome, .identifier, .headerName:
-            writeJSONString(value.text, into: &buffer)
-        case .path, .requestID, .headerValue:
-            masked(value.text, into: &buffer) { masking.masker.mask($0, into: &$1) }
-        case .query:
-            masked(value.text, into: &buffer) { masking.query.mask($0, into: &$1) }
+    /// What the line's literals, numbers and timestamp take at most: its keys and punctuation
+    /// (about 200 bytes), the timestamp (24) and five numbers of at most 20 digits, with room to spare.
+    private static let fixedBytes = 512
+
+    private static func length(_ value: LoggedText?) -> Int { value.map { $0.text.utf8.count } ?? 0 }
+
+    /// A captured body's masked text; nil when there is none (no body, or an empty one).
+    private static func masked(_ body: CapturedBody?, _ logging: BodyLogging) -> [UInt8]? {
+        guard let body, body.bytes.readableBytes > 0 else { return nil }
+        return logging.masked(body.bytes, as: body.kind)
+    }
+
+    /// A client-chosen value masked into the arena, by kind.
+    private mutating func mask(_ value: LoggedText, _ masking: LogMasking) {
+        let start = arena.count
+        var text = value.text
+        text.withUTF8 { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            switch value.kind {
+            case .query: masking.query.mask(raw, into: &arena)
+            default: masking.masker.mask(raw, into: &arena)
+            }
         }
+        spans.append(start..<arena.count)
+    }
+}
+
+/// Writes one line through a pointer into a region reserved for its worst case. Every write
+/// checks the region's end: a bound computed wrong stops the process rather than write past it.
+struct AccessLineCursor {
+    private let base: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(_ region: UnsafeMutableRawBufferPointer) {
+        base = region.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        capacity = region.count
     }
 
-    /// Values that are never a client's choice; they need no masker.
-    private func write(_ value: LoggedText, into buffer: inout ByteBuffer) {
-        writeJSONString(value.text, into: &buffer)
+    @inline(__always)
+    private func room(_ bytes: Int) {
+        precondition(count + bytes <= capacity, "access line bound too small")
     }
 
-    private mutating func masked(
-        _ text: Substring, into buffer: inout ByteBuffer, _ mask: (UnsafeRawBufferPointer, inout [UInt8]) -> Void
-    ) {
-        scratch.removeAll(keepingCapacity: true)
+    @inline(__always)
+    mutating func literal(_ text: StaticString) {
+        let n = text.utf8CodeUnitCount
+        room(n)
+        (base + count).update(from: text.utf8Start, count: n)
+        count += n
+    }
+
+    mutating func bytes(_ bytes: [UInt8]) {
+        room(bytes.count)
+        bytes.withUnsafeBufferPointer { (base + count).update(from: $0.baseAddress!, count: $0.count) }
+        count += bytes.count
+    }
+
+    /// `"…"`, escaped.
+    mutating func jsonString(_ text: UnsafeBufferPointer<UInt8>) {
+        room(2 + text.count * JSONEscaping.maxGrowth)
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+        if text.count > 0 { count += JSONEscaping.escape(text, to: base + count) }
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+    }
+
+    mutating func jsonString(_ text: Substring) {
         var text = text
-        text.withUTF8 { mask(UnsafeRawBufferPointer($0), &scratch) }
-        writeJSONString(bytes: scratch, into: &buffer)
+        text.withUTF8 { jsonString($0) }
     }
 
-    private func write(_ value: LoggedText?, into buffer: inout ByteBuffer) {
-        if let value { write(value, into: &buffer) } else { buffer.writeStaticString("null") }
+    /// The text as a JSON string, or `null`.
+    mutating func jsonString(_ text: Substring?) {
+        if let text { jsonString(text) } else { literal("null") }
     }
 
-    private mutating func write(_ value: LoggedText?, masking: LogMasking, into buffer: inout ByteBuffer) {
-        if let value { write(value, masking: masking, into: &buffer) } else { buffer.writeStaticString("null") }
+    mutating func decimal(_ value: Int64) {
+        room(ASCII.maxDecimalBytes)
+        count = ASCII.writeDecimal(value, into: UnsafeMutableRawBufferPointer(start: base, count: capacity), at: count)
     }
 
-    private func writeMillis(_ nanos: Int64, into buffer: inout ByteBuffer) {
+    /// `,"<name>":"<text>"`, and `,"<name>_truncated":true` when it was cut.
+    mutating func body(_ text: [UInt8], named name: StaticString, truncated: Bool) {
+        literal(",\"")
+        literal(name)
+        literal("\":")
+        text.withUnsafeBufferPointer { jsonString($0) }
+        if truncated {
+            literal(",\"")
+            literal(name)
+            literal("_truncated\":true")
+        }
+    }
+
+    /// Nanoseconds as milliseconds with three decimals (`1.500`).
+    mutating func milliseconds(_ nanos: Int64) {
         let micros = max(nanos, 0) / 1000
-        writeDecimal(micros / 1000, into: &buffer)
+        decimal(micros / 1000)
         let fraction = micros % 1000
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 4) { out in
-            out[0] = UInt8(ascii: ".")
-            out[1] = UInt8(ascii: "0") + UInt8(fraction / 100)
-            out[2] = UInt8(ascii: "0") + UInt8(fraction / 10 % 10)
-            out[3] = UInt8(ascii: "0") + UInt8(fraction % 10)
-            return 4
-        }
+        room(4)
+        base[count] = UInt8(ascii: ".")
+        base[count + 1] = UInt8(ascii: "0") + UInt8(fraction / 100)
+        base[count + 2] = UInt8(ascii: "0") + UInt8(fraction / 10 % 10)
+        base[count + 3] = UInt8(ascii: "0") + UInt8(fraction % 10)
+        count += 4
     }
 
-    /// A number's digits written in place (no String made for it).
-    private func writeDecimal(_ value: Int64, into buffer: inout ByteBuffer) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: ASCII.maxDecimalBytes) { out in
-            ASCII.writeDecimal(value, into: out, at: 0)
-        }
+    /// `.mmmZ`: the milliseconds part of an RFC 3339 timestamp.
+    mutating func millisecondsAndZ(_ instant: WallClock.Instant) {
+        let millis = Int((instant.nanosecondsSinceEpoch / 1_000_000) % 1000)
+        room(5)
+        base[count] = UInt8(ascii: ".")
+        base[count + 1] = UInt8(48 + millis / 100)
+        base[count + 2] = UInt8(48 + (millis / 10) % 10)
+        base[count + 3] = UInt8(48 + millis % 10)
+        base[count + 4] = UInt8(ascii: "Z")
+        count += 5
     }
 }

@@ -15,6 +15,17 @@ struct TimestampCache {
     private var cachedPrefix: [UInt8] = []
 
     mutating func write(_ instant: WallClock.Instant, into buffer: inout ByteBuffer) {
+        buffer.writeBytes(prefix(for: instant))
+        let millis = Int((instant.nanosecondsSinceEpoch / 1_000_000) % 1000)
+        buffer.writeInteger(UInt8(ascii: "."))
+        buffer.writeInteger(UInt8(48 + millis / 100))
+        buffer.writeInteger(UInt8(48 + (millis / 10) % 10))
+        buffer.writeInteger(UInt8(48 + millis % 10))
+        buffer.writeInteger(UInt8(ascii: "Z"))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` of the instant's second, formatted once per second.
+    mutating func prefix(for instant: WallClock.Instant) -> [UInt8] {
         let second = instant.seconds
         if second != cachedSecond {
             cachedSecond = second
@@ -27,12 +38,6 @@ struct TimestampCache {
                 + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
             cachedPrefix = Array(text.utf8)
         }
-        buffer.writeBytes(cachedPrefix)
-        let millis = Int((instant.nanosecondsSinceEpoch / 1_000_000) % 1000)
-        buffer.writeInteger(UInt8(ascii: "."))
-        buffer.writeInteger(UInt8(48 + millis / 100))
-        buffer.writeInteger(UInt8(48 + (millis / 10) % 10))
-        buffer.writeInteger(UInt8(48 + millis % 10))
-        buffer.writeInteger(UInt8(ascii: "Z"))
+        return cachedPrefix
     }
 }
