@@ -26,11 +26,10 @@ public final class GuardRequest {
     /// address on every request (a limit per address), built once per connection while the
     /// prefix and the address stay the same, so it costs no new string per request.
     public func addressKey(prefix: String) -> String {
-        let text = clientIPText
         if keyAddress != principal.clientIP || keyPrefix != prefix {
             keyAddress = principal.clientIP
             keyPrefix = prefix
-            keyOfAddress = prefix + text
+            keyOfAddress = prefix + clientIPText
         }
         return keyOfAddress
     }

@@ -62,8 +62,7 @@ struct AccessLogEncoder {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { target in
             var line = AccessLineCursor(target)
             line.literal("{\"ts\":\"")
-            line.bytes(clock.prefix(for: r.startWall))
-            line.millisecondsAndZ(r.startWall)
+            clock.withText(r.startWall) { line.bytes($0) }
             line.literal("\",\"type\":\"access\",\"request_id\":")
             var masked = 0
             func nextMasked(_ line: inout AccessLineCursor) {
@@ -183,9 +182,9 @@ struct AccessLineCursor {
         count += n
     }
 
-    mutating func bytes(_ bytes: [UInt8]) {
+    mutating func bytes(_ bytes: UnsafeRawBufferPointer) {
         room(bytes.count)
-        bytes.withUnsafeBufferPointer { (base + count).update(from: $0.baseAddress!, count: $0.count) }
+        if let source = bytes.baseAddress { UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: bytes.count) }
         count += bytes.count
     }
 
@@ -238,17 +237,5 @@ struct AccessLineCursor {
         base[count + 2] = UInt8(ascii: "0") + UInt8(fraction / 10 % 10)
         base[count + 3] = UInt8(ascii: "0") + UInt8(fraction % 10)
         count += 4
-    }
-
-    /// `.mmmZ`: the milliseconds part of an RFC 3339 timestamp.
-    mutating func millisecondsAndZ(_ instant: WallClock.Instant) {
-        let millis = Int((instant.nanosecondsSinceEpoch / 1_000_000) % 1000)
-        room(5)
-        base[count] = UInt8(ascii: ".")
-        base[count + 1] = UInt8(48 + millis / 100)
-        base[count + 2] = UInt8(48 + (millis / 10) % 10)
-        base[count + 3] = UInt8(48 + millis % 10)
-        base[count + 4] = UInt8(ascii: "Z")
-        count += 5
     }
 }

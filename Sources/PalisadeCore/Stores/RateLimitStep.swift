@@ -76,8 +76,7 @@ enum GCRA {
         after.reserveCapacity(limits.count)
         var wait: Int64 = 0
         for limit in limits {
-            let tat = max(storedTAT(stored, limit) ?? now, now)
-            let next = saturatingAdd(tat, saturatingMultiply(limit.interval, cost))
+            let next = chargedTAT(storedTAT(stored, limit) ?? now, limit, cost: cost, now: now)
             let aheadAfter = saturatingAdd(next, -now)
             if aheadAfter > limit.tolerance {
                 wait = max(wait, aheadAfter - limit.tolerance)
@@ -101,8 +100,7 @@ enum GCRA {
         var wait: Int64 = 0
         for (cell, limit) in zip(cells, limits) {
             guard cell.interval == limit.interval && cell.tolerance == limit.tolerance else { return nil }
-            let next = saturatingAdd(max(cell.tat, now), saturatingMultiply(limit.interval, cost))
-            let aheadAfter = saturatingAdd(next, -now)
+            let aheadAfter = saturatingAdd(chargedTAT(cell.tat, limit, cost: cost, now: now), -now)
             if aheadAfter > limit.tolerance { wait = max(wait, aheadAfter - limit.tolerance) }
         }
         if wait > 0 { return .limited(standing(cells, limits: limits, now: now), retryAfterSeconds: ceilingSeconds(wait)) }
@@ -110,11 +108,17 @@ enum GCRA {
         after.reserveCapacity(limits.count)
         for index in cells.indices {
             let limit = limits[index]
-            let next = saturatingAdd(max(cells[index].tat, now), saturatingMultiply(limit.interval, cost))
+            let next = chargedTAT(cells[index].tat, limit, cost: cost, now: now)
             cells[index].tat = next
             after.append(figures(ahead: saturatingAdd(next, -now), limit))
         }
         return .allowed(after)
+    }
+
+    /// The TAT after charging `cost` units to a limit whose TAT is `tat` (one in the past counts
+    /// from now: a full burst).
+    private static func chargedTAT(_ tat: Int64, _ limit: GCRALimit, cost: Int64, now: Int64) -> Int64 {
+        saturatingAdd(max(tat, now), saturatingMultiply(limit.interval, cost))
     }
 
     private static func storedTAT(_ stored: [Cell], _ limit: GCRALimit) -> Int64? {
